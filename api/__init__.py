@@ -1,0 +1,1 @@
+"""The HTTP API (Litestar): routes, request/response shapes, error mapping. No business rules."""

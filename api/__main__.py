@@ -1,0 +1,28 @@
+"""`python -m api`: serve the API with uvicorn on HOST:PORT (default 127.0.0.1:3000)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from api.app import create_app
+from api.settings import ApiSettings
+from schemas.logs import configure
+
+
+def main() -> None:
+    settings = ApiSettings.from_env()
+    configure()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+    )
+
+
+if __name__ == "__main__":
+    main()

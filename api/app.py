@@ -1,0 +1,51 @@
+"""The Litestar application: routes, error mapping, OpenAPI, and the services' lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from api.errors import EXCEPTION_HANDLERS
+from api.routes import executions, health, languages, sessions
+from api.services import Services, services_from_state
+from api.settings import ApiSettings
+
+
+def create_app(settings: ApiSettings | None = None) -> Litestar:
+    services = Services(settings or ApiSettings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        app.state.services = services
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    return Litestar(
+        route_handlers=[
+            health.health,
+            health.ready,
+            languages.list_languages,
+            languages.get_language,
+            sessions.create_session,
+            sessions.get_session,
+            sessions.update_session,
+            sessions.close_session,
+            sessions.list_executions,
+            sessions.run_session,
+            executions.get_execution,
+            executions.execution_events,
+        ],
+        dependencies={"services": Provide(services_from_state, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(title="runbox", version="0.1.0", path="/schema"),
+        request_max_body_size=4 * 1024 * 1024,
+        logging_config=None,  # our JSON lines (schemas.logs), configured by the entry point
+    )

@@ -1,0 +1,127 @@
+"""The API's exceptions and their one mapping to JSON error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+
+class ApiError(Exception):
+    """The request could not be served."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        super().__init__(message or self.__doc__)
+        self.message = message or (self.__doc__ or "").strip()
+        self.details = details
+        self.headers: dict[str, str] = {}
+
+
+class BadRequest(ApiError):
+    """The request is malformed."""
+
+    status_code = 400
+    code = "bad_request"
+
+
+class InvalidInput(ApiError):
+    """A field is out of range or of the wrong kind."""
+
+    status_code = 422
+    code = "invalid_input"
+
+
+class NotFound(ApiError):
+    """No such resource."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class SessionClosed(ApiError):
+    """The code session is closed."""
+
+    status_code = 409
+    code = "session_closed"
+
+
+class TooLarge(ApiError):
+    """The request is larger than allowed."""
+
+    status_code = 413
+    code = "too_large"
+
+
+class RateLimited(ApiError):
+    """Too many runs; try again later."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str | None = None, retry_after: int = 60, **details: Any) -> None:
+        super().__init__(message, retryAfter=retry_after, **details)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class DependencyDown(ApiError):
+    """A service the engine depends on is unavailable; try again shortly."""
+
+    status_code = 503
+    code = "unavailable"
+
+
+def _body(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": message, "code": code, "details": details}
+    if "retryAfter" in details:
+        body["retryAfter"] = details["retryAfter"]
+    return body
+
+
+def api_error_handler(_: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, Any]]:
+    return Response(
+        _body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    """Litestar's own errors (bad JSON, unknown route, wrong method) in our format."""
+    details: dict[str, Any] = {}
+    code = {
+        400: "bad_request",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "too_large",
+        415: "unsupported_media_type",
+    }.get(exc.status_code, "http_error")
+    if isinstance(exc, ValidationException):
+        details = {"errors": exc.extra} if exc.extra else {}
+        message = exc.detail
+        if "JSON" in message or "decode" in message.lower() or "malformed" in message.lower():
+            code = "bad_request"
+        else:
+            code = "invalid_input"
+            return Response(_body(code, message, details), status_code=422)
+    return Response(
+        _body(code, exc.detail, details), status_code=exc.status_code, headers=exc.headers or None
+    )
+
+
+def unexpected_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    import logging
+
+    logging.getLogger("api").exception("unexpected error", exc_info=exc)
+    return Response(
+        _body("internal_error", "internal error", {}), status_code=HTTP_500_INTERNAL_SERVER_ERROR
+    )
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: api_error_handler,
+    HTTPException: http_error_handler,
+    Exception: unexpected_error_handler,
+}

@@ -1,0 +1,98 @@
+"""The API's reads of the projection tables: a small query module, named queries only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+import asyncpg
+
+from api.errors import DependencyDown
+from api.settings import ApiSettings
+
+SESSION = """
+SELECT session_id, language_id, status, source_code, created_at, updated_at
+FROM sessions WHERE session_id = $1
+"""
+EXECUTION = "SELECT * FROM executions WHERE execution_id = $1"
+SESSION_EXECUTIONS = """
+SELECT execution_id, status, execution_time_ms, exit_code, queued_at
+FROM executions WHERE session_id = $1 ORDER BY queued_at DESC NULLS LAST LIMIT $2
+"""
+OUTPUT = """
+SELECT stream, seq, data FROM execution_output
+WHERE execution_id = $1 AND attempt = $2 ORDER BY seq
+"""
+
+
+class Database:
+    """A connection pool created lazily, so PostgreSQL being down is a fast 503, not a failed start."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.settings = settings
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is not None:
+            return self._pool
+        async with self._lock:
+            if self._pool is None:
+                try:
+                    self._pool = await asyncio.wait_for(
+                        asyncpg.create_pool(
+                            self.settings.database_url,
+                            min_size=2,
+                            max_size=10,
+                            command_timeout=self.settings.dependency_timeout_s,
+                        ),
+                        self.settings.dependency_timeout_s,
+                    )
+                except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                    raise DependencyDown("PostgreSQL is unavailable", service="postgres") from exc
+        return self._pool
+
+    async def start(self) -> None:
+        with contextlib.suppress(DependencyDown):
+            await self.pool()
+
+    async def stop(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        pool = await self.pool()
+        try:
+            async with asyncio.timeout(self.settings.dependency_timeout_s):
+                return await pool.fetchrow(query, *args)
+        except (
+            OSError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            TimeoutError,
+        ) as exc:
+            raise DependencyDown("PostgreSQL is unavailable", service="postgres") from exc
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        pool = await self.pool()
+        try:
+            async with asyncio.timeout(self.settings.dependency_timeout_s):
+                return await pool.fetch(query, *args)
+        except (
+            OSError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            TimeoutError,
+        ) as exc:
+            raise DependencyDown("PostgreSQL is unavailable", service="postgres") from exc
+
+    async def session(self, session_id: uuid.UUID) -> asyncpg.Record | None:
+        return await self.fetchrow(SESSION, session_id)
+
+    async def execution(self, execution_id: uuid.UUID) -> asyncpg.Record | None:
+        return await self.fetchrow(EXECUTION, execution_id)
+
+    async def session_executions(self, session_id: uuid.UUID, limit: int) -> list[asyncpg.Record]:
+        return await self.fetch(SESSION_EXECUTIONS, session_id, limit)

@@ -1,0 +1,100 @@
+"""Executions: the result when done, the status while not; live events over SSE."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import asyncpg
+import orjson
+from litestar import get
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from api.errors import NotFound
+from api.routes.sessions import parse_id
+from api.services import Services
+
+TERMINAL = frozenset({"COMPLETED", "FAILED", "TIMEOUT"})
+RESULT_FIELDS = (
+    "status",
+    "error_code",
+    "error_message",
+    "exit_code",
+    "signal",
+    "stdout",
+    "stderr",
+    "compile_output",
+    "stdout_truncated",
+    "stderr_truncated",
+    "execution_time_ms",
+    "compile_time_ms",
+    "cpu_time_ms",
+    "memory_peak_kb",
+    "attempt",
+    "worker_id",
+    "queued_at",
+    "started_at",
+    "finished_at",
+)
+
+
+def present(row: asyncpg.Record) -> dict[str, Any]:
+    body: dict[str, Any] = {"execution_id": str(row["execution_id"]), "status": row["status"]}
+    if row["status"] in TERMINAL:
+        body.update({name: row[name] for name in RESULT_FIELDS})
+        body["session_id"] = str(row["session_id"]) if row["session_id"] else None
+        body["language"] = {
+            "id": str(row["language_id"]) if row["language_id"] else None,
+            "name": row["language_name"],
+            "version": row["language_version"],
+        }
+        body["time_limit_ms"] = row["time_limit_ms"]
+        body["memory_mb"] = row["memory_mb"]
+    return body
+
+
+async def load_execution(services: Services, execution_id: str) -> asyncpg.Record:
+    row = await services.db.execution(parse_id(execution_id, "execution"))
+    if row is None:
+        raise NotFound(f"no execution with id {execution_id!r}", execution_id=execution_id)
+    return row
+
+
+@get("/executions/{execution_id:str}")
+async def get_execution(services: Services, execution_id: str) -> dict[str, Any]:
+    return present(await load_execution(services, execution_id))
+
+
+@get("/executions/{execution_id:str}/events")
+async def execution_events(services: Services, execution_id: str) -> ServerSentEvent:
+    """Server-sent events: `status` on each change, `output` chunks live, `result` at the end."""
+    row = await load_execution(services, execution_id)
+    pubsub = services.redis.pubsub()
+    await pubsub.subscribe(f"execution:{row['execution_id']}")
+
+    async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
+        try:
+            # Subscribed before this read, so no change between the two is lost.
+            current = await load_execution(services, execution_id)
+            yield ServerSentEventMessage(event="status", data=current["status"])
+            while current["status"] not in TERMINAL:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=15.0)
+                if message is None:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                    current = await load_execution(services, execution_id)
+                    continue
+                event = orjson.loads(message["data"])
+                if event["event"] == "output":
+                    yield ServerSentEventMessage(event="output", data=orjson.dumps(event).decode())
+                elif event["event"] == "status":
+                    yield ServerSentEventMessage(event="status", data=event["status"])
+                    if event["status"] in TERMINAL:
+                        current = await load_execution(services, execution_id)
+            yield ServerSentEventMessage(
+                event="result", data=orjson.dumps(present(current), default=str).decode()
+            )
+        finally:
+            await asyncio.shield(pubsub.aclose())
+
+    return ServerSentEvent(stream())

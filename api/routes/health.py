@@ -1,0 +1,47 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Response, get
+
+from api.errors import DependencyDown
+from api.services import Services
+
+
+@get("/health", sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _check(name: str, probe: Any, timeout: float) -> tuple[str, str]:
+    try:
+        await asyncio.wait_for(probe(), timeout)
+    except (DependencyDown, Exception):  # any failure means "down", reported, not raised
+        return name, "down"
+    return name, "up"
+
+
+@get("/health/ready")
+async def ready(services: Services) -> Response[dict[str, Any]]:
+    async def postgres() -> None:
+        await services.db.fetchrow("SELECT 1")
+
+    async def redis() -> None:
+        await services.redis.ping()
+
+    timeout = services.settings.dependency_timeout_s
+    results = dict(
+        await asyncio.gather(
+            _check("kafka", services.eventlog.ping, timeout),
+            _check("postgres", postgres, timeout),
+            _check("redis", redis, timeout),
+        )
+    )
+    ok = all(state == "up" for state in results.values())
+    return Response(
+        {"status": "ok" if ok else "unavailable", "services": results},
+        status_code=200 if ok else 503,
+    )

@@ -1,0 +1,51 @@
+"""What the route handlers use: the event log, the projection reads, Redis, the catalogue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from litestar.datastructures import State
+
+from api.catalogue import Catalogue
+from api.eventlog import EventLog, ProjectionWaiter
+from api.queries import Database
+from api.settings import ApiSettings
+
+
+@dataclass
+class Services:
+    """One per app; started and stopped with it."""
+
+    settings: ApiSettings
+    eventlog: EventLog = field(init=False)
+    waiter: ProjectionWaiter = field(init=False)
+    db: Database = field(init=False)
+    redis: aioredis.Redis = field(init=False)
+    catalogue: Catalogue = field(init=False)
+
+    def __post_init__(self) -> None:
+        timeout = self.settings.dependency_timeout_s
+        self.eventlog = EventLog(self.settings)
+        self.waiter = ProjectionWaiter(self.settings)
+        self.db = Database(self.settings)
+        self.redis = aioredis.from_url(
+            self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self.catalogue = Catalogue(self.redis)
+
+    async def start(self) -> None:
+        await self.db.start()
+        await self.waiter.start()
+        await self.eventlog.start()
+
+    async def stop(self) -> None:
+        await self.eventlog.stop()
+        await self.waiter.stop()
+        await self.db.stop()
+        await self.redis.aclose()
+
+
+def services_from_state(state: State) -> Services:
+    services: Services = state.services
+    return services

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the engine needs and is missing: Debian packages, the virtualenv, language runtimes.
+# Idempotent and quiet when everything is already there; called by `make up` and `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+apt_packages=(bubblewrap redis-server postgresql php-cli ruby maven libseccomp2 ca-certificates)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    say "installing Debian packages: ${missing[*]}"
+    if [[ $EUID -ne 0 ]]; then
+        echo "error: need root (or sudo) to install ${missing[*]}" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Debian starts a system Redis/PostgreSQL on install; ours run on their own ports, these may stay.
+fi
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "error: Python >= 3.11 is required ($python is $("$python" --version 2>&1))" >&2
+    exit 1
+fi
+stamp=.venv/.installed
+if [[ ! -x .venv/bin/python ]]; then
+    say "creating .venv"
+    "$python" -m venv .venv
+fi
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+    say "installing the project into .venv"
+    .venv/bin/python -m pip install -q -U pip
+    .venv/bin/python -m pip install -q -e '.[test]'
+    touch "$stamp"
+fi
+
+if [[ -x devstack/runtimes.sh ]]; then
+    devstack/runtimes.sh
+fi

@@ -1,0 +1,1 @@
+"""Faust stream processors: the safety agent, the executor agents, the retry agent, heartbeats."""

@@ -1,0 +1,38 @@
+"""The Faust application and its topics. Values are raw bytes: schemas.decode reads them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from processors.settings import ProcessorSettings
+from schemas import topics
+
+settings = ProcessorSettings.from_env()
+
+app = faust.App(
+    "runbox-processors",
+    broker=f"kafka://{settings.kafka_bootstrap_servers}",
+    value_serializer="raw",
+    key_serializer="raw",
+    web_enabled=False,
+    producer_linger=0.0,
+    producer_acks=-1,
+    stream_wait_empty=False,
+    topic_allow_declare=False,  # topics are created with their retention by processors.topics
+    topic_disable_leader=True,
+    broker_commit_interval=0.5,
+    consumer_auto_offset_reset="earliest",
+)
+
+
+def _topic(topic: topics.Topic) -> Any:
+    return app.topic(topic.name, key_type=bytes, value_type=bytes, allow_empty=False)
+
+
+requested_topic = _topic(topics.REQUESTED)
+dispatch_topic = _topic(topics.DISPATCH)
+events_topic = _topic(topics.EVENTS)
+retry_topic = _topic(topics.RETRY)
+dead_letter_topic = _topic(topics.DEAD_LETTER)

@@ -1,0 +1,61 @@
+"""What happens when an attempt fails for reasons of ours: retry with backoff, then dead letter."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from processors.app import dead_letter_topic, retry_topic, settings
+from processors.publisher import publish, trace_headers
+from schemas import events
+
+log = logging.getLogger("processors.failures")
+
+
+def backoff(attempt: int) -> timedelta:
+    """Delay before `attempt` (2, 3, ...): the base doubled at each attempt."""
+    return timedelta(milliseconds=settings.retry_backoff_ms * 2 ** max(attempt - 2, 0))
+
+
+async def retry_or_dead_letter(request: events.RunRequested, attempt: int, reason: str) -> None:
+    if attempt >= settings.max_attempts:
+        await dead_letter(request, attempt, reason)
+        return
+    now = datetime.now(UTC)
+    await publish(
+        retry_topic,
+        events.RetryScheduled(
+            execution_id=request.execution_id,
+            attempt=attempt + 1,
+            not_before=now + backoff(attempt + 1),
+            reason=reason,
+            request=request,
+        ),
+        trace_headers(request),
+    )
+    log.warning(
+        "retry scheduled",
+        extra={"execution_id": request.execution_id, "attempt": attempt + 1, "reason": reason},
+    )
+
+
+async def dead_letter(request: events.RunRequested, attempts: int, reason: str) -> None:
+    """The execution ends FAILED with E005; the dead-letter topic keeps it for replay."""
+    try:
+        await publish(
+            dead_letter_topic,
+            events.DeadLettered(
+                execution_id=request.execution_id,
+                attempts=attempts,
+                reason=reason,
+                request=request,
+                dead_lettered_at=datetime.now(UTC),
+            ),
+            trace_headers(request),
+        )
+        log.error(
+            "dead lettered",
+            extra={"execution_id": request.execution_id, "attempts": attempts, "reason": reason},
+        )
+    except Exception:  # the broker itself is failing: nothing left to tell, say it loudly
+        log.exception("could not dead-letter", extra={"execution_id": request.execution_id})

@@ -1,0 +1,94 @@
+"""Turns the program's output, as the sandbox reads it, into OutputChunk events while it runs.
+
+Chunks are sent at most every OUTPUT_FLUSH_MS or when OUTPUT_CHUNK_BYTES are pending, and stop
+at the sandbox's own output cap, so a chatty program costs a bounded number of events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import logging
+
+from processors.app import events_topic, settings
+from processors.publisher import publish
+from schemas import events
+
+log = logging.getLogger("processors.output")
+
+LIVE_CAP_BYTES = 1024 * 1024  # per stream, as the sandbox's default output cap
+
+
+class OutputPump:
+    """Collects output per stream and flushes it as ordered chunks from one task."""
+
+    def __init__(self, execution_id: str, attempt: int, headers: dict[str, bytes]) -> None:
+        self.execution_id = execution_id
+        self.attempt = attempt
+        self.headers = headers
+        self.pending: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+        self.pending_bytes = 0
+        self.sent_bytes = {"stdout": 0, "stderr": 0}
+        self.decoders = {
+            s: codecs.getincrementaldecoder("utf-8")(errors="replace") for s in self.pending
+        }
+        self.seq = 0
+        self.wakeup = asyncio.Event()
+        self.closed = False
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run())
+
+    def feed(self, stream: str, data: bytes) -> None:
+        room = LIVE_CAP_BYTES - self.sent_bytes[stream] - sum(map(len, self.pending[stream]))
+        if room <= 0 or not data:
+            return
+        self.pending[stream].append(data[:room])
+        self.pending_bytes += min(len(data), room)
+        if self.pending_bytes >= settings.output_chunk_bytes:
+            self.wakeup.set()
+
+    async def _run(self) -> None:
+        while not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), settings.output_flush_ms / 1000)
+            self.wakeup.clear()
+            await self._flush(final=False)
+
+    async def _flush(self, final: bool) -> None:
+        for stream, parts in self.pending.items():
+            if not parts and not final:
+                continue
+            data = b"".join(parts)
+            parts.clear()
+            text = self.decoders[stream].decode(data, final=final)
+            self.sent_bytes[stream] += len(data)
+            if not text:
+                continue
+            self.seq += 1
+            try:
+                await publish(
+                    events_topic,
+                    events.OutputChunk(
+                        execution_id=self.execution_id,
+                        attempt=self.attempt,
+                        stream=stream,
+                        seq=self.seq,
+                        data=text,
+                    ),
+                    self.headers,
+                )
+            except Exception as exc:  # live output is a convenience; the result carries it all
+                log.warning(
+                    "output chunk not sent: %s", exc, extra={"execution_id": self.execution_id}
+                )
+        self.pending_bytes = 0
+
+    async def close(self) -> None:
+        self.closed = True
+        self.wakeup.set()
+        if self.task is not None:
+            await self.task
+        await self._flush(final=True)

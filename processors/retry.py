@@ -1,0 +1,46 @@
+"""The retry agent: waits until a RetryScheduled is due, then dispatches its next attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from processors.app import app, dispatch_topic, retry_topic
+from processors.failures import dead_letter
+from processors.publisher import publish, trace_headers
+from schemas import SchemaError, decode, events
+
+log = logging.getLogger("processors.retry")
+
+
+@app.agent(retry_topic)
+async def retry_agent(stream: Any) -> None:
+    async for event in stream.events():
+        await redispatch(event.value)
+
+
+async def redispatch(raw: bytes) -> None:
+    try:
+        envelope = decode(raw)
+    except SchemaError as exc:
+        log.error("undecodable retry skipped", extra={"error": str(exc)})
+        return
+    retry = envelope.payload
+    if not isinstance(retry, events.RetryScheduled):
+        return
+    try:
+        delay = (retry.not_before - datetime.now(UTC)).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)  # retries are due in order of scheduling, roughly
+        accepted = events.RunAccepted(
+            execution_id=retry.execution_id, attempt=retry.attempt, request=retry.request
+        )
+        await publish(dispatch_topic, accepted, trace_headers(retry.request))
+        log.info(
+            "retry dispatched", extra={"execution_id": retry.execution_id, "attempt": retry.attempt}
+        )
+    except Exception as exc:
+        log.exception("retry failed", extra={"execution_id": retry.execution_id})
+        await dead_letter(retry.request, retry.attempt, f"retry failed: {exc}")

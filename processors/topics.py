@@ -1,0 +1,32 @@
+"""Creates the engine's topics when they are missing."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas import topics
+
+
+async def ensure_topics(bootstrap: str, partitions: int = 12) -> list[str]:
+    """Create the missing topics; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                name=t.name, num_partitions=partitions, replication_factor=1, topic_configs=t.config
+            )
+            for t in topics.ALL
+            if t.name not in existing
+        ]
+        if missing:
+            # another process may have created them first
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+        return [t.name for t in missing]
+    finally:
+        await admin.close()

@@ -1,0 +1,1 @@
+"""Kafka -> PostgreSQL materialisers: fold the event log into the tables the API reads."""

@@ -1,0 +1,50 @@
+"""Applies the numbered SQL files of projections/sql/ once each, in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+
+SQL = Path(__file__).parent / "sql"
+LOCK_ID = 0x72756E626F78  # serialises concurrent migrators (API and projector start together)
+
+
+def migrations() -> list[Path]:
+    return sorted(SQL.glob("[0-9][0-9][0-9]_*.sql"))
+
+
+async def migrate(dsn: str) -> list[str]:
+    """Apply what is missing; return the names applied now."""
+    conn = await asyncpg.connect(dsn)
+    applied: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {row["name"] for row in await conn.fetch("SELECT name FROM schema_migrations")}
+        for path in migrations():
+            if path.name in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(path.read_text())
+                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", path.name)
+            applied.append(path.name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
+        await conn.close()
+    return applied
+
+
+async def drop_all(dsn: str) -> None:
+    """Drop every derived table (used by replay): the log is the source of truth."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "DROP TABLE IF EXISTS sessions, executions, execution_output, dead_letters, "
+            "projection_offsets, schema_migrations"
+        )
+    finally:
+        await conn.close()

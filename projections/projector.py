@@ -1,0 +1,250 @@
+"""The projector: a plain aiokafka consumer that folds the event log into PostgreSQL.
+
+Offsets live in `projection_offsets`, written in the same transaction as the rows, so each event
+is applied exactly once even across crashes. After each commit it NOTIFYs `projection` (the API
+waits on it for read-your-writes) and publishes execution changes to Redis for live clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from projections import queries
+from projections.fold import ExecutionRow, SessionRow, fold_execution, fold_session
+from projections.settings import ProjectorSettings
+from schemas import Envelope, SchemaError, decode, events, topics
+
+log = logging.getLogger("projections.projector")
+
+TOPICS = (topics.SESSIONS.name, topics.REQUESTED.name, topics.EVENTS.name, topics.DEAD_LETTER.name)
+NOTIFY_CHANNEL = "projection"
+
+
+@dataclass
+class Batch:
+    """The events of one poll, grouped for the fold, and the offsets they advance."""
+
+    sessions: list[Envelope[events.Event]]
+    executions: list[Envelope[events.Event]]
+    offsets: dict[TopicPartition, int]
+
+
+def parse(records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> Batch:
+    batch = Batch([], [], {})
+    for tp, messages in records.items():
+        for message in messages:
+            batch.offsets[tp] = message.offset + 1
+            try:
+                envelope = decode(message.value or b"")
+            except SchemaError as exc:
+                # Poison or future events are skipped, loudly: the log keeps them for a fix.
+                log.error(
+                    "skipping undecodable event at %s:%d@%d: %s",
+                    tp.topic,
+                    tp.partition,
+                    message.offset,
+                    exc,
+                )
+                continue
+            if isinstance(envelope.payload, events.SessionEvent):
+                batch.sessions.append(envelope)
+            else:
+                batch.executions.append(envelope)
+    return batch
+
+
+class Projector:
+    """Consumes the event log from the offsets stored in PostgreSQL and applies it in batches."""
+
+    def __init__(self, settings: ProjectorSettings) -> None:
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+        self.redis: aioredis.Redis | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self.applied = 0
+
+    async def start(self) -> None:
+        self.pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=2)
+        self.redis = aioredis.from_url(self.settings.redis_url)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+            max_poll_records=self.settings.batch_size,
+            isolation_level="read_committed",
+        )
+        await self.consumer.start()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in TOPICS
+            for p in sorted(
+                self.consumer.partitions_for_topic(topic) or await self._partitions(topic)
+            )
+        ]
+        self.consumer.assign(partitions)
+        stored = await self._stored_offsets()
+        for tp in partitions:
+            if tp in stored:
+                self.consumer.seek(tp, stored[tp])
+            else:
+                await self.consumer.seek_to_beginning(tp)
+        log.info(
+            "projector assigned %d partitions, %d with stored offsets", len(partitions), len(stored)
+        )
+
+    async def _partitions(self, topic: str) -> set[int]:
+        assert self.consumer is not None
+        for _ in range(50):
+            await self.consumer._client.force_metadata_update()
+            found = self.consumer.partitions_for_topic(topic)
+            if found:
+                return found
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topic {topic} does not exist; run the topic setup first")
+
+    async def _stored_offsets(self) -> dict[TopicPartition, int]:
+        assert self.pool is not None
+        rows = await self.pool.fetch(queries.SELECT_OFFSETS)
+        return {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.pool is not None:
+            await self.pool.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        assert self.consumer is not None
+        while not stop.is_set():
+            records = await self.consumer.getmany(timeout_ms=200)
+            if records:
+                await self.apply(parse(records))
+
+    async def apply(self, batch: Batch) -> None:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            changed = await self._apply_executions(conn, batch.executions)
+            await self._apply_sessions(conn, batch.sessions)
+            await conn.executemany(
+                queries.UPSERT_OFFSET,
+                [(tp.topic, tp.partition, o) for tp, o in batch.offsets.items()],
+            )
+            await conn.execute(
+                "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, notify_payload(batch.offsets)
+            )
+        self.applied += len(batch.sessions) + len(batch.executions)
+        await self._publish(changed, batch.executions)
+
+    async def _apply_sessions(
+        self, conn: asyncpg.Connection, batch: list[Envelope[events.Event]]
+    ) -> None:
+        if not batch:
+            return
+        ids = list({e.key for e in batch})
+        rows: dict[str, SessionRow | None] = {
+            str(r["session_id"]): SessionRow(**_stringify_ids(r))
+            for r in await conn.fetch(queries.SELECT_SESSIONS, ids)
+        }
+        before = dict(rows)
+        for envelope in batch:
+            rows[envelope.key] = fold_session(rows.get(envelope.key), envelope.payload)
+        changed = [row for key, row in rows.items() if row is not None and row != before.get(key)]
+        if changed:
+            await conn.executemany(queries.UPSERT_SESSION, [astuple(row) for row in changed])
+
+    async def _apply_executions(
+        self, conn: asyncpg.Connection, batch: list[Envelope[events.Event]]
+    ) -> list[ExecutionRow]:
+        if not batch:
+            return []
+        ids = list({e.key for e in batch})
+        rows: dict[str, ExecutionRow] = {}
+        for record in await conn.fetch(queries.SELECT_EXECUTIONS, ids):
+            row = ExecutionRow(**_stringify_ids(record))
+            rows[row.execution_id] = row
+        before = dict(rows)
+        chunks = []
+        dead = []
+        for envelope in batch:
+            payload = envelope.payload
+            rows[envelope.key] = fold_execution(rows.get(envelope.key), payload)
+            if isinstance(payload, events.OutputChunk):
+                chunks.append(
+                    (
+                        payload.execution_id,
+                        payload.attempt,
+                        payload.stream,
+                        payload.seq,
+                        payload.data,
+                    )
+                )
+            elif isinstance(payload, events.DeadLettered):
+                dead.append(
+                    (
+                        payload.execution_id,
+                        payload.attempts,
+                        payload.reason,
+                        payload.dead_lettered_at,
+                    )
+                )
+        changed = [row for key, row in rows.items() if row != before.get(key)]
+        if changed:
+            await conn.executemany(queries.UPSERT_EXECUTION, [astuple(row) for row in changed])
+        if chunks:
+            await conn.executemany(queries.INSERT_OUTPUT, chunks)
+        if dead:
+            await conn.executemany(queries.INSERT_DEAD_LETTER, dead)
+        return changed
+
+    async def _publish(
+        self, changed: Sequence[ExecutionRow], batch: list[Envelope[events.Event]]
+    ) -> None:
+        """Live fan-out after commit, so a client told "done" finds the row done."""
+        if self.redis is None or not (changed or batch):
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for envelope in batch:
+                    if isinstance(envelope.payload, events.OutputChunk):
+                        chunk = envelope.payload
+                        pipe.publish(
+                            f"execution:{chunk.execution_id}",
+                            orjson.dumps(
+                                {
+                                    "event": "output",
+                                    "stream": chunk.stream,
+                                    "seq": chunk.seq,
+                                    "data": chunk.data,
+                                }
+                            ),
+                        )
+                for row in changed:
+                    pipe.publish(
+                        f"execution:{row.execution_id}",
+                        orjson.dumps({"event": "status", "status": row.status}),
+                    )
+                await pipe.execute()
+        except aioredis.RedisError as exc:  # live updates are best effort; the table is the truth
+            log.warning("could not publish live updates: %s", exc)
+
+
+def _stringify_ids(record: asyncpg.Record) -> dict[str, Any]:
+    """Events carry ids as strings; the tables store uuid. Compare like with like."""
+    return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in record.items()}
+
+
+def notify_payload(offsets: dict[TopicPartition, int]) -> str:
+    return ",".join(f"{tp.topic}:{tp.partition}:{offset}" for tp, offset in offsets.items())

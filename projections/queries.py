@@ -1,0 +1,35 @@
+"""The projector's SQL, named."""
+
+from __future__ import annotations
+
+from projections.fold import EXECUTION_COLUMNS, SESSION_COLUMNS
+
+
+def _upsert(table: str, columns: tuple[str, ...]) -> str:
+    names = ", ".join(columns)
+    params = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
+    return f"INSERT INTO {table} ({names}) VALUES ({params}) ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+
+
+SELECT_OFFSETS = "SELECT topic, partition, next_offset FROM projection_offsets"
+UPSERT_OFFSET = (
+    "INSERT INTO projection_offsets (topic, partition, next_offset) VALUES ($1, $2, $3) "
+    "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset"
+)
+SELECT_SESSIONS = (
+    f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE session_id = ANY($1::uuid[])"
+)
+UPSERT_SESSION = _upsert("sessions", SESSION_COLUMNS)
+SELECT_EXECUTIONS = (
+    f"SELECT {', '.join(EXECUTION_COLUMNS)} FROM executions WHERE execution_id = ANY($1::uuid[])"
+)
+UPSERT_EXECUTION = _upsert("executions", EXECUTION_COLUMNS)
+INSERT_OUTPUT = (
+    "INSERT INTO execution_output (execution_id, attempt, stream, seq, data) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+)
+INSERT_DEAD_LETTER = (
+    "INSERT INTO dead_letters (execution_id, attempts, reason, dead_lettered_at) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+)

@@ -1,0 +1,171 @@
+"""The events of the engine: immutable, past tense, versioned. Their payloads travel in an Envelope.
+
+Every event about one execution is keyed by its execution_id; session events by session_id.
+A new field with a default is a compatible change; anything else bumps VERSION and adds an
+upcaster in `schemas.upcasters`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every event payload."""
+
+    VERSION: ClassVar[int] = 1
+
+    @property
+    def key(self) -> str:
+        raise NotImplementedError
+
+
+class SessionEvent(Event, frozen=True, kw_only=True):
+    """An event about one code session."""
+
+    session_id: str
+
+    @property
+    def key(self) -> str:
+        return self.session_id
+
+
+class ExecutionEvent(Event, frozen=True, kw_only=True):
+    """An event about one execution."""
+
+    execution_id: str
+
+    @property
+    def key(self) -> str:
+        return self.execution_id
+
+
+class LanguageRef(msgspec.Struct, frozen=True, kw_only=True):
+    """The language a run uses, as it was when the run was requested."""
+
+    id: str
+    key: str
+    name: str
+    version: str
+
+
+class RunLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """Limits a run was requested with."""
+
+    time_limit_ms: int
+    memory_mb: int
+
+
+class SessionCreated(SessionEvent, frozen=True, kw_only=True):
+    language_id: str
+    source_code: str
+    created_at: datetime
+
+
+class SessionCodeUpdated(SessionEvent, frozen=True, kw_only=True):
+    source_code: str
+    updated_at: datetime
+
+
+class SessionClosed(SessionEvent, frozen=True, kw_only=True):
+    closed_at: datetime
+
+
+class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
+    """A snapshot of everything needed to run: replay never needs the session table."""
+
+    session_id: str
+    language: LanguageRef
+    source_code: str
+    stdin: str
+    limits: RunLimits
+    requested_at: datetime
+    client_id: str | None = None
+    traceparent: str | None = None  # W3C trace context of the request that asked for the run
+
+
+class RunAccepted(ExecutionEvent, frozen=True, kw_only=True):
+    """Passed the safety rules; carried on the dispatch topic to an executor."""
+
+    attempt: int
+    request: RunRequested
+
+
+class RunRejected(ExecutionEvent, frozen=True, kw_only=True):
+    reason: str
+    error_code: str = "E006"
+    rejected_at: datetime
+
+
+class RunStarted(ExecutionEvent, frozen=True, kw_only=True):
+    attempt: int
+    worker_id: str
+    started_at: datetime
+
+
+class OutputChunk(ExecutionEvent, frozen=True, kw_only=True):
+    """Output the program wrote while it ran; seq orders the chunks of one attempt."""
+
+    attempt: int
+    stream: str  # "stdout" | "stderr"
+    seq: int
+    data: str
+
+
+class RunFinished(ExecutionEvent, frozen=True, kw_only=True):
+    attempt: int
+    worker_id: str
+    status: str  # COMPLETED | FAILED | TIMEOUT
+    error_code: str | None
+    exit_code: int | None
+    signal: int | None
+    stdout: str
+    stderr: str
+    compile_output: str
+    stdout_truncated: bool
+    stderr_truncated: bool
+    execution_time_ms: int | None
+    compile_time_ms: int | None
+    cpu_time_ms: int | None
+    memory_peak_kb: int | None
+    started_at: datetime
+    finished_at: datetime
+
+
+class RetryScheduled(ExecutionEvent, frozen=True, kw_only=True):
+    """An attempt failed for reasons of ours; the next attempt waits until not_before."""
+
+    attempt: int  # the attempt to run next
+    not_before: datetime
+    reason: str
+    request: RunRequested
+
+
+class DeadLettered(ExecutionEvent, frozen=True, kw_only=True):
+    """The last attempt failed for reasons of ours; the execution ends with E005."""
+
+    attempts: int
+    reason: str
+    request: RunRequested
+    dead_lettered_at: datetime
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        SessionCreated,
+        SessionCodeUpdated,
+        SessionClosed,
+        RunRequested,
+        RunAccepted,
+        RunRejected,
+        RunStarted,
+        OutputChunk,
+        RunFinished,
+        RetryScheduled,
+        DeadLettered,
+    )
+}

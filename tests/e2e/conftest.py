@@ -1,0 +1,101 @@
+"""The engine as users meet it: API, processors and projector as real processes over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Stack
+
+REPO = Path(__file__).resolve().parents[2]
+LOGS = REPO / "var" / "test" / "logs"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Engine:
+    """The running engine: its URL, its processes, and the environment they got."""
+
+    url: str
+    env: dict[str, str]
+    processes: dict[str, subprocess.Popen[bytes]]
+
+    def start(self, name: str, module: str) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        with (LOGS / f"e2e-{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", module], env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def stop(self, name: str) -> None:
+        proc = self.processes.pop(name)
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_until_ready(engine: Engine, timeout: float = 90.0) -> None:
+    """Ready means: dependencies up and the executors' languages registered."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        for name, proc in engine.processes.items():
+            if proc.poll() is not None:
+                pytest.fail(f"{name} exited with {proc.returncode}; see {LOGS}/e2e-{name}.log", pytrace=False)
+        try:
+            ready = httpx.get(f"{engine.url}/health/ready", timeout=2)
+            languages = httpx.get(f"{engine.url}/languages", timeout=2)
+            if ready.status_code == 200 and languages.status_code == 200:
+                return
+            last = f"{ready.status_code} {ready.text} / {languages.status_code} {languages.text}"
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    pytest.fail(f"the engine was not ready within {timeout:.0f}s: {last}; logs in {LOGS}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def engine(stack: Stack) -> Iterator[Engine]:
+    port = free_port()
+    env = {
+        **os.environ,
+        **stack.env,
+        "PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+        "WORKER_ID": "e2e-worker",
+        # Tests submit many runs from one address; per-session limits stay at their defaults.
+        "CLIENT_RUNS_PER_MINUTE": "100000",
+    }
+    found = Engine(f"http://127.0.0.1:{port}", env, {})
+    for name, module in (("projector", "projections"), ("processors", "processors"), ("api", "api")):
+        found.start(name, module)
+    try:
+        wait_until_ready(found)
+        yield found
+    finally:
+        for name in list(found.processes):
+            found.stop(name)
+
+
+@pytest.fixture
+async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=engine.url, timeout=30) as http:
+        yield http
