@@ -59,7 +59,9 @@ async def previous_run(services: Services, session_id: str, key: str) -> str | N
         raw = await services.redis.get(_idempotency_key(session_id, key))
     except (aioredis.RedisError, OSError) as exc:
         raise DependencyDown("Redis is unavailable", service="redis") from exc
-    return raw.decode() if raw is not None else None
+    if raw is None:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 async def claim(services: Services, session_id: str, key: str, execution_id: str) -> bool:

@@ -33,7 +33,10 @@ class Catalogue:
                     "no executor has registered its languages yet", service="executors"
                 )
             if raw is not None:
-                self._entries = sorted(decode_catalogue(raw), key=lambda e: e.name.lower())
+                self._entries = sorted(
+                    decode_catalogue(raw if isinstance(raw, bytes) else raw.encode()),
+                    key=lambda e: e.name.lower(),
+                )
                 self._index = {}
                 for entry in self._entries:
                     for alias in (entry.id, entry.key, entry.name):

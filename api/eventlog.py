@@ -126,8 +126,8 @@ class ProjectionWaiter:
         if self._conn is not None:
             await self._conn.close()
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        for item in payload.split(","):
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        for item in str(payload).split(","):
             topic, partition, offset = item.rsplit(":", 2)
             key = (topic, int(partition))
             self.applied[key] = max(self.applied.get(key, 0), int(offset))

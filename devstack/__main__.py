@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from devstack.services import REPO, Kafka, Postgres, Process, Redis, StackError, require_free, say
 
 VAR = REPO / "var"
+BASE_PORTS = {"up": 19092, "test": 29092, "bench": 49092}
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class Profile:
 
     @classmethod
     def from_env(cls, name: str) -> Profile:
-        base = {"up": 19092, "test": 29092}[name]
+        # Each profile has its own block of ports, so several stacks can run side by side.
+        base = int(os.environ.get("STACK_BASE_PORT", BASE_PORTS.get(name, 39092)))
         return cls(
             name=name,
             kafka_port=int(os.environ.get("KAFKA_PORT", base)),
@@ -202,7 +204,7 @@ async def main(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=["up", "test", "services"])
-    parser.add_argument("--profile", choices=["up", "test"], help="ports and data folder to use")
+    parser.add_argument("--profile", help="ports and data folder to use (up, test, bench, or any name)")
     args, rest = parser.parse_known_args(argv)
     profile = Profile.from_env(args.profile or ("test" if args.command == "test" else "up"))
     stack = Stack(profile)

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import orjson
@@ -22,6 +22,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from projections import queries
 from projections.fold import ExecutionRow, SessionRow, fold_execution, fold_session
 from projections.settings import ProjectorSettings
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
+
 from schemas import Envelope, SchemaError, decode, events, topics
 
 log = logging.getLogger("projections.projector")
@@ -109,7 +115,7 @@ class Projector:
             await self.consumer._client.force_metadata_update()
             found = self.consumer.partitions_for_topic(topic)
             if found:
-                return found
+                return set(found)
             await asyncio.sleep(0.1)
         raise RuntimeError(f"topic {topic} does not exist; run the topic setup first")
 
@@ -148,9 +154,7 @@ class Projector:
         self.applied += len(batch.sessions) + len(batch.executions)
         await self._publish(changed, batch.executions)
 
-    async def _apply_sessions(
-        self, conn: asyncpg.Connection, batch: list[Envelope[events.Event]]
-    ) -> None:
+    async def _apply_sessions(self, conn: Connection, batch: list[Envelope[events.Event]]) -> None:
         if not batch:
             return
         ids = list({e.key for e in batch})
@@ -166,7 +170,7 @@ class Projector:
             await conn.executemany(queries.UPSERT_SESSION, [astuple(row) for row in changed])
 
     async def _apply_executions(
-        self, conn: asyncpg.Connection, batch: list[Envelope[events.Event]]
+        self, conn: Connection, batch: list[Envelope[events.Event]]
     ) -> list[ExecutionRow]:
         if not batch:
             return []

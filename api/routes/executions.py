@@ -95,6 +95,6 @@ async def execution_events(services: Services, execution_id: str) -> ServerSentE
                 event="result", data=orjson.dumps(present(current), default=str).decode()
             )
         finally:
-            await asyncio.shield(pubsub.aclose())
+            await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
 
     return ServerSentEvent(stream())

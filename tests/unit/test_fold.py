@@ -14,21 +14,39 @@ EXECUTION = str(uuid.uuid4())
 REQUEST = events.RunRequested(
     execution_id=EXECUTION,
     session_id=str(uuid.uuid4()),
-    language=events.LanguageRef(id=str(uuid.uuid4()), key="python", name="Python 3", version="3.11"),
+    language=events.LanguageRef(
+        id=str(uuid.uuid4()), key="python", name="Python 3", version="3.11"
+    ),
     source_code="print(1)",
     stdin="",
     limits=events.RunLimits(time_limit_ms=1000, memory_mb=64),
     requested_at=T0,
 )
-STARTED = events.RunStarted(execution_id=EXECUTION, attempt=1, worker_id="w1", started_at=T0 + timedelta(seconds=1))
+STARTED = events.RunStarted(
+    execution_id=EXECUTION, attempt=1, worker_id="w1", started_at=T0 + timedelta(seconds=1)
+)
 
 
 def finished(status: str = "COMPLETED", error_code: str | None = None) -> events.RunFinished:
     return events.RunFinished(
-        execution_id=EXECUTION, attempt=1, worker_id="w1", status=status, error_code=error_code,
-        exit_code=0, signal=None, stdout="1\n", stderr="", compile_output="", stdout_truncated=False,
-        stderr_truncated=False, execution_time_ms=20, compile_time_ms=None, cpu_time_ms=15,
-        memory_peak_kb=8000, started_at=T0 + timedelta(seconds=1), finished_at=T0 + timedelta(seconds=2),
+        execution_id=EXECUTION,
+        attempt=1,
+        worker_id="w1",
+        status=status,
+        error_code=error_code,
+        exit_code=0,
+        signal=None,
+        stdout="1\n",
+        stderr="",
+        compile_output="",
+        stdout_truncated=False,
+        stderr_truncated=False,
+        execution_time_ms=20,
+        compile_time_ms=None,
+        cpu_time_ms=15,
+        memory_peak_kb=8000,
+        started_at=T0 + timedelta(seconds=1),
+        finished_at=T0 + timedelta(seconds=2),
     )
 
 
@@ -50,7 +68,9 @@ def test_lifecycle_queued_running_completed() -> None:
 
 
 def test_every_interleaving_gives_the_same_row() -> None:
-    chunk = events.OutputChunk(execution_id=EXECUTION, attempt=1, stream="stdout", seq=1, data="1\n")
+    chunk = events.OutputChunk(
+        execution_id=EXECUTION, attempt=1, stream="stdout", seq=1, data="1\n"
+    )
     sequence: list[events.Event] = [REQUEST, STARTED, chunk, finished()]
     rows = {repr(fold_all(list(order))) for order in itertools.permutations(sequence)}
     assert len(rows) == 1
@@ -71,31 +91,55 @@ def test_duplicates_change_nothing() -> None:
 
 
 def test_a_retry_attempt_moves_running_forward_not_back() -> None:
-    second = events.RunStarted(execution_id=EXECUTION, attempt=2, worker_id="w2", started_at=T0 + timedelta(seconds=5))
+    second = events.RunStarted(
+        execution_id=EXECUTION, attempt=2, worker_id="w2", started_at=T0 + timedelta(seconds=5)
+    )
     row = fold_all([REQUEST, STARTED, second])
     assert (row.attempt, row.worker_id) == (2, "w2")
     assert fold_execution(row, STARTED) == row
 
 
 def test_rejection_and_dead_letter_are_failures_with_codes() -> None:
-    rejected = fold_all([REQUEST, events.RunRejected(execution_id=EXECUTION, reason="no", rejected_at=T0)])
-    assert (rejected.status, rejected.error_code, rejected.error_message) == ("FAILED", "E006", "no")
-    dead = fold_all([
-        REQUEST,
-        STARTED,
-        events.DeadLettered(execution_id=EXECUTION, attempts=3, reason="sandbox broke", request=REQUEST, dead_lettered_at=T0),
-    ])
+    rejected = fold_all(
+        [REQUEST, events.RunRejected(execution_id=EXECUTION, reason="no", rejected_at=T0)]
+    )
+    assert (rejected.status, rejected.error_code, rejected.error_message) == (
+        "FAILED",
+        "E006",
+        "no",
+    )
+    dead = fold_all(
+        [
+            REQUEST,
+            STARTED,
+            events.DeadLettered(
+                execution_id=EXECUTION,
+                attempts=3,
+                reason="sandbox broke",
+                request=REQUEST,
+                dead_lettered_at=T0,
+            ),
+        ]
+    )
     assert (dead.status, dead.error_code, dead.attempt) == ("FAILED", "E005", 3)
 
 
 def test_session_updates_stop_when_closed() -> None:
     created = events.SessionCreated(session_id="s", language_id="l", source_code="a", created_at=T0)
-    updated = events.SessionCodeUpdated(session_id="s", source_code="b", updated_at=T0 + timedelta(seconds=1))
+    updated = events.SessionCodeUpdated(
+        session_id="s", source_code="b", updated_at=T0 + timedelta(seconds=1)
+    )
     closed = events.SessionClosed(session_id="s", closed_at=T0 + timedelta(seconds=2))
-    late = events.SessionCodeUpdated(session_id="s", source_code="c", updated_at=T0 + timedelta(seconds=3))
+    late = events.SessionCodeUpdated(
+        session_id="s", source_code="c", updated_at=T0 + timedelta(seconds=3)
+    )
     row = None
     for event in (created, updated, closed, late):
         row = fold_session(row, event)
     assert row is not None
-    assert (row.status, row.source_code, row.updated_at) == ("INACTIVE", "b", T0 + timedelta(seconds=2))
+    assert (row.status, row.source_code, row.updated_at) == (
+        "INACTIVE",
+        "b",
+        T0 + timedelta(seconds=2),
+    )
     assert fold_session(row, created) == row

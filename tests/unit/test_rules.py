@@ -33,7 +33,10 @@ def test_a_fair_request_is_accepted_as_attempt_one() -> None:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"language": events.LanguageRef(id="x", key="cobol", name="COBOL", version="1")}, "not available"),
+        (
+            {"language": events.LanguageRef(id="x", key="cobol", name="COBOL", version="1")},
+            "not available",
+        ),
         ({"source_code": "x" * (SETTINGS.max_source_bytes + 1)}, "source code"),
         ({"stdin": "x" * (SETTINGS.max_stdin_bytes + 1)}, "stdin"),
         ({"limits": events.RunLimits(time_limit_ms=99, memory_mb=256)}, "time limit"),

@@ -8,7 +8,16 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from schemas import Envelope, SchemaError, UnknownEventType, UnsupportedVersion, decode, encode, events, new_event
+from schemas import (
+    Envelope,
+    SchemaError,
+    UnknownEventType,
+    UnsupportedVersion,
+    decode,
+    encode,
+    events,
+    new_event,
+)
 from schemas.jsonschema import OUTPUT, rendered
 
 NOW = datetime(2026, 11, 28, 12, 30, 15, 123456, tzinfo=UTC)
@@ -24,7 +33,9 @@ REQUEST = events.RunRequested(
     traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 )
 SAMPLES: list[events.Event] = [
-    events.SessionCreated(session_id="s1", language_id=LANGUAGE.id, source_code="x", created_at=NOW),
+    events.SessionCreated(
+        session_id="s1", language_id=LANGUAGE.id, source_code="x", created_at=NOW
+    ),
     events.SessionCodeUpdated(session_id="s1", source_code="y", updated_at=NOW),
     events.SessionClosed(session_id="s1", closed_at=NOW),
     REQUEST,
@@ -33,13 +44,31 @@ SAMPLES: list[events.Event] = [
     events.RunStarted(execution_id="e1", attempt=1, worker_id="w", started_at=NOW),
     events.OutputChunk(execution_id="e1", attempt=1, stream="stdout", seq=3, data="ü\n"),
     events.RunFinished(
-        execution_id="e1", attempt=2, worker_id="w", status="FAILED", error_code="E002", exit_code=1,
-        signal=None, stdout="", stderr="boom", compile_output="", stdout_truncated=False,
-        stderr_truncated=True, execution_time_ms=12, compile_time_ms=None, cpu_time_ms=10,
-        memory_peak_kb=9000, started_at=NOW, finished_at=NOW + timedelta(milliseconds=12),
+        execution_id="e1",
+        attempt=2,
+        worker_id="w",
+        status="FAILED",
+        error_code="E002",
+        exit_code=1,
+        signal=None,
+        stdout="",
+        stderr="boom",
+        compile_output="",
+        stdout_truncated=False,
+        stderr_truncated=True,
+        execution_time_ms=12,
+        compile_time_ms=None,
+        cpu_time_ms=10,
+        memory_peak_kb=9000,
+        started_at=NOW,
+        finished_at=NOW + timedelta(milliseconds=12),
     ),
-    events.RetryScheduled(execution_id="e1", attempt=2, not_before=NOW, reason="x", request=REQUEST),
-    events.DeadLettered(execution_id="e1", attempts=3, reason="x", request=REQUEST, dead_lettered_at=NOW),
+    events.RetryScheduled(
+        execution_id="e1", attempt=2, not_before=NOW, reason="x", request=REQUEST
+    ),
+    events.DeadLettered(
+        execution_id="e1", attempts=3, reason="x", request=REQUEST, dead_lettered_at=NOW
+    ),
 ]
 
 

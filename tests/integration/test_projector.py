@@ -1,0 +1,194 @@
+"""The projector on real Kafka and PostgreSQL: exactly once across crashes, forward only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from projections.fold import ExecutionRow, fold_execution
+from schemas import encode, events, new_event, topics
+from tests.conftest import Stack
+from tests.integration.conftest import wait_caught_up
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def history(
+    execution_id: str, chunks: int, status: str = "COMPLETED"
+) -> list[tuple[topics.Topic, events.Event]]:
+    request = events.RunRequested(
+        execution_id=execution_id,
+        session_id=str(uuid.uuid4()),
+        language=events.LanguageRef(
+            id=str(uuid.uuid4()), key="python", name="Python 3", version="3.11"
+        ),
+        source_code="for i in range(9): print(i)",
+        stdin="",
+        limits=events.RunLimits(time_limit_ms=1000, memory_mb=64),
+        requested_at=T0,
+    )
+    out: list[tuple[topics.Topic, events.Event]] = [
+        (topics.REQUESTED, request),
+        (
+            topics.EVENTS,
+            events.RunStarted(execution_id=execution_id, attempt=1, worker_id="w", started_at=T0),
+        ),
+    ]
+    out += [
+        (
+            topics.EVENTS,
+            events.OutputChunk(
+                execution_id=execution_id, attempt=1, stream="stdout", seq=i, data=f"{i}\n"
+            ),
+        )
+        for i in range(1, chunks + 1)
+    ]
+    out.append(
+        (
+            topics.EVENTS,
+            events.RunFinished(
+                execution_id=execution_id,
+                attempt=1,
+                worker_id="w",
+                status=status,
+                error_code=None,
+                exit_code=0,
+                signal=None,
+                stdout="".join(f"{i}\n" for i in range(1, chunks + 1)),
+                stderr="",
+                compile_output="",
+                stdout_truncated=False,
+                stderr_truncated=False,
+                execution_time_ms=5,
+                compile_time_ms=None,
+                cpu_time_ms=4,
+                memory_peak_kb=1000,
+                started_at=T0,
+                finished_at=T0 + timedelta(seconds=1),
+            ),
+        )
+    )
+    return out
+
+
+async def produce(
+    producer: AIOKafkaProducer, items: list[tuple[topics.Topic, events.Event]]
+) -> None:
+    for topic, payload in items:
+        envelope = new_event(payload)
+        await producer.send(topic.name, encode(envelope), key=envelope.key.encode())
+    await producer.flush()
+
+
+def start_projector(stack: Stack, dsn: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **stack.env, "DATABASE_URL": dsn, "PROJECTOR_BATCH_SIZE": "7"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "projections"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def wait_for_progress(dsn: str, ids: list[str], deadline_s: float = 30) -> None:
+    """Until at least one event of `ids` is projected (so a kill lands mid-stream)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + deadline_s
+        query = "SELECT count(*) FROM executions WHERE execution_id = ANY($1::uuid[])"
+        while not await conn.fetchval(query, ids):
+            assert time.monotonic() < deadline, "the projector made no progress"
+            await asyncio.sleep(0.01)
+    finally:
+        await conn.close()
+
+
+async def test_each_event_applied_exactly_once_across_kills(
+    stack: Stack, scratch_database: str, producer: AIOKafkaProducer
+) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+    projector = start_projector(stack, scratch_database)
+    try:
+        # Four bursts; after each, kill the projector without warning once it has made progress.
+        for burst in range(4):
+            chunk = ids[burst * 10 : (burst + 1) * 10]
+            await produce(
+                producer,
+                [item for execution_id in chunk for item in history(execution_id, chunks=6)],
+            )
+            await wait_for_progress(scratch_database, chunk)
+            projector.send_signal(signal.SIGKILL)
+            projector.wait()
+            projector = start_projector(stack, scratch_database)
+        await wait_caught_up(scratch_database, stack.kafka_bootstrap_servers)
+    finally:
+        projector.terminate()
+        projector.wait(20)
+
+    conn = await asyncpg.connect(scratch_database)
+    try:
+        chunk_counts = await conn.fetch(
+            "SELECT execution_id, count(*) AS n, string_agg(data, '' ORDER BY seq) AS text FROM execution_output "
+            "WHERE execution_id = ANY($1::uuid[]) GROUP BY execution_id",
+            ids,
+        )
+        rows = await conn.fetch(
+            "SELECT * FROM executions WHERE execution_id = ANY($1::uuid[])", ids
+        )
+    finally:
+        await conn.close()
+    assert len(chunk_counts) == len(ids)
+    assert {r["n"] for r in chunk_counts} == {6}
+    assert {r["text"] for r in chunk_counts} == {"1\n2\n3\n4\n5\n6\n"}
+    by_id = {str(r["execution_id"]): r for r in rows}
+    for execution_id in ids:
+        expected: ExecutionRow | None = None
+        for _, payload in history(execution_id, chunks=6):
+            expected = fold_execution(expected, payload)
+        assert expected is not None
+        row = by_id[execution_id]
+        assert (row["status"], row["stdout"], row["queued_at"], row["attempt"]) == (
+            expected.status,
+            expected.stdout,
+            expected.queued_at,
+            expected.attempt,
+        )
+
+
+async def test_late_events_never_move_a_finished_execution_back(
+    stack: Stack, scratch_database: str, producer: AIOKafkaProducer
+) -> None:
+    execution_id = str(uuid.uuid4())
+    items = history(execution_id, chunks=1, status="TIMEOUT")
+    late_start = events.RunStarted(
+        execution_id=execution_id, attempt=2, worker_id="late", started_at=T0
+    )
+    await produce(producer, [*items, (topics.EVENTS, late_start), items[-1]])
+    projector = start_projector(stack, scratch_database)
+    try:
+        await wait_caught_up(scratch_database, stack.kafka_bootstrap_servers)
+    finally:
+        projector.terminate()
+        projector.wait(20)
+    conn = await asyncpg.connect(scratch_database)
+    try:
+        row = await conn.fetchrow(
+            "SELECT status, worker_id, attempt FROM executions WHERE execution_id = $1",
+            uuid.UUID(execution_id),
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    assert (row["status"], row["worker_id"], row["attempt"]) == ("TIMEOUT", "w", 1)
