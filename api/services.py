@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from api.catalogue import Catalogue
 from api.eventlog import EventLog, ProjectionWaiter
@@ -49,3 +50,6 @@ class Services:
 def services_from_state(state: State) -> Services:
     services: Services = state.services
     return services
+
+
+ServicesDep = NamedDependency[Services]  # how a route handler asks for them

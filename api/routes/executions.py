@@ -9,11 +9,12 @@ from typing import Any
 import asyncpg
 import orjson
 from litestar import get
+from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.errors import NotFound
 from api.routes.sessions import parse_id
-from api.services import Services
+from api.services import Services, ServicesDep
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "TIMEOUT"})
 RESULT_FIELDS = (
@@ -62,12 +63,12 @@ async def load_execution(services: Services, execution_id: str) -> asyncpg.Recor
 
 
 @get("/executions/{execution_id:str}")
-async def get_execution(services: Services, execution_id: str) -> dict[str, Any]:
+async def get_execution(services: ServicesDep, execution_id: FromPath[str]) -> dict[str, Any]:
     return present(await load_execution(services, execution_id))
 
 
 @get("/executions/{execution_id:str}/events")
-async def execution_events(services: Services, execution_id: str) -> ServerSentEvent:
+async def execution_events(services: ServicesDep, execution_id: FromPath[str]) -> ServerSentEvent:
     """Server-sent events: `status` on each change, `output` chunks live, `result` at the end."""
     row = await load_execution(services, execution_id)
     pubsub = services.redis.pubsub()

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Response, get
 
 from api.errors import DependencyDown
-from api.services import Services
+from api.services import ServicesDep
 
 
 @get("/health", sync_to_thread=False)
@@ -25,7 +25,7 @@ async def _check(name: str, probe: Any, timeout: float) -> tuple[str, str]:
 
 
 @get("/health/ready")
-async def ready(services: Services) -> Response[dict[str, Any]]:
+async def ready(services: ServicesDep) -> Response[dict[str, Any]]:
     async def postgres() -> None:
         await services.db.fetchrow("SELECT 1")
 

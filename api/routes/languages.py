@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import get
+from litestar.params import FromPath
 
-from api.services import Services
+from api.services import ServicesDep
 from schemas.catalogue import LanguageEntry
 
 
@@ -22,13 +23,13 @@ def summary(entry: LanguageEntry) -> dict[str, Any]:
 
 
 @get("/languages")
-async def list_languages(services: Services) -> dict[str, Any]:
+async def list_languages(services: ServicesDep) -> dict[str, Any]:
     entries = await services.catalogue.entries()
     return {"total": len(entries), "languages": [summary(e) for e in entries]}
 
 
 @get("/languages/{language_id:str}")
-async def get_language(services: Services, language_id: str) -> dict[str, Any]:
+async def get_language(services: ServicesDep, language_id: FromPath[str]) -> dict[str, Any]:
     entry = await services.catalogue.get(language_id)
     return {
         **summary(entry),

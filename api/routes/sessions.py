@@ -9,11 +9,12 @@ from typing import Any
 
 import asyncpg
 from litestar import Request, Response, get, patch, post
+from litestar.params import FromPath, FromQuery
 
 from api import admission
 from api.dto import CreateSession, RunOptions, UpdateSession, parse_body
 from api.errors import InvalidInput, NotFound, SessionClosed, TooLarge
-from api.services import Services
+from api.services import Services, ServicesDep
 from api.tracing import trace_headers
 from schemas import events, new_event, topics
 
@@ -57,7 +58,7 @@ async def append_session_event(services: Services, payload: events.SessionEvent)
 
 @post("/code-sessions")
 async def create_session(
-    services: Services, request: Request[Any, Any, Any]
+    services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:
     body = parse_body(await request.body(), CreateSession)
     try:
@@ -81,7 +82,7 @@ async def create_session(
 
 
 @get("/code-sessions/{session_id:str}")
-async def get_session(services: Services, session_id: str) -> dict[str, Any]:
+async def get_session(services: ServicesDep, session_id: FromPath[str]) -> dict[str, Any]:
     row = await load_session(services, session_id)
     language = await services.catalogue.get(str(row["language_id"]))
     return {
@@ -99,7 +100,7 @@ async def get_session(services: Services, session_id: str) -> dict[str, Any]:
 
 @patch("/code-sessions/{session_id:str}")
 async def update_session(
-    services: Services, session_id: str, request: Request[Any, Any, Any]
+    services: ServicesDep, session_id: FromPath[str], request: Request[Any, Any, Any]
 ) -> dict[str, Any]:
     body = parse_body(await request.body(), UpdateSession)
     check_source(services, body.source_code)
@@ -117,7 +118,7 @@ async def update_session(
 
 
 @patch("/code-sessions/{session_id:str}/close")
-async def close_session(services: Services, session_id: str) -> dict[str, Any]:
+async def close_session(services: ServicesDep, session_id: FromPath[str]) -> dict[str, Any]:
     row = await load_session(services, session_id)
     if row["status"] == "ACTIVE":
         await append_session_event(
@@ -128,7 +129,9 @@ async def close_session(services: Services, session_id: str) -> dict[str, Any]:
 
 
 @get("/code-sessions/{session_id:str}/executions")
-async def list_executions(services: Services, session_id: str, limit: int = 10) -> dict[str, Any]:
+async def list_executions(
+    services: ServicesDep, session_id: FromPath[str], limit: FromQuery[int] = 10
+) -> dict[str, Any]:
     if not 1 <= limit <= 100:
         raise InvalidInput("limit must be between 1 and 100", limit=limit)
     row = await load_session(services, session_id)
@@ -150,7 +153,7 @@ async def list_executions(services: Services, session_id: str, limit: int = 10) 
 
 @post("/code-sessions/{session_id:str}/run")
 async def run_session(
-    services: Services, session_id: str, request: Request[Any, Any, Any]
+    services: ServicesDep, session_id: FromPath[str], request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:
     options = parse_body(await request.body(), RunOptions, optional=True)
     row = await load_session(services, session_id)
