@@ -43,10 +43,7 @@ def limits_for(settings: ApiSettings, options: RunOptions) -> RunLimits:
 
 
 def client_of(request: Request[Any, Any, Any]) -> str:
-    """The client a per-client limit applies to: its declared id, else its address."""
-    declared = request.headers.get("x-client-id")
-    if declared:
-        return declared[:128]
+    """The client a per-client limit applies to: its address (a header could be forged)."""
     return request.client.host if request.client else "unknown"
 
 

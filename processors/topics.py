@@ -30,3 +30,16 @@ async def ensure_topics(bootstrap: str, partitions: int = 12) -> list[str]:
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+if __name__ == "__main__":  # `python -m processors.topics`: what compose's setup service runs
+    import asyncio
+    import os
+
+    created = asyncio.run(
+        ensure_topics(
+            os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
+            int(os.environ.get("TOPIC_PARTITIONS", "12")),
+        )
+    )
+    print(f"topics created: {', '.join(created) or 'none'}")

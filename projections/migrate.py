@@ -48,3 +48,13 @@ async def drop_all(dsn: str) -> None:
         )
     finally:
         await conn.close()
+
+
+if __name__ == "__main__":  # `python -m projections.migrate`: what compose's setup service runs
+    import asyncio
+    import os
+
+    names = asyncio.run(
+        migrate(os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:15432/runbox"))
+    )
+    print(f"migrations applied: {', '.join(names) or 'none'}")

@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import asyncpg
+import msgspec
 import orjson
 from litestar import get
 from litestar.params import FromPath
@@ -93,7 +94,8 @@ async def execution_events(services: ServicesDep, execution_id: FromPath[str]) -
                     if event["status"] in TERMINAL:
                         current = await load_execution(services, execution_id)
             yield ServerSentEventMessage(
-                event="result", data=orjson.dumps(present(current), default=str).decode()
+                # msgspec, as Litestar's own responses, so timestamps match GET /executions/{id}
+                event="result", data=msgspec.json.encode(present(current)).decode()
             )
         finally:
             await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]

@@ -1,0 +1,25 @@
+# The engine's image for compose.yaml: API, projector and executors (one image, three commands).
+# Debian's own runtimes, as on the local stack: user programs run with /usr/bin/python3 and friends.
+FROM debian:bookworm-slim
+
+ENV DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH
+RUN apt-get update -qq \
+    && apt-get install -y -qq --no-install-recommends \
+        python3 python3-venv ca-certificates bubblewrap libseccomp2 \
+        gcc g++ libc6-dev php-cli ruby default-jdk-headless nodejs npm golang-go rustc \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY api api
+COPY processors processors
+COPY projections projections
+COPY sandbox sandbox
+COPY schemas schemas
+COPY devstack devstack
+COPY bench bench
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -q . \
+    && devstack/runtimes.sh
+
+EXPOSE 3000
+CMD ["python", "-m", "api"]
