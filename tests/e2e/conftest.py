@@ -39,7 +39,11 @@ class Engine:
         LOGS.mkdir(parents=True, exist_ok=True)
         with (LOGS / f"e2e-{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", module], env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", module],
+                env=self.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     def stop(self, name: str) -> None:
@@ -59,7 +63,10 @@ def wait_until_ready(engine: Engine, timeout: float = 90.0) -> None:
     while time.monotonic() < deadline:
         for name, proc in engine.processes.items():
             if proc.poll() is not None:
-                pytest.fail(f"{name} exited with {proc.returncode}; see {LOGS}/e2e-{name}.log", pytrace=False)
+                pytest.fail(
+                    f"{name} exited with {proc.returncode}; see {LOGS}/e2e-{name}.log",
+                    pytrace=False,
+                )
         try:
             ready = httpx.get(f"{engine.url}/health/ready", timeout=2)
             languages = httpx.get(f"{engine.url}/languages", timeout=2)
@@ -69,7 +76,9 @@ def wait_until_ready(engine: Engine, timeout: float = 90.0) -> None:
         except httpx.HTTPError as exc:
             last = str(exc)
         time.sleep(0.2)
-    pytest.fail(f"the engine was not ready within {timeout:.0f}s: {last}; logs in {LOGS}", pytrace=False)
+    pytest.fail(
+        f"the engine was not ready within {timeout:.0f}s: {last}; logs in {LOGS}", pytrace=False
+    )
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +94,11 @@ def engine(stack: Stack) -> Iterator[Engine]:
         "CLIENT_RUNS_PER_MINUTE": "100000",
     }
     found = Engine(f"http://127.0.0.1:{port}", env, {})
-    for name, module in (("projector", "projections"), ("processors", "processors"), ("api", "api")):
+    for name, module in (
+        ("projector", "projections"),
+        ("processors", "processors"),
+        ("api", "api"),
+    ):
         found.start(name, module)
     try:
         wait_until_ready(found)

@@ -35,7 +35,9 @@ async def test_event_in_kafka_reaches_http(engine: Engine, client: httpx.AsyncCl
     producer = AIOKafkaProducer(bootstrap_servers=engine.env["KAFKA_BOOTSTRAP_SERVERS"], acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(topics.SESSIONS.name, encode(new_event(created)), key=session_id.encode())
+        await producer.send_and_wait(
+            topics.SESSIONS.name, encode(new_event(created)), key=session_id.encode()
+        )
     finally:
         await producer.stop()
 
