@@ -8,6 +8,7 @@ import faust
 
 from processors.settings import ProcessorSettings
 from schemas import topics
+from schemas.logs import dict_config
 
 settings = ProcessorSettings.from_env()
 
@@ -24,6 +25,7 @@ app = faust.App(
     topic_disable_leader=True,
     broker_commit_interval=0.5,
     consumer_auto_offset_reset="earliest",
+    logging_config=dict_config(),  # JSON lines with execution_id, like the API and projector
 )
 
 

@@ -38,6 +38,12 @@ class Stack:
         }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fast and isolated first: unit, then integration, then end to end (whose engine runs on)."""
+    order = {"unit": 0, "integration": 1, "e2e": 2}
+    items.sort(key=lambda item: order.get(item.path.relative_to(item.config.rootpath).parts[1], 3))
+
+
 def _docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False
