@@ -6,6 +6,7 @@ FAILED or TIMEOUT from the sandbox) is final; a failure of ours (E005, an except
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -67,15 +68,19 @@ async def run_attempt(accepted: events.RunAccepted) -> Result:
         "attempt": accepted.attempt,
         "worker_id": settings.worker_id,
     }
-    await publish(
-        events_topic,
-        events.RunStarted(
-            execution_id=request.execution_id,
-            attempt=accepted.attempt,
-            worker_id=settings.worker_id,
-            started_at=started_at,
-        ),
-        headers,
+    # The broker's ack of RunStarted is awaited alongside the run, not before it: one round trip
+    # less on every run. The producer keeps the order of events of one key.
+    started = asyncio.ensure_future(
+        publish(
+            events_topic,
+            events.RunStarted(
+                execution_id=request.execution_id,
+                attempt=accepted.attempt,
+                worker_id=settings.worker_id,
+                started_at=started_at,
+            ),
+            headers,
+        )
     )
     log.info("run started", extra={**extra, "language": request.language.key})
     pump = OutputPump(request.execution_id, accepted.attempt, headers)
@@ -92,6 +97,7 @@ async def run_attempt(accepted: events.RunAccepted) -> Result:
         )
     finally:
         await pump.close()
+        await started
     if result.error_code == ErrorCode.SYSTEM:
         return result
     await publish(events_topic, finished(accepted, result, started_at), headers)
