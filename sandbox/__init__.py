@@ -1,0 +1,43 @@
+"""Runs one untrusted program under limits and isolation (bubblewrap, cgroups, seccomp, rlimits).
+
+Depends on nothing of ours. Entry points: `Sandbox(settings).run(...)` and `registry()`.
+"""
+
+from __future__ import annotations
+
+from sandbox.errors import (
+    CgroupError,
+    InvalidLimits,
+    LanguageDefinitionError,
+    SandboxError,
+    SandboxUnavailable,
+    SourceTooLarge,
+    UnknownLanguage,
+    WorkdirError,
+)
+from sandbox.limits import Limits
+from sandbox.registry import Language, Registry, registry
+from sandbox.result import ErrorCode, Result, Status
+from sandbox.runner import Capabilities, Sandbox
+from sandbox.settings import SandboxSettings
+
+__all__ = [
+    "Capabilities",
+    "CgroupError",
+    "ErrorCode",
+    "InvalidLimits",
+    "Language",
+    "LanguageDefinitionError",
+    "Limits",
+    "Registry",
+    "Result",
+    "Sandbox",
+    "SandboxError",
+    "SandboxSettings",
+    "SandboxUnavailable",
+    "SourceTooLarge",
+    "Status",
+    "UnknownLanguage",
+    "WorkdirError",
+    "registry",
+]

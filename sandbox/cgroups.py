@@ -1,0 +1,260 @@
+"""Per-step control groups: memory, pids and CPU accounting, freeze-and-kill, OOM detection.
+
+cgroup v1 (separate memory/pids/freezer/cpuacct hierarchies, as on these machines) and v2 (one
+unified hierarchy) behind one small interface. The child joins a step's cgroups itself, before it
+drops privileges, by writing "0" to file descriptors the parent opened (see `join_fds`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from sandbox.errors import CgroupError
+
+_V1_CONTROLLERS = ("memory", "pids", "freezer", "cpuacct")
+_V2_CONTROLLERS = ("memory", "pids", "cpu")
+_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class CgroupStats:
+    """What the kernel counted for one step, read after its last process is gone."""
+
+    memory_peak_bytes: int | None
+    oom_kills: int
+    cpu_ns: int
+
+
+def _read(path: Path) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _counter_from(text: str, key: str) -> int:
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == key:
+            return int(value)
+    return 0
+
+
+def _pids(path: Path) -> list[int]:
+    try:
+        return [int(p) for p in _read(path).split()]
+    except FileNotFoundError:
+        return []
+
+
+def _wait_until(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+
+
+class StepCgroup:
+    """The cgroups of one step; `remove()` must be called once its processes are gone."""
+
+    def __init__(self, version: int, dirs: dict[str, Path]) -> None:
+        self.version = version
+        self.dirs = dirs
+        self._main = dirs["memory"]
+        self.join_fds: list[int] = []
+        for d in dirs.values():
+            # Opened here as root; the child writes "0" (itself) before dropping privileges.
+            self.join_fds.append(os.open(d / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
+
+    def close_join_fds(self) -> None:
+        for fd in self.join_fds:
+            os.close(fd)
+        self.join_fds = []
+
+    def _procs(self) -> Path:
+        return (self.dirs["freezer"] if self.version == 1 else self._main) / "cgroup.procs"
+
+    def pids(self) -> list[int]:
+        return _pids(self._procs())
+
+    def is_empty(self) -> bool:
+        return not self.pids()
+
+    def cpu_ns(self) -> int:
+        if self.version == 1:
+            return int(_read(self.dirs["cpuacct"] / "cpuacct.usage"))
+        return _counter_from(_read(self._main / "cpu.stat"), "usage_usec") * 1000
+
+    def kill_all(self, timeout: float = 5.0) -> bool:
+        """Kill every process, forks in flight included; True once the cgroup is empty."""
+        if self.version == 2 and (self._main / "cgroup.kill").exists():
+            _write(self._main / "cgroup.kill", "1")
+            return _wait_until(self.is_empty, timeout)
+        # Frozen, nothing can fork between reading the list and the kills.
+        freezer = (
+            self.dirs["freezer"] / "freezer.state"
+            if self.version == 1
+            else self._main / "cgroup.freeze"
+        )
+        frozen, thawed = ("FROZEN", "THAWED") if self.version == 1 else ("1", "0")
+        with contextlib.suppress(OSError):
+            _write(freezer, frozen)
+            _wait_until(lambda: _read(freezer).strip() == frozen, 1.0)
+        for _ in range(100):
+            pids = self.pids()
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                _write(freezer, thawed)
+            if _wait_until(self.is_empty, timeout / 100):
+                break
+        return _wait_until(self.is_empty, timeout)
+
+    def stats(self) -> CgroupStats:
+        if self.version == 1:
+            mem = self.dirs["memory"]
+            return CgroupStats(
+                memory_peak_bytes=int(_read(mem / "memory.max_usage_in_bytes")),
+                oom_kills=_counter_from(_read(mem / "memory.oom_control"), "oom_kill"),
+                cpu_ns=self.cpu_ns(),
+            )
+        peak_file = self._main / "memory.peak"
+        return CgroupStats(
+            memory_peak_bytes=int(_read(peak_file)) if peak_file.exists() else None,
+            oom_kills=_counter_from(_read(self._main / "memory.events"), "oom_kill"),
+            cpu_ns=self.cpu_ns(),
+        )
+
+    def remove(self, timeout: float = 5.0) -> None:
+        """Kill what is left and delete the directories (retrying while the kernel lets go)."""
+        self.close_join_fds()
+        if not self.is_empty():
+            self.kill_all(timeout)
+        for d in self.dirs.values():
+            if not _wait_until(partial(_try_rmdir, d), timeout):
+                raise CgroupError(f"cgroup {d} could not be removed")
+
+
+def _try_rmdir(path: Path) -> bool:
+    try:
+        path.rmdir()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+class CgroupDriver:
+    """Creates step cgroups under `<root>/<controller>/<parent>` (v1) or `<root>/<parent>` (v2)."""
+
+    def __init__(self, version: int, root: Path, parent: str) -> None:
+        self.version = version
+        self.root = root
+        self.parent = parent
+        self.controllers = _V1_CONTROLLERS if version == 1 else ("memory",)
+
+    @classmethod
+    def detect(cls, root: Path, parent: str) -> CgroupDriver | None:
+        """The driver for this host, set up and tried once, or None when cgroups are unusable."""
+        for driver in (cls(2, root, parent), cls(1, root, parent)):
+            if not driver._present():
+                continue
+            try:
+                driver._prepare()
+                driver.create("probe", memory_bytes=64 << 20, pids=8).remove()
+            except OSError:
+                continue
+            return driver
+        return None
+
+    def _present(self) -> bool:
+        if self.version == 2:
+            ctl = self.root / "cgroup.controllers"
+            return ctl.exists() and {"memory", "pids", "cpu"} <= set(_read(ctl).split())
+        return all((self.root / c / "cgroup.procs").exists() for c in _V1_CONTROLLERS)
+
+    def _base(self, controller: str) -> Path:
+        return (
+            self.root / self.parent if self.version == 2 else self.root / controller / self.parent
+        )
+
+    def _prepare(self) -> None:
+        if self.version == 2:
+            enable = " ".join(f"+{c}" for c in _V2_CONTROLLERS)
+            _write(self.root / "cgroup.subtree_control", enable)
+            self._base("memory").mkdir(exist_ok=True)
+            _write(self._base("memory") / "cgroup.subtree_control", enable)
+        else:
+            for c in self.controllers:
+                self._base(c).mkdir(exist_ok=True)
+        self.remove_stale()
+
+    def create(self, purpose: str, memory_bytes: int, pids: int) -> StepCgroup:
+        name = f"{os.getpid()}-{next(_counter)}-{purpose}"
+        dirs: dict[str, Path] = {}
+        try:
+            for c in self.controllers:
+                d = self._base(c) / name
+                d.mkdir()
+                dirs[c] = d
+            mem = dirs["memory"]
+            if self.version == 1:
+                _write(mem / "memory.limit_in_bytes", str(memory_bytes))
+                if (mem / "memory.memsw.limit_in_bytes").exists():
+                    _write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))
+                _write(dirs["pids"] / "pids.max", str(pids))
+            else:
+                _write(mem / "memory.max", str(memory_bytes))
+                if (mem / "memory.swap.max").exists():
+                    _write(mem / "memory.swap.max", "0")
+                _write(mem / "pids.max", str(pids))
+            return StepCgroup(self.version, dirs)
+        except OSError:
+            for d in dirs.values():
+                _try_rmdir(d)
+            raise
+
+    def remove_stale(self) -> None:
+        """Delete step cgroups left by sandbox processes that no longer exist."""
+        for c in self.controllers:
+            for d in self._base(c).iterdir() if self._base(c).exists() else ():
+                pid = d.name.split("-", 1)[0]
+                if not d.is_dir() or not pid.isdigit() or _alive(int(pid)):
+                    continue
+                for p in _pids(d / "cgroup.procs"):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(p, signal.SIGKILL)
+                _wait_until(partial(_try_rmdir, d), 2.0)
+
+    def step_dirs(self) -> list[Path]:
+        """Every step cgroup currently present (for tests and health checks)."""
+        base = self._base(self.controllers[0])
+        return [d for d in base.iterdir() if d.is_dir()] if base.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

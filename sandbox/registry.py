@@ -1,0 +1,144 @@
+"""Languages as data: one TOML file per language in `sandbox/languages/`, loaded once.
+
+Adding a language is adding a file. Versions are read from the installed runtime on first use
+and cached; ids are uuid5 of a fixed namespace and the key, so they are the same on every install.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+import tomllib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from sandbox.errors import LanguageDefinitionError
+
+LANGUAGE_NAMESPACE = uuid.UUID("3b0d1c5e-6a52-4f4b-9c1e-7d2a8f9e0b61")
+DEFINITIONS = Path(__file__).with_name("languages")
+UNKNOWN_VERSION = "unknown"
+
+
+@dataclass(frozen=True)
+class Language:
+    """One language: how to compile and run it, and what clients see of it."""
+
+    key: str
+    name: str
+    runtime: str
+    file_name: str
+    run: tuple[str, ...]
+    version_command: tuple[str, ...]
+    version_regex: str
+    template_code: str
+    default_time_limit_ms: int = 5000
+    default_memory_mb: int = 256
+    compile: tuple[str, ...] | None = None
+    mounts: tuple[str, ...] = ()
+    env: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    extra_pids: int = 0
+    compile_extra_pids: int = 0
+    extra_memory_mb: int = 0
+    build_cache: str | None = None
+    syntax_error_regex: str | None = None
+    out_of_memory_regex: str | None = None
+
+    @property
+    def id(self) -> uuid.UUID:
+        """Stable across installs: derived from the key only."""
+        return uuid.uuid5(LANGUAGE_NAMESPACE, self.key)
+
+    @property
+    def version(self) -> str:
+        """The installed runtime's version, read once per process ("unknown" if absent)."""
+        return _version(self.version_command, self.version_regex)
+
+    @property
+    def available(self) -> bool:
+        return self.version != UNKNOWN_VERSION
+
+    def command(self, template: tuple[str, ...], memory_mb: int) -> list[str]:
+        return [part.replace("{memory_mb}", str(memory_mb)) for part in template]
+
+    def to_dict(self) -> dict[str, Any]:
+        """What GET /languages/{id} shows."""
+        return {
+            "id": str(self.id),
+            "key": self.key,
+            "name": self.name,
+            "runtime": self.runtime,
+            "version": self.version,
+            "file_name": self.file_name,
+            "template_code": self.template_code,
+            "default_time_limit_ms": self.default_time_limit_ms,
+            "default_memory_mb": self.default_memory_mb,
+        }
+
+
+_version_lock = threading.Lock()
+
+
+@cache
+def _version(command: tuple[str, ...], regex: str) -> str:
+    with _version_lock:
+        try:
+            done = subprocess.run(
+                command, capture_output=True, timeout=30, check=False, env={"PATH": "/usr/bin:/bin"}
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return UNKNOWN_VERSION
+        text = (done.stdout + done.stderr).decode(errors="replace")
+        match = re.search(regex, text)
+        return match.group(1) if match and done.returncode == 0 else UNKNOWN_VERSION
+
+
+def load_definition(path: Path) -> Language:
+    """Parse one definition file."""
+    try:
+        raw = tomllib.loads(path.read_text())
+        for name in ("run", "compile", "version_command", "mounts"):
+            if name in raw:
+                raw[name] = tuple(raw[name])
+        raw["env"] = MappingProxyType(dict(raw.get("env", {})))
+        raw["template_code"] = raw.get("template_code", "").lstrip("\n")
+        for regex in ("version_regex", "syntax_error_regex", "out_of_memory_regex"):
+            if raw.get(regex):
+                re.compile(raw[regex])
+        return Language(**raw)
+    except (OSError, tomllib.TOMLDecodeError, TypeError, re.error) as exc:
+        raise LanguageDefinitionError(f"{path.name}: {exc}") from exc
+
+
+class Registry:
+    """All languages, found by id, key or name (case-insensitive)."""
+
+    def __init__(self, languages: list[Language]) -> None:
+        self._languages = sorted(languages, key=lambda lang: lang.name.lower())
+        self._index: dict[str, Language] = {}
+        for lang in self._languages:
+            for alias in (str(lang.id), lang.key, lang.name):
+                self._index[alias.lower()] = lang
+
+    def get(self, ref: str | uuid.UUID) -> Language | None:
+        return self._index.get(str(ref).strip().lower())
+
+    def __iter__(self) -> Iterator[Language]:
+        return iter(self._languages)
+
+    def __len__(self) -> int:
+        return len(self._languages)
+
+    def keys(self) -> list[str]:
+        return [lang.key for lang in self._languages]
+
+
+@cache
+def registry(directory: Path = DEFINITIONS) -> Registry:
+    """Every language defined in `directory` (default: sandbox/languages), loaded once."""
+    return Registry([load_definition(p) for p in sorted(directory.glob("*.toml"))])

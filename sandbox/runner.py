@@ -1,0 +1,202 @@
+"""`Sandbox`: checks the host once, then runs programs (compile, run, classify) in bounded slots."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import resource
+import stat
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox import bwrap, launcher, seccomp
+from sandbox.cgroups import CgroupDriver
+from sandbox.classify import classify, compile_failed, system_error
+from sandbox.errors import (
+    CgroupError,
+    SandboxUnavailable,
+    SourceTooLarge,
+    UnknownLanguage,
+    WorkdirError,
+)
+from sandbox.limits import MIB, Limits
+from sandbox.registry import Language, registry
+from sandbox.result import Result
+from sandbox.settings import SandboxSettings
+from sandbox.step import OutputCallback, StepOutcome, StepSpec, run_step
+from sandbox.workdir import Workdir, remove_stale
+
+log = logging.getLogger(__name__)
+
+ALWAYS_ENFORCED = ("wall_time", "output", "file_size", "open_files", "network", "seccomp",
+                   "namespaces")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this host lets the sandbox enforce; `degraded` means no usable cgroup."""
+
+    cgroup_version: int | None
+    workdir_tmpfs: bool
+    enforced: tuple[str, ...]
+
+    @property
+    def degraded(self) -> bool:
+        return self.cgroup_version is None
+
+
+class Sandbox:
+    """Runs untrusted programs; at most `slots` at once per instance."""
+
+    def __init__(self, settings: SandboxSettings | None = None) -> None:
+        self.settings = settings or SandboxSettings.from_env()
+        s = self.settings
+        if os.geteuid() != 0:
+            raise SandboxUnavailable("the sandbox must start as root to set cgroups and drop to "
+                                     f"uid {s.uid}")  # fmt: skip
+        mode = os.stat(s.bwrap).st_mode if os.path.exists(s.bwrap) else None
+        if mode is None or not os.access(s.bwrap, os.X_OK):
+            raise SandboxUnavailable(f"bubblewrap not found at {s.bwrap}")
+        if mode & stat.S_ISUID:
+            raise SandboxUnavailable(f"{s.bwrap} is setuid; use a non-setuid bubblewrap")
+        if not seccomp.supported():
+            raise SandboxUnavailable("no seccomp syscall table for this architecture")
+        seccomp.compiled_filter()
+        s.root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        self._etc = s.root / "etc"
+        bwrap.write_etc(self._etc)
+        remove_stale(s.root)
+        self.cgroups = CgroupDriver.detect(s.cgroup_root, s.cgroup_parent)
+        if self.cgroups is None:
+            if s.require_cgroups:
+                raise SandboxUnavailable("no usable cgroup (SANDBOX_REQUIRE_CGROUPS is set)")
+            log.warning("sandbox: no usable cgroup v1/v2; running DEGRADED on rlimits only "
+                        "(memory per process, CPU per process, pids per user)")  # fmt: skip
+        probe = Workdir.create(s.root, f"{os.getpid()}-probe-{uuid.uuid4().hex[:8]}", MIB,
+                               s.uid, s.gid)  # fmt: skip
+        tmpfs = probe.mounted
+        probe.remove()
+        if not tmpfs:
+            log.warning("sandbox: cannot mount a tmpfs per run; workdir size is not limited")
+        enforced = list(ALWAYS_ENFORCED)
+        if self.cgroups is not None:
+            enforced += ["memory", "cpu_time", "pids"]
+        else:
+            enforced += ["memory_per_process", "cpu_time_per_process", "pids_per_user"]
+        if tmpfs:
+            enforced.append("workdir_size")
+        self.capabilities = Capabilities(
+            self.cgroups.version if self.cgroups else None, tmpfs, tuple(sorted(enforced))
+        )
+        self.launcher = launcher.build(s.root) if s.use_launcher else None
+        self._slots = asyncio.Semaphore(s.slots)
+        # True only for `python -m sandbox warm`: binds the shared build cache writable.
+        self.warming = False
+
+    @property
+    def slots(self) -> int:
+        return self.settings.slots
+
+    def limits_for(self, language: Language) -> Limits:
+        """Default limits for a language (its own time and memory defaults)."""
+        return self.settings.defaults.with_changes(
+            time_limit_ms=language.default_time_limit_ms, memory_mb=language.default_memory_mb
+        )
+
+    async def run(self, language: str, source: str, stdin: str = "", limits: Limits | None = None,
+                  on_output: OutputCallback | None = None) -> Result:  # fmt: skip
+        """Compile (if the language needs it) and run `source`; never raises for what the program
+        does, only for bad input (unknown language, oversized source or stdin)."""
+        lang = registry().get(language)
+        if lang is None:
+            raise UnknownLanguage(f"unknown language {language!r}", language=language)
+        code, data = source.encode(), stdin.encode()
+        if len(code) > self.settings.max_source_bytes or len(data) > self.settings.max_stdin_bytes:
+            raise SourceTooLarge(source_bytes=len(code), stdin_bytes=len(data))
+        limits = limits or self.limits_for(lang)
+        async with self._slots:
+            return await self._run(lang, code, data, limits, on_output)
+
+    async def _run(self, lang: Language, code: bytes, data: bytes, limits: Limits,
+                   on_output: OutputCallback | None) -> Result:  # fmt: skip
+        s = self.settings
+        enforced = self.capabilities.enforced
+        try:
+            workdir = Workdir.create(s.root, f"{os.getpid()}-{uuid.uuid4().hex[:12]}",
+                                     limits.workdir_mb * MIB, s.uid, s.gid)  # fmt: skip
+        except (OSError, WorkdirError) as exc:
+            return system_error(f"sandbox: {exc}", enforced)
+        try:
+            workdir.write_file(lang.file_name, code)
+            binds = self._build_cache(lang, workdir)
+            compiled: StepOutcome | None = None
+            if lang.compile:
+                compiled = await run_step(self._spec(lang, workdir, binds, limits, b"", True),
+                                          self.cgroups, s.uid, s.gid, launcher=self.launcher, cpu_poll_ms=s.cpu_poll_ms)  # fmt: skip
+                if compile_failed(compiled) or compiled.setup_failed:
+                    return classify(lang, compiled, None, enforced)
+            ran = await run_step(self._spec(lang, workdir, binds, limits, data, False),
+                                 self.cgroups, s.uid, s.gid, launcher=self.launcher, cpu_poll_ms=s.cpu_poll_ms,
+                                 on_output=on_output)  # fmt: skip
+            return classify(lang, compiled, ran, enforced)
+        except (OSError, CgroupError, WorkdirError) as exc:
+            log.exception("sandbox: run failed")
+            return system_error(f"sandbox: {exc}", enforced)
+        finally:
+            try:
+                workdir.remove()
+            except WorkdirError:
+                log.exception("sandbox: workdir not removed")
+
+    def _build_cache(self, lang: Language, workdir: Workdir) -> list[tuple[Path, str]]:
+        if lang.build_cache != "go":
+            return []
+        if self.warming:
+            return [(self.settings.go_cache, "/gocache")]
+        if self.settings.go_cache.is_dir() and workdir.mounted:
+            return [(workdir.overlay("gocache", self.settings.go_cache), "/gocache")]
+        # No warm cache (or no mounts): a cold private cache, correct but slow.
+        cold = workdir.path / "gocache"
+        cold.mkdir(mode=0o700)
+        os.chown(cold, self.settings.uid, self.settings.gid)
+        return [(cold, "/gocache")]
+
+    def _spec(self, lang: Language, workdir: Workdir, binds: list[tuple[Path, str]],
+              limits: Limits, stdin: bytes, compiling: bool) -> StepSpec:  # fmt: skip
+        if compiling:
+            assert lang.compile is not None
+            command = lang.command(lang.compile, limits.memory_mb)
+            memory_mb = limits.compile_memory_mb
+            wall_ms = cpu_ms = limits.compile_time_limit_ms
+            pids = limits.pids + lang.compile_extra_pids + lang.extra_pids
+        else:
+            command = lang.command(lang.run, limits.memory_mb)
+            memory_mb = limits.memory_mb + lang.extra_memory_mb
+            wall_ms, cpu_ms = limits.wall_ms, limits.time_limit_ms
+            pids = limits.pids + lang.extra_pids
+        argv = bwrap.command_line(
+            bwrap=self.settings.bwrap, etc_dir=self._etc, box=workdir.box, command=command,
+            tmp_bytes=limits.workdir_mb * MIB, mounts=lang.mounts, binds=binds,
+            env=lang.env,
+        )  # fmt: skip
+        rlimits = [
+            (resource.RLIMIT_CPU, math.ceil(cpu_ms / 1000) + 1),
+            (resource.RLIMIT_FSIZE, limits.file_size_mb * MIB),
+            (resource.RLIMIT_NOFILE, limits.open_files),
+            (resource.RLIMIT_CORE, 0),
+        ]
+        if self.cgroups is None:
+            rlimits += [
+                (resource.RLIMIT_DATA, memory_mb * MIB),
+                (resource.RLIMIT_NPROC, pids * self.settings.slots),
+            ]
+        return StepSpec(
+            argv=argv, pass_fds=(), stdin=stdin, wall_ms=wall_ms, cpu_ms=cpu_ms,
+            memory_bytes=memory_mb * MIB, pids=pids, rlimits=tuple(rlimits),
+            stdout_cap=limits.stdout_bytes if not compiling else MIB,
+            stderr_cap=None if compiling else limits.stderr_bytes,
+            purpose="compile" if compiling else "run",
+        )  # fmt: skip

@@ -1,0 +1,139 @@
+"""The private working directory of one run: a size-limited tmpfs of its own, never traversed.
+
+Each run gets a fresh tmpfs mounted at `<root>/runs/<run id>`; its `box/` subdirectory (owned by
+the sandbox user) becomes `/box` inside bubblewrap. Files are written into it only while it is
+new and empty, and cleanup is an unmount: we never follow a path the user's program could have
+turned into a symlink (the Judge0 CVE-2024-28185/28189 escapes). Where mounting is not allowed
+the run falls back to a plain directory removed with fd-relative, symlink-safe deletes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+from pathlib import Path
+
+from sandbox.errors import WorkdirError
+
+_MS_NOSUID, _MS_NODEV = 0x2, 0x4
+_MNT_DETACH = 0x2
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(source: str, target: Path, fstype: str, flags: int, options: str) -> None:
+    if _libc.mount(source.encode(), os.fsencode(target), fstype.encode(), flags,
+                   options.encode()) != 0:  # fmt: skip
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {fstype} on {target}: {os.strerror(err)}")
+
+
+def _umount(target: Path) -> None:
+    if _libc.umount2(os.fsencode(target), _MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"umount {target}: {os.strerror(err)}")
+
+
+def mounted_points() -> set[str]:
+    """Mount points of this mount namespace."""
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f}
+
+
+class Workdir:
+    """One run's tmpfs; `box` is what the program sees as /box."""
+
+    def __init__(self, path: Path, mounted: bool, uid: int, gid: int) -> None:
+        self.path = path
+        self.box = path / "box"
+        self.mounted = mounted
+        self.uid, self.gid = uid, gid
+        self._overlays: list[Path] = []
+
+    @classmethod
+    def create(cls, root: Path, run_id: str, size_bytes: int, uid: int, gid: int) -> Workdir:
+        runs = root / "runs"
+        runs.mkdir(mode=0o711, parents=True, exist_ok=True)
+        path = runs / run_id
+        path.mkdir(mode=0o711)
+        mounted = True
+        try:
+            _mount("sandbox", path, "tmpfs", _MS_NOSUID | _MS_NODEV,
+                   f"size={size_bytes},nr_inodes=16384,mode=0711")  # fmt: skip
+        except OSError:
+            mounted = False
+        workdir = cls(path, mounted, uid, gid)
+        try:
+            workdir.box.mkdir(mode=0o700)
+            os.chown(workdir.box, uid, gid)
+        except OSError as exc:
+            workdir.remove()
+            raise WorkdirError(f"cannot prepare {path}: {exc}") from exc
+        return workdir
+
+    def write_file(self, name: str, data: bytes) -> None:
+        """Create `box/name`, which must not exist yet, without following any symlink."""
+        if "/" in name or name in ("", ".", ".."):
+            raise WorkdirError(f"bad file name {name!r}")
+        dir_fd = os.open(self.box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644,
+                         dir_fd=dir_fd)  # fmt: skip
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+        finally:
+            os.close(dir_fd)
+
+    def overlay(self, name: str, lower: Path) -> Path:
+        """A writable view of the read-only `lower` whose changes stay in this run's tmpfs."""
+        upper, work, merged = (self.path / f"{name}-{part}" for part in ("upper", "work", "merged"))
+        for d in (upper, work, merged):
+            d.mkdir(mode=0o700)
+        os.chown(upper, self.uid, self.gid)
+        os.chown(merged, self.uid, self.gid)
+        _mount("overlay", merged, "overlay", _MS_NOSUID | _MS_NODEV,
+               f"lowerdir={lower},upperdir={upper},workdir={work}")  # fmt: skip
+        self._overlays.append(merged)
+        return merged
+
+    def remove(self) -> None:
+        """Unmount (which drops every file at once) and delete the mount point."""
+        try:
+            for merged in reversed(self._overlays):
+                _umount(merged)
+            if self.mounted:
+                _umount(self.path)
+            else:
+                # Fallback only: rmtree uses fd-relative deletes that never follow symlinks.
+                assert shutil.rmtree.avoids_symlink_attacks
+                shutil.rmtree(self.box, ignore_errors=True)
+                for child in self.path.iterdir():
+                    shutil.rmtree(child, ignore_errors=True)
+            self.path.rmdir()
+        except OSError as exc:
+            raise WorkdirError(f"cannot remove {self.path}: {exc}") from exc
+
+
+def remove_stale(root: Path, alive: set[str] | None = None) -> None:
+    """Unmount and delete run directories whose owning process is gone."""
+    runs = root / "runs"
+    if not runs.exists():
+        return
+    points = mounted_points()
+    for path in sorted(runs.iterdir(), key=lambda p: len(str(p)), reverse=True):
+        pid = path.name.split("-", 1)[0]
+        if not pid.isdigit() or (alive is not None and path.name in alive):
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(int(pid), 0)
+            continue
+        with contextlib.suppress(OSError):
+            for point in sorted(points, key=len, reverse=True):
+                if point.startswith(str(path)):
+                    _umount(Path(point))
+            shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Sandbox tests with real bubblewrap, cgroups and seccomp."""

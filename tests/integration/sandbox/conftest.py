@@ -1,0 +1,81 @@
+"""A real sandbox for the integration tests, and a check that each test leaves the host clean.
+
+These tests need root, bubblewrap and cgroups; where they are missing the tests fail and say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox import Sandbox, SandboxSettings
+from sandbox.workdir import mounted_points
+
+TEST_ROOT = Path("/var/lib/sandbox/tests")
+
+
+def _requirements_missing() -> str | None:
+    if os.geteuid() != 0:
+        return "the sandbox tests must run as root (the sandbox drops to uid 65534 itself)"
+    if shutil.which("bwrap") is None:
+        return "bubblewrap is not installed: run devstack/runtimes.sh (make up) first"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Sandbox:
+    reason = _requirements_missing()
+    if reason:
+        pytest.fail(reason)
+    settings = dataclasses.replace(SandboxSettings.from_env(), root=TEST_ROOT, slots=2)
+    sb = Sandbox(settings)
+    if sb.capabilities.degraded:
+        pytest.fail("no usable cgroup v1/v2 on this host: the limit tests cannot be checked")
+    return sb
+
+
+def _nobody_pids() -> set[int]:
+    """Live processes of the sandbox user. Zombies are left out: bwrap's exited init is reaped
+    by the host's init, which on some hosts takes a moment; it holds nothing but its pid."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid != 65534:
+                    continue
+                with open(f"/proc/{entry}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            if state != "Z":
+                pids.add(int(entry))
+    return pids
+
+
+def leftovers(sb: Sandbox, before: set[int]) -> list[str]:
+    """Processes, cgroups and mounts of finished runs that still exist (polled for a while)."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = [f"process {pid}" for pid in _nobody_pids() - before]
+        assert sb.cgroups is not None
+        found += [f"cgroup {d}" for d in sb.cgroups.step_dirs()]
+        runs = str(sb.settings.root / "runs")
+        found += [f"mount {m}" for m in mounted_points() if m.startswith(runs)]
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def clean_host(sandbox: Sandbox) -> Iterator[None]:
+    """After the test: nothing of its runs remains, and the host can still start processes."""
+    before = _nobody_pids()
+    yield
+    assert leftovers(sandbox, before) == []
+    assert os.system("true") == 0

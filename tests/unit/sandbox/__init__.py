@@ -1,0 +1,1 @@
+"""Pure-logic tests of the sandbox package (no bubblewrap)."""

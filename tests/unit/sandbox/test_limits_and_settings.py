@@ -1,0 +1,53 @@
+"""Limits validation and settings read from an explicit environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandbox import InvalidLimits, Limits, SandboxError, SandboxSettings
+
+
+def test_defaults_follow_the_design() -> None:
+    limits = Limits()
+    assert (limits.time_limit_ms, limits.memory_mb, limits.pids) == (5000, 256, 64)
+    assert limits.stdout_bytes == limits.stderr_bytes == 1 << 20
+    assert (limits.file_size_mb, limits.workdir_mb) == (64, 64)
+    assert limits.wall_ms == 5000
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("time_limit_ms", 99), ("time_limit_ms", 60_001), ("memory_mb", 31), ("memory_mb", 2049),
+     ("pids", 0), ("memory_mb", True), ("time_limit_ms", 1.5)],
+)  # fmt: skip
+def test_out_of_range_limits_are_refused(field: str, value: object) -> None:
+    with pytest.raises(InvalidLimits) as caught:
+        Limits(**{field: value})  # type: ignore[arg-type]
+    assert isinstance(caught.value, SandboxError)
+    assert caught.value.details["field"] == field
+
+
+def test_wall_limit_can_differ_from_cpu_limit() -> None:
+    limits = Limits(time_limit_ms=1000).with_changes(wall_time_limit_ms=3000)
+    assert (limits.time_limit_ms, limits.wall_ms) == (1000, 3000)
+
+
+def test_exception_docstring_is_the_default_message() -> None:
+    assert str(InvalidLimits()) == "A limit is outside its allowed range."
+
+
+def test_settings_from_an_explicit_environment() -> None:
+    settings = SandboxSettings.from_env(
+        {"SANDBOX_SLOTS": "3", "SANDBOX_ROOT": "/srv/sb", "SANDBOX_MEMORY_MB": "128",
+         "SANDBOX_REQUIRE_CGROUPS": "1"}
+    )  # fmt: skip
+    assert settings.slots == 3 and settings.root == Path("/srv/sb")
+    assert settings.defaults.memory_mb == 128 and settings.require_cgroups
+    assert SandboxSettings.from_env({}).slots >= 1
+
+
+def test_settings_refuse_invalid_default_limits() -> None:
+    with pytest.raises(InvalidLimits):
+        SandboxSettings.from_env({"SANDBOX_TIME_LIMIT_MS": "5"})

@@ -1,0 +1,56 @@
+"""Language definitions load, and lookups by id, key and name agree."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sandbox import LanguageDefinitionError, registry
+from sandbox.registry import LANGUAGE_NAMESPACE, load_definition
+
+EXPECTED = {"bash", "c", "cpp", "go", "java", "javascript", "php", "python", "ruby", "rust",
+            "typescript"}  # fmt: skip
+
+
+def test_all_languages_are_defined() -> None:
+    assert set(registry().keys()) == EXPECTED
+
+
+def test_ids_are_stable_uuid5_of_the_key() -> None:
+    python = registry().get("python")
+    assert python is not None
+    assert python.id == uuid.uuid5(LANGUAGE_NAMESPACE, "python")
+    assert python.id.version == 5
+    assert len({lang.id for lang in registry()}) == len(EXPECTED)
+
+
+@pytest.mark.parametrize("ref", ["python", "Python 3", "PYTHON 3", " python "])
+def test_lookup_by_key_or_name_is_case_insensitive(ref: str) -> None:
+    found = registry().get(ref)
+    assert found is not None and found.key == "python"
+
+
+def test_lookup_by_id_and_unknown() -> None:
+    go = registry().get("go")
+    assert go is not None
+    assert registry().get(str(go.id)) is go and registry().get(go.id) is go
+    assert registry().get("brainfuck") is None
+    assert registry().get(str(uuid.uuid4())) is None
+
+
+def test_definitions_are_complete() -> None:
+    for lang in registry():
+        assert lang.run and lang.file_name and lang.template_code.strip()
+        assert lang.version_command and lang.version_regex
+        assert lang.default_time_limit_ms >= 100 and lang.default_memory_mb >= 32
+    java = registry().get("java")
+    assert java is not None and "-Xmx100m" in java.command(java.run, 100)
+
+
+def test_a_broken_definition_is_reported(tmp_path: Path) -> None:
+    broken = tmp_path / "x.toml"
+    broken.write_text('key = "x"\nname = [\n')
+    with pytest.raises(LanguageDefinitionError, match=r"x\.toml"):
+        load_definition(broken)

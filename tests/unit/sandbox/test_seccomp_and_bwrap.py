@@ -1,0 +1,40 @@
+"""The seccomp program's shape and the bubblewrap command line (no bubblewrap run here)."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from sandbox import bwrap
+from sandbox.seccomp import build_filter
+
+
+@pytest.mark.parametrize(("machine", "arch"), [("x86_64", 0xC000003E), ("aarch64", 0xC00000B7)])
+def test_filter_checks_the_architecture_first(machine: str, arch: int) -> None:
+    program = build_filter(machine)
+    assert len(program) % 8 == 0 and len(program) // 8 < 4096
+    insns = [struct.unpack("<HBBI", program[i : i + 8]) for i in range(0, len(program), 8)]
+    assert insns[0] == (0x20, 0, 0, 4)  # load arch
+    assert insns[1][0] == 0x15 and insns[1][3] == arch
+    assert insns[2] == (0x06, 0, 0, 0x80000000)  # kill on mismatch
+    # every jump lands inside the program
+    for pc, (code, jt, jf, _k) in enumerate(insns):
+        if code & 0x07 == 0x05:
+            assert pc + 1 + max(jt, jf) < len(insns)
+
+
+def test_command_line_isolates_everything(tmp_path: Path) -> None:
+    argv = bwrap.command_line(bwrap="/usr/bin/bwrap", etc_dir=tmp_path, box=tmp_path / "box",
+                              command=["./main"], tmp_bytes=1 << 20, mounts=["/opt/x"],
+                              env={"A": "1"})  # fmt: skip
+    for flag in ("--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+                 "--new-session", "--clearenv"):  # fmt: skip
+        assert flag in argv
+    assert argv[argv.index("--seccomp") + 1] == bwrap.SECCOMP_FD
+    assert argv[-2:] == ["--", "./main"]
+    assert argv[argv.index("/opt/x") - 1 :][:3] == ["--ro-bind-try", "/opt/x", "/opt/x"]
+    # Root and /dev are made read-only after everything is mounted.
+    assert argv.index("--remount-ro") > argv.index("/box")
+    assert "--setenv" in argv and "A" in argv
