@@ -1,0 +1,250 @@
+"""The HTTP contract of DESIGN.md: languages, code sessions, OpenAPI, and every error they answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.fixtures_runs import open_session
+
+# Clients hard-code these: a language id is the same on every install, forever.
+LANGUAGE_IDS = {
+    "bash": "cdabf35a-0d74-5420-bf6b-f13f05012a05",
+    "c": "a7abc356-c5e5-5fd9-b289-56407e3fc8cd",
+    "cpp": "bf7deeea-61ba-50e4-a071-a06cc1f52a32",
+    "go": "273e0f1b-53d6-5d1c-8411-9685b6bf2324",
+    "java": "160b0c9d-86e3-54a4-86a0-99e163372070",
+    "javascript": "546ee95e-cab0-5a4e-995a-9f1bdfc6ddf1",
+    "php": "0cb04e87-1e85-5ffd-83c7-f07aa5e7314b",
+    "python": "7f29697a-65f9-5b97-bc34-cc0c4ffc4159",
+    "ruby": "ea167f6a-b940-5850-9f4b-84cd5aab309a",
+    "rust": "916cf0e7-e4de-509e-a29d-1240a90b8143",
+    "typescript": "e65ba878-14c0-5daf-9492-e5c156671474",
+}
+UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
+GARBAGE_IDS = ("not-a-uuid", "12345", "%20", "7f29697a-65f9-5b97-bc34")
+SUMMARY_FIELDS = {"id", "name", "runtime", "version", "default_time_limit_ms", "default_memory_mb"}
+MAX_SOURCE = 256 * 1024
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """An error is JSON {error, code, details} with the right status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body: dict[str, Any] = response.json()
+    assert isinstance(body["error"], str) and body["error"]
+    assert isinstance(body["details"], dict)
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+async def test_languages_list_eleven_with_stable_ids(client: httpx.AsyncClient) -> None:
+    response = await client.get("/languages")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["total"] == 11 == len(body["languages"])
+    for language in body["languages"]:
+        assert set(language) == SUMMARY_FIELDS, language
+        assert language["version"], language
+        assert 100 <= language["default_time_limit_ms"] <= 60000
+        assert 32 <= language["default_memory_mb"] <= 2048
+    assert {lang["id"] for lang in body["languages"]} == set(LANGUAGE_IDS.values())
+
+
+@pytest.mark.parametrize("key", sorted(LANGUAGE_IDS))
+async def test_language_by_id_key_and_name(client: httpx.AsyncClient, key: str) -> None:
+    by_id = await client.get(f"/languages/{LANGUAGE_IDS[key]}")
+    assert by_id.status_code == 200, by_id.text
+    language = by_id.json()
+    assert language["id"] == LANGUAGE_IDS[key]
+    assert language["key"] == key
+    assert language["template_code"].strip()
+    assert language["file_name"]
+    assert set(language) >= SUMMARY_FIELDS
+    for alias in (key, language["name"], language["name"].upper(), LANGUAGE_IDS[key].upper()):
+        again = await client.get(f"/languages/{alias}")
+        assert again.status_code == 200, (alias, again.text)
+        assert again.json() == language
+
+
+async def test_unknown_language_is_404(client: httpx.AsyncClient) -> None:
+    for ref in (UNKNOWN_ID, "cobol"):
+        assert_error(await client.get(f"/languages/{ref}"), 404, "not_found")
+
+
+async def test_session_lifecycle(client: httpx.AsyncClient) -> None:
+    session_id = await open_session(client, LANGUAGE_IDS["python"], "print(1)")
+    got = await client.get(f"/code-sessions/{session_id}")
+    assert got.status_code == 200
+    session = got.json()
+    python = (await client.get("/languages/python")).json()
+    assert session == {
+        "session_id": session_id,
+        "status": "ACTIVE",
+        "language_id": python["id"],
+        "language_name": python["name"],
+        "source_code": "print(1)",
+        "runtime": python["runtime"],
+        "version": python["version"],
+        "created_at": session["created_at"],
+        "updated_at": session["created_at"],
+    }
+
+    saved = await client.patch(f"/code-sessions/{session_id}", json={"source_code": "print(2)"})
+    assert saved.status_code == 200, saved.text
+    assert saved.json() == {"session_id": session_id, "status": "ACTIVE"}
+    updated = (await client.get(f"/code-sessions/{session_id}")).json()
+    assert updated["source_code"] == "print(2)"
+    assert updated["created_at"] == session["created_at"]
+    assert updated["updated_at"] > session["updated_at"]
+
+    closed = await client.patch(f"/code-sessions/{session_id}/close")
+    assert closed.status_code == 200
+    assert closed.json() == {"session_id": session_id, "status": "INACTIVE"}
+    after = (await client.get(f"/code-sessions/{session_id}")).json()
+    assert after["status"] == "INACTIVE"
+    assert after["source_code"] == "print(2)"
+    # Closing twice is harmless: the answer is the same.
+    again = await client.patch(f"/code-sessions/{session_id}/close")
+    assert (again.status_code, again.json()) == (200, closed.json())
+
+
+async def test_session_by_language_name(client: httpx.AsyncClient) -> None:
+    session_id = await open_session(client, "Ruby")
+    session = (await client.get(f"/code-sessions/{session_id}")).json()
+    assert session["language_id"] == LANGUAGE_IDS["ruby"]
+    template = (await client.get("/languages/ruby")).json()["template_code"]
+    assert session["source_code"] == template
+
+
+async def test_closed_session_refuses_writes(client: httpx.AsyncClient) -> None:
+    session_id = await open_session(client, "python", "print('kept')")
+    assert (await client.patch(f"/code-sessions/{session_id}/close")).status_code == 200
+    patch = await client.patch(f"/code-sessions/{session_id}", json={"source_code": "print(3)"})
+    assert_error(patch, 409, "session_closed")
+    assert_error(await client.post(f"/code-sessions/{session_id}/run"), 409, "session_closed")
+    session = (await client.get(f"/code-sessions/{session_id}")).json()
+    assert session["source_code"] == "print('kept')"
+    listed = (await client.get(f"/code-sessions/{session_id}/executions")).json()
+    assert listed["executions"] == []
+
+
+@pytest.mark.parametrize("ref", [UNKNOWN_ID, *GARBAGE_IDS])
+async def test_unknown_ids_are_404_everywhere(client: httpx.AsyncClient, ref: str) -> None:
+    calls = [
+        client.get(f"/code-sessions/{ref}"),
+        client.patch(f"/code-sessions/{ref}", json={"source_code": "x"}),
+        client.patch(f"/code-sessions/{ref}/close"),
+        client.get(f"/code-sessions/{ref}/executions"),
+        client.post(f"/code-sessions/{ref}/run"),
+        client.get(f"/executions/{ref}"),
+        client.get(f"/executions/{ref}/events"),
+    ]
+    for call in calls:
+        response = await call
+        assert_error(response, 404, "not_found")
+
+
+async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get("/no-such-thing"), 404)
+    assert_error(await client.delete("/languages"), 405)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"", 400),
+        (b"{", 400),
+        (b"not json", 400),
+        (b'{"language_id": "python",}', 400),
+        (b"[]", 422),
+        (b'"python"', 422),
+        (b"{}", 422),
+        (b'{"language_id": 7}', 422),
+        (b'{"language_id": null}', 422),
+        (b'{"language_id": "python", "source_code": 1}', 422),
+        (b'{"language_id": "python", "colour": "red"}', 422),
+        (b'{"language_id": "cobol"}', 422),
+        (b'{"language_id": "00000000-0000-4000-8000-000000000000"}', 422),
+    ],
+)
+async def test_create_session_rejects_bad_bodies(
+    client: httpx.AsyncClient, body: bytes, status: int
+) -> None:
+    response = await client.post(
+        "/code-sessions", content=body, headers={"content-type": "application/json"}
+    )
+    assert_error(response, status, "bad_request" if status == 400 else "invalid_input")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"", 400),
+        (b"{source_code: 1}", 400),
+        (b"{}", 422),
+        (b'{"source_code": null}', 422),
+        (b'{"source_code": ["print(1)"]}', 422),
+        (b'{"source_code": "x", "language_id": "c"}', 422),
+    ],
+)
+async def test_autosave_rejects_bad_bodies(
+    client: httpx.AsyncClient, body: bytes, status: int
+) -> None:
+    session_id = await open_session(client, "python", "print('before')")
+    response = await client.patch(
+        f"/code-sessions/{session_id}", content=body, headers={"content-type": "application/json"}
+    )
+    assert_error(response, status, "bad_request" if status == 400 else "invalid_input")
+    unchanged = (await client.get(f"/code-sessions/{session_id}")).json()
+    assert unchanged["source_code"] == "print('before')"
+
+
+async def test_source_code_limit_is_256_kib(client: httpx.AsyncClient) -> None:
+    at_limit = "#" * MAX_SOURCE
+    session_id = await open_session(client, "python", at_limit)
+    assert (await client.get(f"/code-sessions/{session_id}")).json()["source_code"] == at_limit
+
+    too_big = "#" * (MAX_SOURCE + 1)
+    created = await client.post(
+        "/code-sessions", json={"language_id": "python", "source_code": too_big}
+    )
+    assert_error(created, 413, "too_large")
+    saved = await client.patch(f"/code-sessions/{session_id}", json={"source_code": too_big})
+    assert_error(saved, 413, "too_large")
+    # Multi-byte characters count as bytes, not characters.
+    wide = "é" * (MAX_SOURCE // 2 + 1)
+    assert_error(
+        await client.patch(f"/code-sessions/{session_id}", json={"source_code": wide}), 413
+    )
+    # Far beyond any limit, the server refuses the body itself, still in the error format.
+    huge = await client.patch(f"/code-sessions/{session_id}", json={"source_code": "#" * (8 << 20)})
+    assert_error(huge, 413)
+    assert (await client.get(f"/code-sessions/{session_id}")).json()["source_code"] == at_limit
+
+
+async def test_openapi_document(client: httpx.AsyncClient) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    paths = document["paths"]
+    expected = {
+        "/health": {"get"},
+        "/health/ready": {"get"},
+        "/languages": {"get"},
+        "/languages/{language_id}": {"get"},
+        "/code-sessions": {"post"},
+        "/code-sessions/{session_id}": {"get", "patch"},
+        "/code-sessions/{session_id}/run": {"post"},
+        "/code-sessions/{session_id}/executions": {"get"},
+        "/code-sessions/{session_id}/close": {"patch"},
+        "/executions/{execution_id}": {"get"},
+        "/executions/{execution_id}/events": {"get"},
+    }
+    for path, methods in expected.items():
+        assert path in paths, sorted(paths)
+        assert methods <= set(paths[path]), (path, sorted(paths[path]))
