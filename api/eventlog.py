@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 from api.errors import DependencyDown
 from api.settings import ApiSettings
 from schemas import Envelope, encode, events
-from schemas.topics import Topic
+from schemas.topics import MAX_MESSAGE_BYTES, Topic
 
 log = logging.getLogger("api.eventlog")
 
@@ -47,6 +47,7 @@ class EventLog:
                     acks="all",
                     enable_idempotence=True,
                     linger_ms=0,
+                    max_request_size=MAX_MESSAGE_BYTES,
                     request_timeout_ms=int(self.settings.dependency_timeout_s * 1000),
                 )
                 try:

@@ -204,7 +204,9 @@ async def main(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=["up", "test", "services"])
-    parser.add_argument("--profile", help="ports and data folder to use (up, test, bench, or any name)")
+    parser.add_argument(
+        "--profile", help="ports and data folder to use (up, test, bench, or any name)"
+    )
     args, rest = parser.parse_known_args(argv)
     profile = Profile.from_env(args.profile or ("test" if args.command == "test" else "up"))
     stack = Stack(profile)

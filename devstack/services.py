@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.topics import MAX_MESSAGE_BYTES
+
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_POM = REPO / "devstack" / "kafka" / "pom.xml"
 
@@ -326,6 +328,8 @@ class Kafka:
                     "share.coordinator.state.topic.replication.factor=1",
                     "share.coordinator.state.topic.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
+                    f"message.max.bytes={MAX_MESSAGE_BYTES}",
+                    f"replica.fetch.max.bytes={MAX_MESSAGE_BYTES}",
                     "auto.create.topics.enable=true",
                     "",
                 ]

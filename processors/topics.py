@@ -1,32 +1,44 @@
-"""Creates the engine's topics when they are missing."""
+"""Creates the engine's topics when they are missing, and keeps their configuration current."""
 
 from __future__ import annotations
 
 import contextlib
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas import topics
 
 
 async def ensure_topics(bootstrap: str, partitions: int = 12) -> list[str]:
-    """Create the missing topics; return the names created."""
+    """Create the missing topics and (re)apply every topic's configuration; return those created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(
-                name=t.name, num_partitions=partitions, replication_factor=1, topic_configs=t.config
-            )
-            for t in topics.ALL
-            if t.name not in existing
-        ]
+        missing = [t for t in topics.ALL if t.name not in existing]
         if missing:
+            new = [
+                NewTopic(
+                    name=t.name,
+                    num_partitions=partitions,
+                    replication_factor=1,
+                    topic_configs=t.config,
+                )
+                for t in missing
+            ]
             # another process may have created them first
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
+                await admin.create_topics(new)
+        present = [t for t in topics.ALL if t.name in existing]
+        if present:  # topics made by an older version keep up with today's limits
+            await admin.alter_configs(
+                [
+                    ConfigResource(ConfigResourceType.TOPIC, t.name, configs=t.config)
+                    for t in present
+                ]
+            )
         return [t.name for t in missing]
     finally:
         await admin.close()

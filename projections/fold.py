@@ -125,7 +125,17 @@ def fold_execution(row: ExecutionRow | None, event: events.Event) -> ExecutionRo
             queued_at=event.requested_at,
         )
     if isinstance(event, events.RunStarted):
-        if row.terminal or (row.status == "RUNNING" and event.attempt <= row.attempt):
+        if row.terminal:
+            # A dead letter (another topic) can be replayed before the attempts it ends: keep the
+            # latest start of those attempts, as the live projection did, so the fold commutes.
+            if event.attempt <= row.attempt and (
+                row.started_at is None or event.started_at > row.started_at
+            ):
+                return dataclasses.replace(
+                    row, worker_id=event.worker_id, started_at=event.started_at
+                )
+            return row
+        if row.status == "RUNNING" and event.attempt <= row.attempt:
             return row
         return _advance(
             row,

@@ -88,6 +88,7 @@ class Projector:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
             max_poll_records=self.settings.batch_size,
+            max_partition_fetch_bytes=topics.MAX_MESSAGE_BYTES,
             isolation_level="read_committed",
         )
         await self.consumer.start()
@@ -167,7 +168,7 @@ class Projector:
             rows[envelope.key] = fold_session(rows.get(envelope.key), envelope.payload)
         changed = [row for key, row in rows.items() if row is not None and row != before.get(key)]
         if changed:
-            await conn.executemany(queries.UPSERT_SESSION, [astuple(row) for row in changed])
+            await conn.executemany(queries.UPSERT_SESSION, [db_values(row) for row in changed])
 
     async def _apply_executions(
         self, conn: Connection, batch: list[Envelope[events.Event]]
@@ -192,7 +193,7 @@ class Projector:
                         payload.attempt,
                         payload.stream,
                         payload.seq,
-                        payload.data,
+                        payload.data.replace("\x00", "\ufffd"),
                     )
                 )
             elif isinstance(payload, events.DeadLettered):
@@ -206,7 +207,7 @@ class Projector:
                 )
         changed = [row for key, row in rows.items() if row != before.get(key)]
         if changed:
-            await conn.executemany(queries.UPSERT_EXECUTION, [astuple(row) for row in changed])
+            await conn.executemany(queries.UPSERT_EXECUTION, [db_values(row) for row in changed])
         if chunks:
             await conn.executemany(queries.INSERT_OUTPUT, chunks)
         if dead:
@@ -248,6 +249,14 @@ class Projector:
 def _stringify_ids(record: asyncpg.Record) -> dict[str, Any]:
     """Events carry ids as strings; the tables store uuid. Compare like with like."""
     return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in record.items()}
+
+
+def db_values(row: ExecutionRow | SessionRow) -> tuple[Any, ...]:
+    """PostgreSQL text cannot hold NUL, which programs may print: stored as U+FFFD (the log keeps it)."""
+    return tuple(
+        v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v
+        for v in astuple(row)
+    )
 
 
 def notify_payload(offsets: dict[TopicPartition, int]) -> str:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The largest event: a RunFinished with 1 MiB each of stdout and stderr, or a RunRequested with
+# 256 KiB of source and 1 MiB of stdin, JSON-escaped (a control byte takes 6). Every producer,
+# consumer and topic of the engine allows this much.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Topic:
@@ -14,9 +19,10 @@ class Topic:
 
     @property
     def config(self) -> dict[str, str]:
+        size = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
         if self.log:
-            return {"retention.ms": "-1", "retention.bytes": "-1"}
-        return {"retention.ms": str(7 * 24 * 3600 * 1000)}
+            return {"retention.ms": "-1", "retention.bytes": "-1", **size}
+        return {"retention.ms": str(7 * 24 * 3600 * 1000), **size}
 
 
 SESSIONS = Topic("sessions", log=True)

@@ -91,6 +91,7 @@ def _containers() -> Iterator[Stack]:
         .with_env("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
         .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
         .with_env("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+        .with_env("KAFKA_MESSAGE_MAX_BYTES", "16777216")
     )
     with (
         kafka,

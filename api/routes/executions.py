@@ -95,7 +95,8 @@ async def execution_events(services: ServicesDep, execution_id: FromPath[str]) -
                         current = await load_execution(services, execution_id)
             yield ServerSentEventMessage(
                 # msgspec, as Litestar's own responses, so timestamps match GET /executions/{id}
-                event="result", data=msgspec.json.encode(present(current)).decode()
+                event="result",
+                data=msgspec.json.encode(present(current)).decode(),
             )
         finally:
             await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]

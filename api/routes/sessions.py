@@ -43,6 +43,8 @@ def require_active(row: asyncpg.Record) -> None:
 
 
 def check_source(services: Services, source: str) -> None:
+    if "\x00" in source:
+        raise InvalidInput("source code must not contain NUL characters", field="source_code")
     size = len(source.encode())
     if size > services.settings.max_source_bytes:
         raise TooLarge(

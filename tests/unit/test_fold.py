@@ -143,3 +143,17 @@ def test_session_updates_stop_when_closed() -> None:
         T0 + timedelta(seconds=2),
     )
     assert fold_session(row, created) == row
+
+
+def test_a_dead_letter_read_before_its_attempts_gives_the_live_row() -> None:
+    """The dead-letter topic may be replayed before the events topic: same row either way."""
+    second = events.RunStarted(
+        execution_id=EXECUTION, attempt=2, worker_id="w2", started_at=T0 + timedelta(seconds=5)
+    )
+    dead = events.DeadLettered(
+        execution_id=EXECUTION, attempts=2, reason="x", request=REQUEST, dead_lettered_at=T0
+    )
+    live = fold_all([REQUEST, STARTED, second, dead])
+    assert fold_all([dead, REQUEST, STARTED, second]) == live
+    assert fold_all([REQUEST, dead, second, STARTED]) == live
+    assert (live.status, live.worker_id, live.started_at) == ("FAILED", "w2", second.started_at)
