@@ -110,10 +110,10 @@ class ProjectionWaiter:
         self.applied: dict[tuple[str, int], int] = {}
         self._changed = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
-            await self._listen()
+        await self._refresh_shared()
 
     async def _listen(self) -> None:
         conn = await asyncpg.connect(
@@ -124,6 +124,8 @@ class ProjectionWaiter:
         await self._refresh()
 
     async def stop(self) -> None:
+        if self._refreshing is not None:
+            self._refreshing.cancel()
         if self._conn is not None:
             await self._conn.close()
 
@@ -133,6 +135,15 @@ class ProjectionWaiter:
             key = (topic, int(partition))
             self.applied[key] = max(self.applied.get(key, 0), int(offset))
         self._changed.set()
+
+    async def _refresh_shared(self) -> None:
+        """One re-read at a time, shared by every waiter: a connection runs one query at once."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._refresh())
+        with contextlib.suppress(
+            OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError
+        ):
+            await asyncio.shield(self._refreshing)
 
     async def _refresh(self) -> None:
         if self._conn is None or self._conn.is_closed():
@@ -158,6 +169,5 @@ class ProjectionWaiter:
             try:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
             except TimeoutError:
-                with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
-                    await self._refresh()
+                await self._refresh_shared()
         return True
