@@ -63,17 +63,8 @@ class Database:
             await self._pool.close()
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        pool = await self.pool()
-        try:
-            async with asyncio.timeout(self.settings.dependency_timeout_s):
-                return await pool.fetchrow(query, *args)
-        except (
-            OSError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError,
-            TimeoutError,
-        ) as exc:
-            raise DependencyDown("PostgreSQL is unavailable", service="postgres") from exc
+        rows = await self.fetch(query, *args)
+        return rows[0] if rows else None
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         pool = await self.pool()

@@ -16,10 +16,10 @@ import redis.asyncio as aioredis
 from processors.app import app, dispatch_topic, events_topic, settings
 from processors.failures import retry_or_dead_letter
 from processors.output import OutputPump
-from processors.publisher import publish, trace_headers
+from processors.publisher import publish, read, trace_headers
 from processors.worker import redis_client, sandbox
 from sandbox import ErrorCode, Limits, Result, Status
-from schemas import SchemaError, decode, events
+from schemas import events
 
 log = logging.getLogger("processors.executor")
 
@@ -34,13 +34,8 @@ async def executor_agent(stream: Any) -> None:
 
 async def execute(raw: bytes) -> None:
     """Never raises: Faust would ack the message and drop it (DESIGN.md, Faust traps)."""
-    try:
-        envelope = decode(raw)
-    except SchemaError as exc:
-        log.error("undecodable dispatch skipped", extra={"error": str(exc)})
-        return
-    accepted = envelope.payload
-    if not isinstance(accepted, events.RunAccepted):
+    accepted = read(raw, events.RunAccepted)
+    if accepted is None:
         return
     request = accepted.request
     extra = {"execution_id": request.execution_id, "attempt": accepted.attempt}

@@ -1,10 +1,26 @@
-"""Sends events from the agents, carrying the trace context along."""
+"""How the agents read and send events; sent events carry the trace context along."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, TypeVar
 
-from schemas import encode, events, new_event
+from schemas import SchemaError, decode, encode, events, new_event
+
+E = TypeVar("E", bound=events.Event)
+log = logging.getLogger("processors.publisher")
+
+
+def read(raw: bytes, kind: type[E]) -> E | None:
+    """The payload of a message if it is a `kind`; None (logged) for anything undecodable."""
+    try:
+        payload = decode(raw).payload
+    except SchemaError as exc:
+        log.error(
+            "undecodable message skipped", extra={"expected": kind.__name__, "error": str(exc)}
+        )
+        return None
+    return payload if isinstance(payload, kind) else None
 
 
 async def publish(

@@ -9,8 +9,8 @@ from typing import Any
 
 from processors.app import app, dispatch_topic, retry_topic
 from processors.failures import dead_letter
-from processors.publisher import publish, trace_headers
-from schemas import SchemaError, decode, events
+from processors.publisher import publish, read, trace_headers
+from schemas import events
 
 log = logging.getLogger("processors.retry")
 
@@ -22,13 +22,8 @@ async def retry_agent(stream: Any) -> None:
 
 
 async def redispatch(raw: bytes) -> None:
-    try:
-        envelope = decode(raw)
-    except SchemaError as exc:
-        log.error("undecodable retry skipped", extra={"error": str(exc)})
-        return
-    retry = envelope.payload
-    if not isinstance(retry, events.RetryScheduled):
+    retry = read(raw, events.RetryScheduled)
+    if retry is None:
         return
     try:
         delay = (retry.not_before - datetime.now(UTC)).total_seconds()

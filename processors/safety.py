@@ -9,9 +9,9 @@ from typing import Any
 from processors import catalogue
 from processors.app import app, dispatch_topic, events_topic, requested_topic, settings
 from processors.failures import dead_letter
-from processors.publisher import publish, trace_headers
+from processors.publisher import publish, read, trace_headers
 from processors.rules import check
-from schemas import SchemaError, decode, events
+from schemas import events
 
 log = logging.getLogger("processors.safety")
 
@@ -24,13 +24,8 @@ async def safety_agent(stream: Any) -> None:
 
 async def screen(raw: bytes) -> None:
     """Never raises: Faust would ack the message and drop it (DESIGN.md, Faust traps)."""
-    try:
-        envelope = decode(raw)
-    except SchemaError as exc:
-        log.error("undecodable RunRequested skipped", extra={"error": str(exc)})
-        return
-    request = envelope.payload
-    if not isinstance(request, events.RunRequested):
+    request = read(raw, events.RunRequested)
+    if request is None:
         return
     try:
         decision = check(request, catalogue.keys(), settings, datetime.now(UTC))
