@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from processors.app import app, dispatch_topic, events_topic, settings
 from processors.failures import retry_or_dead_letter
 from processors.output import OutputPump
-from processors.publisher import publish, read, trace_headers
+from processors.publisher import handle_safely, publish, read, trace_headers
 from processors.worker import redis_client, sandbox
 from sandbox import ErrorCode, Limits, Result, Status
 from schemas import events
@@ -29,7 +29,7 @@ DONE_KEY = "executed:{}"  # set once RunFinished is acked: a redelivered message
 @app.agent(dispatch_topic, concurrency=sandbox().slots)
 async def executor_agent(stream: Any) -> None:
     async for event in stream.events():
-        await execute(event.value)
+        await handle_safely(execute, event.value)
 
 
 async def execute(raw: bytes) -> None:

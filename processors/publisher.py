@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from schemas import SchemaError, decode, encode, events, new_event
@@ -35,3 +36,12 @@ async def publish(
 
 def trace_headers(request: events.RunRequested) -> dict[str, bytes]:
     return {"traceparent": request.traceparent.encode()} if request.traceparent else {}
+
+
+async def handle_safely(handler: Callable[[bytes], Awaitable[None]], raw: bytes) -> None:
+    """The last guard of every agent loop: an exception that escaped would make Faust ack the
+    message and drop it silently, and stop the agent (DESIGN.md, Faust traps)."""
+    try:
+        await handler(raw)
+    except Exception:  # the handlers turn failures into events; this is what is left
+        log.exception("message not handled", extra={"handler": handler.__name__})

@@ -9,7 +9,7 @@ from typing import Any
 
 from processors.app import app, dispatch_topic, retry_topic
 from processors.failures import dead_letter
-from processors.publisher import publish, read, trace_headers
+from processors.publisher import handle_safely, publish, read, trace_headers
 from schemas import events
 
 log = logging.getLogger("processors.retry")
@@ -18,7 +18,7 @@ log = logging.getLogger("processors.retry")
 @app.agent(retry_topic)
 async def retry_agent(stream: Any) -> None:
     async for event in stream.events():
-        await redispatch(event.value)
+        await handle_safely(redispatch, event.value)
 
 
 async def redispatch(raw: bytes) -> None:

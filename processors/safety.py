@@ -9,7 +9,7 @@ from typing import Any
 from processors import catalogue
 from processors.app import app, dispatch_topic, events_topic, requested_topic, settings
 from processors.failures import dead_letter
-from processors.publisher import publish, read, trace_headers
+from processors.publisher import handle_safely, publish, read, trace_headers
 from processors.rules import check
 from schemas import events
 
@@ -19,7 +19,7 @@ log = logging.getLogger("processors.safety")
 @app.agent(requested_topic)
 async def safety_agent(stream: Any) -> None:
     async for event in stream.events():
-        await screen(event.value)
+        await handle_safely(screen, event.value)
 
 
 async def screen(raw: bytes) -> None:
