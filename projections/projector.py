@@ -153,6 +153,16 @@ class Projector:
                 "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, notify_payload(batch.offsets)
             )
         self.applied += len(batch.sessions) + len(batch.executions)
+        for row in changed:
+            log.info(
+                "execution projected",
+                extra={
+                    "execution_id": row.execution_id,
+                    "status": row.status,
+                    "attempt": row.attempt,
+                    "error_code": row.error_code,
+                },
+            )
         await self._publish(changed, batch.executions)
 
     async def _apply_sessions(self, conn: Connection, batch: list[Envelope[events.Event]]) -> None:
