@@ -25,6 +25,9 @@ ETC_FILES = {
 }
 # Replaced by the step with the descriptor of the filter it passes to this very bwrap.
 SECCOMP_FD = "{seccomp_fd}"
+# Replaced by the step with the write end of a pipe: bwrap writes {"exit-code": N} there only once
+# the user's command was started (setup done), which the sandboxed program cannot reach or forge.
+STATUS_FD = "{status_fd}"
 BASE_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": "/box",
@@ -88,5 +91,5 @@ def command_line(
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]
     for key, value in {**BASE_ENV, **(env or {})}.items():
         args += ["--setenv", key, value]
-    args += ["--chdir", "/box", "--seccomp", SECCOMP_FD, "--", *command]
-    return args
+    args += ["--chdir", "/box", "--seccomp", SECCOMP_FD, "--json-status-fd", STATUS_FD]
+    return [*args, "--", *command]

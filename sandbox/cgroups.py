@@ -7,6 +7,7 @@ drops privileges, by writing "0" to file descriptors the parent opened (see `joi
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
@@ -22,6 +23,16 @@ from sandbox.errors import CgroupError
 _V1_CONTROLLERS = ("memory", "pids", "freezer", "cpuacct")
 _V2_CONTROLLERS = ("memory", "pids", "cpu")
 _counter = itertools.count()
+_SPARES: dict[Path, list[StepCgroup]] = {}
+
+
+@atexit.register
+def _remove_spares() -> None:
+    # Never used, so empty: a few rmdirs (a crash leaves them to the next start's remove_stale).
+    for spares in _SPARES.values():
+        while spares:
+            with contextlib.suppress(OSError, CgroupError):
+                spares.pop().remove(timeout=0.5)
 
 
 @dataclass(frozen=True)
@@ -170,6 +181,9 @@ class CgroupDriver:
         self.root = root
         self.parent = parent
         self.controllers = _V1_CONTROLLERS if version == 1 else ("memory",)
+        # Shared by every driver of this process on the same hierarchy, so idle spares are known.
+        self._spares = _SPARES.setdefault(self._base(self.controllers[0]), [])
+        self._memsw: bool | None = None  # whether swap can be limited, found on first use
 
     @classmethod
     def detect(cls, root: Path, parent: str) -> CgroupDriver | None:
@@ -208,6 +222,32 @@ class CgroupDriver:
         self.remove_stale()
 
     def create(self, purpose: str, memory_bytes: int, pids: int) -> StepCgroup:
+        cg = self._make(purpose)
+        try:
+            self._limit(cg, memory_bytes, pids)
+        except OSError:
+            cg.remove()
+            raise
+        return cg
+
+    def take(self, purpose: str, memory_bytes: int, pids: int) -> StepCgroup:
+        """A never-used cgroup with these limits: a spare made off the latency path, if any."""
+        while self._spares:
+            cg = self._spares.pop()
+            try:
+                self._limit(cg, memory_bytes, pids)
+            except OSError:
+                cg.remove()
+                continue
+            return cg
+        return self.create(purpose, memory_bytes, pids)
+
+    def refill(self, count: int) -> None:
+        """Make spares until there are `count` (each is used for one step only, then removed)."""
+        while len(self._spares) < count:
+            self._spares.append(self._make("step"))
+
+    def _make(self, purpose: str) -> StepCgroup:
         name = f"{os.getpid()}-{next(_counter)}-{purpose}"
         dirs: dict[str, Path] = {}
         try:
@@ -215,22 +255,22 @@ class CgroupDriver:
                 d = self._base(c) / name
                 d.mkdir()
                 dirs[c] = d
-            mem = dirs["memory"]
-            if self.version == 1:
-                _write(mem / "memory.limit_in_bytes", str(memory_bytes))
-                if (mem / "memory.memsw.limit_in_bytes").exists():
-                    _write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))
-                _write(dirs["pids"] / "pids.max", str(pids))
-            else:
-                _write(mem / "memory.max", str(memory_bytes))
-                if (mem / "memory.swap.max").exists():
-                    _write(mem / "memory.swap.max", "0")
-                _write(mem / "pids.max", str(pids))
             return StepCgroup(self.version, dirs)
         except OSError:
             for d in dirs.values():
                 _try_rmdir(d)
             raise
+
+    def _limit(self, cg: StepCgroup, memory_bytes: int, pids: int) -> None:
+        mem, v1 = cg.dirs["memory"], self.version == 1
+        # v1, from unlimited: the memory limit first, then memory+swap (which must stay >= it).
+        _write(mem / ("memory.limit_in_bytes" if v1 else "memory.max"), str(memory_bytes))
+        swap = mem / ("memory.memsw.limit_in_bytes" if v1 else "memory.swap.max")
+        if self._memsw is None:
+            self._memsw = swap.exists()
+        if self._memsw:
+            _write(swap, str(memory_bytes) if v1 else "0")
+        _write((cg.dirs["pids"] if v1 else mem) / "pids.max", str(pids))
 
     def remove_stale(self) -> None:
         """Delete step cgroups left by sandbox processes that no longer exist."""
@@ -245,9 +285,14 @@ class CgroupDriver:
                 _wait_until(partial(_try_rmdir, d), 2.0)
 
     def step_dirs(self) -> list[Path]:
-        """Every step cgroup currently present (for tests and health checks)."""
+        """This process's step cgroups in use (idle spares left out), for tests and health checks:
+        other sandbox processes on the host have their own."""
         base = self._base(self.controllers[0])
-        return [d for d in base.iterdir() if d.is_dir()] if base.exists() else []
+        spares = {cg.dirs[self.controllers[0]] for cg in self._spares}
+        mine = f"{os.getpid()}-"
+        if not base.exists():
+            return []
+        return [d for d in base.iterdir() if d.name.startswith(mine) and d not in spares]
 
 
 def _alive(pid: int) -> bool:

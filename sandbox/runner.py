@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
 import resource
 import stat
+import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox import bwrap, launcher, seccomp
+from sandbox import bwrap, gocache, launcher, seccomp
 from sandbox.cgroups import CgroupDriver
 from sandbox.classify import classify, compile_failed, system_error
 from sandbox.errors import (
@@ -48,6 +51,11 @@ class Capabilities:
         return self.cgroup_version is None
 
 
+def _bwrap_help(path: str) -> str:
+    done = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=30, check=False)
+    return done.stdout + done.stderr
+
+
 class Sandbox:
     """Runs untrusted programs; at most `slots` at once per instance."""
 
@@ -62,6 +70,9 @@ class Sandbox:
             raise SandboxUnavailable(f"bubblewrap not found at {s.bwrap}")
         if mode & stat.S_ISUID:
             raise SandboxUnavailable(f"{s.bwrap} is setuid; use a non-setuid bubblewrap")
+        if "--json-status-fd" not in _bwrap_help(s.bwrap):
+            # How a run that started is told from one bwrap could not set up (see step.py).
+            raise SandboxUnavailable(f"{s.bwrap} has no --json-status-fd: bubblewrap >= 0.8 needed")
         if not seccomp.supported():
             raise SandboxUnavailable("no seccomp syscall table for this architecture")
         seccomp.compiled_filter()
@@ -93,6 +104,10 @@ class Sandbox:
         )
         self.launcher = launcher.build(s.root) if s.use_launcher else None
         self._slots = asyncio.Semaphore(s.slots)
+        # Fresh cgroups kept ready for the next steps (each step uses one once).
+        self._spares = min(2 * s.slots, 16)
+        if self.cgroups is not None:
+            self.cgroups.refill(self._spares)
         # True only for `python -m sandbox warm`: binds the shared build cache writable.
         self.warming = False
 
@@ -117,11 +132,31 @@ class Sandbox:
         if len(code) > self.settings.max_source_bytes or len(data) > self.settings.max_stdin_bytes:
             raise SourceTooLarge(source_bytes=len(code), stdin_bytes=len(data))
         limits = limits or self.limits_for(lang)
-        async with self._slots:
-            return await self._run(lang, code, data, limits, on_output)
+        await self._slots.acquire()
+        teardown: list[Callable[[], None]] = []
+        try:
+            return await self._run(lang, code, data, limits, on_output, teardown)
+        finally:
+            # Unmounting and removing the (empty) cgroups is off the latency path: it runs once
+            # the caller has its result, and the slot is free again only after it.
+            asyncio.get_running_loop().call_soon(self._teardown, teardown)
+
+    def _teardown(self, teardown: list[Callable[[], None]]) -> None:
+        try:
+            for step in reversed(teardown):
+                try:
+                    step()
+                except (OSError, CgroupError, WorkdirError):
+                    log.exception("sandbox: teardown failed")
+            if self.cgroups is not None:
+                with contextlib.suppress(OSError):
+                    self.cgroups.refill(self._spares)
+        finally:
+            self._slots.release()
 
     async def _run(self, lang: Language, code: bytes, data: bytes, limits: Limits,
-                   on_output: OutputCallback | None) -> Result:  # fmt: skip
+                   on_output: OutputCallback | None,
+                   teardown: list[Callable[[], None]]) -> Result:  # fmt: skip
         s = self.settings
         enforced = self.capabilities.enforced
         try:
@@ -129,27 +164,25 @@ class Sandbox:
                                      limits.workdir_mb * MIB, s.uid, s.gid)  # fmt: skip
         except (OSError, WorkdirError) as exc:
             return system_error(f"sandbox: {exc}", enforced)
+        teardown.append(workdir.remove)
         try:
             workdir.write_file(lang.file_name, code)
             binds = self._build_cache(lang, workdir)
             compiled: StepOutcome | None = None
             if lang.compile:
                 compiled = await run_step(self._spec(lang, workdir, binds, limits, b"", True),
-                                          self.cgroups, s.uid, s.gid, launcher=self.launcher, cpu_poll_ms=s.cpu_poll_ms)  # fmt: skip
+                                          self.cgroups, s.uid, s.gid, launcher=self.launcher,
+                                          cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
                 if compile_failed(compiled) or compiled.setup_failed:
                     return classify(lang, compiled, None, enforced)
             ran = await run_step(self._spec(lang, workdir, binds, limits, data, False),
-                                 self.cgroups, s.uid, s.gid, launcher=self.launcher, cpu_poll_ms=s.cpu_poll_ms,
-                                 on_output=on_output)  # fmt: skip
+                                 self.cgroups, s.uid, s.gid, launcher=self.launcher,
+                                 cpu_poll_ms=s.cpu_poll_ms, on_output=on_output,
+                                 teardown=teardown)  # fmt: skip
             return classify(lang, compiled, ran, enforced)
         except (OSError, CgroupError, WorkdirError) as exc:
             log.exception("sandbox: run failed")
             return system_error(f"sandbox: {exc}", enforced)
-        finally:
-            try:
-                workdir.remove()
-            except WorkdirError:
-                log.exception("sandbox: workdir not removed")
 
     def _build_cache(self, lang: Language, workdir: Workdir) -> list[tuple[Path, str]]:
         if lang.build_cache != "go":
@@ -157,6 +190,7 @@ class Sandbox:
         if self.warming:
             return [(self.settings.go_cache, "/gocache")]
         if self.settings.go_cache.is_dir() and workdir.mounted:
+            gocache.keep_fresh(self.settings.go_cache)
             return [(workdir.overlay("gocache", self.settings.go_cache), "/gocache")]
         # No warm cache (or no mounts): a cold private cache, correct but slow.
         cold = workdir.path / "gocache"

@@ -3,6 +3,8 @@
 The child joins the step's cgroups, sets its rlimits and drops to the sandbox user before exec;
 the parent streams output with caps (the rest is read and dropped, so a flood never grows our
 memory), enforces wall time and total CPU time, and on a limit freezes and kills the cgroup.
+Whether the user's command started at all comes from bwrap's --json-status-fd, never from what
+the program printed or returned: only a step that never started can be a system error (E005).
 """
 
 from __future__ import annotations
@@ -10,22 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import inspect
+import json
 import os
 import resource
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sandbox.bwrap import SECCOMP_FD
+from sandbox.bwrap import SECCOMP_FD, STATUS_FD
 from sandbox.cgroups import CgroupDriver, CgroupStats, StepCgroup
 from sandbox.launcher import argv as launcher_argv
 from sandbox.seccomp import filter_fd
+from sandbox.spawn import Capture, Child, Delivery, OutputCallback, spawn
 
-OutputCallback = Callable[[str, bytes], Awaitable[None] | None]
-_READ_CHUNK = 65536
+__all__ = ["OutputCallback", "StepOutcome", "StepSpec", "Stop", "run_step"]
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -90,28 +92,6 @@ def _child_setup(join_fds: list[int], rlimits: tuple[tuple[int, int], ...], uid:
     return setup
 
 
-class _Capture:
-    """Keeps the first `cap` bytes of a stream and counts the rest."""
-
-    def __init__(self, name: str, cap: int, on_output: OutputCallback | None) -> None:
-        self.name, self.cap, self.on_output = name, cap, on_output
-        self.data = bytearray()
-        self.truncated = False
-
-    async def drain(self, stream: asyncio.StreamReader) -> None:
-        while chunk := await stream.read(_READ_CHUNK):
-            room = self.cap - len(self.data)
-            if len(chunk) > room:
-                self.truncated = True
-                chunk = chunk[: max(room, 0)]
-            if chunk:
-                self.data += chunk
-                if self.on_output is not None:
-                    maybe = self.on_output(self.name, bytes(chunk))
-                    if inspect.isawaitable(maybe):
-                        await maybe
-
-
 def _stdin_fd(data: bytes) -> int:
     # A memfd, not a pipe: no writer task, no deadlock if the program never reads it.
     fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
@@ -119,6 +99,25 @@ def _stdin_fd(data: bytes) -> int:
         os.write(fd, data)
         os.lseek(fd, 0, os.SEEK_SET)
     return fd
+
+
+def started_exit_code(status: bytes) -> int | None:
+    """The exit code bwrap reported on --json-status-fd, None if the user's command never
+    started (bwrap writes it only after its setup succeeded and the command ran)."""
+    for line in status.splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and isinstance(record.get("exit-code"), int):
+                return int(record["exit-code"])
+    return None
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def run_step(
@@ -130,15 +129,36 @@ async def run_step(
     launcher: str | None = None,
     cpu_poll_ms: int = 20,
     on_output: OutputCallback | None = None,
+    teardown: list[Callable[[], None]] | None = None,
 ) -> StepOutcome:
-    cg: StepCgroup | None = None
-    if cgroups is not None:
-        cg = cgroups.create(spec.purpose, spec.memory_bytes, spec.pids)
+    """Run one step. Removing its (empty) cgroup is appended to `teardown` when given, so the
+    caller can do it after returning the result; otherwise it is done here."""
+    cg = cgroups.take(spec.purpose, spec.memory_bytes, spec.pids) if cgroups else None
+    try:
+        outcome = await _spawn_and_supervise(spec, cg, uid, gid, launcher, cpu_poll_ms, on_output)
+    finally:
+        if cg is not None:
+            if teardown is not None:
+                teardown.append(cg.remove)
+            else:
+                cg.remove()
+    return outcome
+
+
+async def _spawn_and_supervise(spec: StepSpec, cg: StepCgroup | None, uid: int, gid: int,
+                               launcher: str | None, cpu_poll_ms: int,
+                               on_output: OutputCallback | None) -> StepOutcome:  # fmt: skip
     seccomp = filter_fd()
     stdin = _stdin_fd(spec.stdin)
+    status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(status_r, False)
+    deliver = Delivery(on_output) if on_output is not None else None
+    out = Capture("stdout", spec.stdout_cap, deliver)
+    err = Capture("stderr", spec.stderr_cap or 0, deliver)
     start = time.monotonic()
     try:
-        argv = [str(seccomp) if arg == SECCOMP_FD else arg for arg in spec.argv]
+        fds = {SECCOMP_FD: str(seccomp), STATUS_FD: str(status_w)}
+        argv = [fds.get(arg, arg) for arg in spec.argv]
         join_fds = cg.join_fds if cg else []
         preexec: Callable[[], None] | None = None
         if launcher is not None:
@@ -146,93 +166,80 @@ async def run_step(
             argv = launcher_argv(launcher, uid, gid, join_fds, spec.rlimits, argv)
         else:
             preexec = _child_setup(join_fds, spec.rlimits, uid, gid)
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=stdin,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE
-            if spec.stderr_cap is not None
-            else asyncio.subprocess.STDOUT,
-            pass_fds=(seccomp, *spec.pass_fds, *(join_fds if launcher else ())),
-            preexec_fn=preexec,
-            close_fds=True,
-            # bwrap's init (pid 1 inside) keeps the environment bwrap got: give it nothing.
-            env={},
-        )
+        merged = spec.stderr_cap is None
+        child = spawn(argv, stdin=stdin, captures=[out] if merged else [out, err],
+                      merge_stderr=merged, pass_fds=(seccomp, status_w, *spec.pass_fds,
+                      *(join_fds if launcher else ())), preexec=preexec)  # fmt: skip
     except BaseException:
-        if cg is not None:
-            cg.remove()
+        os.close(status_r)
+        if deliver is not None:
+            await deliver.close()
         raise
     finally:
-        os.close(seccomp)
-        os.close(stdin)
+        for fd in (seccomp, stdin, status_w):
+            os.close(fd)
         if cg is not None:
             cg.close_join_fds()
     try:
-        return await _supervise(proc, spec, cg, start, cpu_poll_ms, on_output)
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-        if cg is not None:
-            # The usual case (already empty) is a few rmdirs: not worth a thread hop.
-            await (asyncio.to_thread(cg.remove) if not cg.is_empty() else _now(cg.remove))
-
-
-async def _supervise(proc: asyncio.subprocess.Process, spec: StepSpec, cg: StepCgroup | None,
-                     start: float, cpu_poll_ms: int,
-                     on_output: OutputCallback | None) -> StepOutcome:  # fmt: skip
-    out = _Capture("stdout", spec.stdout_cap, on_output)
-    err = _Capture("stderr", spec.stderr_cap or 0, on_output)
-    assert proc.stdout is not None
-    readers = [asyncio.ensure_future(out.drain(proc.stdout))]
-    if proc.stderr is not None:
-        readers.append(asyncio.ensure_future(err.drain(proc.stderr)))
-    waiter = asyncio.ensure_future(proc.wait())
-    stopped: Stop | None = None
-    deadline = start + spec.wall_ms / 1000
-    poll = cpu_poll_ms / 1000 if cg is not None else spec.wall_ms / 1000
-    try:
-        while not waiter.done():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                stopped = Stop.WALL
-            elif cg is not None and cg.cpu_ns() > spec.cpu_ms * 1_000_000:
-                stopped = Stop.CPU
-            if stopped is not None:
-                await _kill(proc, cg)
-                break
-            await asyncio.wait([waiter], timeout=min(poll, remaining))
-        await waiter
+        stopped = await _supervise(child, spec, cg, start, cpu_poll_ms)
         wall_ms = int((time.monotonic() - start) * 1000)
         # Every process of the sandbox dies with its pid namespace, so the pipes close now;
         # the bound only guards against a writer we do not know about.
-        _done, pending = await asyncio.wait(readers, timeout=2.0)
-        if pending and cg is not None:
-            await _kill(proc, cg)
-            await asyncio.wait(readers, timeout=2.0)
+        if not await child.output_closed(2.0) and cg is not None:
+            await asyncio.to_thread(cg.kill_all)
+            await child.output_closed(2.0)
     finally:
-        for task in readers:
-            task.cancel()
-        waiter.cancel()
+        child.close()
+        status = _read_all(status_r)
+        os.close(status_r)
+        if deliver is not None:
+            await deliver.close()
     stats = None
     if cg is not None:
         stats = cg.stats() if cg.is_empty() else await asyncio.to_thread(_final_stats, cg)
-    code = proc.returncode
+    return _outcome(child.returncode, started_exit_code(status), out, err, wall_ms, stats, stopped)
+
+
+async def _supervise(child: Child, spec: StepSpec, cg: StepCgroup | None, start: float,
+                     cpu_poll_ms: int) -> Stop | None:  # fmt: skip
+    """Wait for the exit, enforcing wall and CPU time; why the step was stopped, if it was."""
+    deadline = start + spec.wall_ms / 1000
+    poll = cpu_poll_ms / 1000 if cg is not None else spec.wall_ms / 1000
+    while True:
+        remaining = deadline - time.monotonic()
+        stopped: Stop | None = None
+        if remaining <= 0:
+            stopped = Stop.WALL
+        elif cg is not None and cg.cpu_ns() > spec.cpu_ms * 1_000_000:
+            stopped = Stop.CPU
+        if stopped is not None:
+            if cg is not None:
+                await asyncio.to_thread(cg.kill_all)
+            child.kill()
+            await child.wait(None)
+            return stopped
+        if await child.wait(min(poll, remaining)):
+            return None
+
+
+def _outcome(code: int | None, started: int | None, out: Capture, err: Capture, wall_ms: int,
+             stats: CgroupStats | None, stopped: Stop | None) -> StepOutcome:  # fmt: skip
+    oom = bool(stats and stats.oom_kills)
+    # bwrap's status when the command ran; otherwise its own (setup failure, or killed by us).
+    code = started if started is not None else code
     exit_code: int | None = code
     sig: int | None = None
     if code is not None and code < 0:
         exit_code, sig = None, -code
     elif code is not None and 128 < code <= 128 + 64:
-        # bwrap reports a child killed by signal N as exit status 128+N.
+        # bwrap (its init, and its status fd) reports a child killed by signal N as 128+N, the
+        # shell convention: a program that itself exits with 128+N looks the same from here.
         exit_code, sig = None, code - 128
-    stderr = bytes(err.data)
     return StepOutcome(
         exit_code=exit_code,
         signal=sig,
         stdout=bytes(out.data),
-        stderr=stderr,
+        stderr=bytes(err.data),
         stdout_truncated=out.truncated,
         stderr_truncated=err.truncated,
         wall_ms=wall_ms,
@@ -240,21 +247,12 @@ async def _supervise(proc: asyncio.subprocess.Process, spec: StepSpec, cg: StepC
         memory_peak_kb=stats.memory_peak_bytes // 1024
         if stats and stats.memory_peak_bytes
         else None,
-        oom_killed=bool(stats and stats.oom_kills),
+        oom_killed=oom,
         stopped=stopped,
-        setup_failed=code == 1 and (stderr or bytes(out.data)).startswith(b"bwrap: "),
+        # Only bwrap's status fd, which the program cannot write, says the command started:
+        # whatever the program prints or returns, a run that started is never a setup failure.
+        setup_failed=started is None and stopped is None and not oom,
     )
-
-
-async def _kill(proc: asyncio.subprocess.Process, cg: StepCgroup | None) -> None:
-    if cg is not None:
-        await asyncio.to_thread(cg.kill_all)
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-
-
-async def _now(call: Callable[[], None]) -> None:
-    call()
 
 
 def _final_stats(cg: StepCgroup) -> CgroupStats:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from sandbox import gocache
 from sandbox.errors import SandboxError
 from sandbox.limits import Limits
 from sandbox.result import Status
@@ -38,8 +39,7 @@ def warm_go_cache(settings: SandboxSettings) -> None:
     """Compile WARM_GO with the shared cache bound writable (run as root, before serving)."""
     cache = settings.go_cache
     cache.mkdir(parents=True, exist_ok=True)
-    # Owned by the sandbox user so that overlay views of it are writable inside the sandbox;
-    # runs only ever see it through an overlay whose changes stay in their own tmpfs.
+    # Writable by the sandbox user while warming (bound as is, not through an overlay).
     for dirpath, dirnames, filenames in os.walk(cache):
         for name in (*dirnames, *filenames):
             os.lchown(os.path.join(dirpath, name), settings.uid, settings.gid)
@@ -51,6 +51,5 @@ def warm_go_cache(settings: SandboxSettings) -> None:
     result = asyncio.run(sandbox.run("go", WARM_GO, "warm\n", limits))
     if result.status is not Status.COMPLETED:
         raise SandboxError(f"warming the Go cache failed: {result.compile_output}{result.stderr}")
-    for dirpath, _dirnames, filenames in os.walk(cache):
-        for name in filenames:
-            os.chmod(os.path.join(dirpath, name), 0o644)
+    gocache.set_ownership(cache, settings.uid, settings.gid)
+    gocache.keep_fresh(cache)

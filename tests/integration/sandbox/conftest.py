@@ -40,9 +40,26 @@ def sandbox() -> Sandbox:
     return sb
 
 
+def _ours(pid: int, ppid: int) -> bool:
+    """Started by this test process: a descendant of it, or in one of its step cgroups (named
+    after its pid). Other sandboxes on a shared host run as the same user and do not count."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        if f"/{os.getpid()}-" in f.read():
+            return True
+    for _ in range(64):
+        if ppid == os.getpid():
+            return True
+        if ppid <= 1:
+            return False
+        with open(f"/proc/{ppid}/stat") as f:
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+    return False
+
+
 def _nobody_pids() -> set[int]:
-    """Live processes of the sandbox user. Zombies are left out: bwrap's exited init is reaped
-    by the host's init, which on some hosts takes a moment; it holds nothing but its pid."""
+    """Live processes of the sandbox user started by these tests. Zombies are left out: bwrap's
+    exited init is reaped by the host's init, which on some hosts takes a moment; it holds
+    nothing but its pid."""
     pids = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -50,19 +67,27 @@ def _nobody_pids() -> set[int]:
                 if os.stat(f"/proc/{entry}").st_uid != 65534:
                     continue
                 with open(f"/proc/{entry}/stat") as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-            except (FileNotFoundError, ProcessLookupError, IndexError):
+                    state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
+                if state != "Z" and _ours(int(entry), int(ppid)):
+                    pids.add(int(entry))
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
                 continue
-            if state != "Z":
-                pids.add(int(entry))
     return pids
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")[:200]
+    except OSError:
+        return "(gone)"
 
 
 def leftovers(sb: Sandbox, before: set[int]) -> list[str]:
     """Processes, cgroups and mounts of finished runs that still exist (polled for a while)."""
     deadline = time.monotonic() + 5
     while True:
-        found = [f"process {pid}" for pid in _nobody_pids() - before]
+        found = [f"process {pid} {_cmdline(pid)}" for pid in _nobody_pids() - before]
         assert sb.cgroups is not None
         found += [f"cgroup {d}" for d in sb.cgroups.step_dirs()]
         runs = str(sb.settings.root / "runs")

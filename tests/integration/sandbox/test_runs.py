@@ -100,3 +100,22 @@ async def test_fallback_without_the_c_launcher_is_as_strict(sandbox: Sandbox) ->
     assert ids.stdout == "65534 65534 []\n"
     bomb = await plain.run("python", "x = bytearray(1 << 30)\n", limits=Limits(memory_mb=64))
     assert bomb.error_code is ErrorCode.MEMORY
+
+
+async def test_a_cancelled_run_leaves_nothing_and_frees_its_slot(sandbox: Sandbox) -> None:
+    started = asyncio.Event()
+
+    def on_output(_stream: str, _data: bytes) -> None:
+        started.set()
+
+    src = "import time\nprint('ready', flush=True)\ntime.sleep(30)\n"
+    task = asyncio.ensure_future(sandbox.run("python", src, on_output=on_output))
+    await asyncio.wait_for(started.wait(), timeout=10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Every slot is free again: as many runs as slots at once, plus one, all finish.
+    results = await asyncio.wait_for(
+        asyncio.gather(*(sandbox.run("bash", "echo ok") for _ in range(sandbox.slots + 1))), 20
+    )
+    assert [r.stdout for r in results] == ["ok\n"] * (sandbox.slots + 1)

@@ -7,7 +7,7 @@ import dataclasses
 from sandbox import ErrorCode, Status, registry
 from sandbox.classify import classify
 from sandbox.registry import Language
-from sandbox.step import StepOutcome, Stop
+from sandbox.step import StepOutcome, Stop, started_exit_code
 
 OK = StepOutcome(exit_code=0, signal=None, stdout=b"out", stderr=b"", stdout_truncated=False,
                  stderr_truncated=False, wall_ms=10, cpu_ms=5, memory_peak_kb=100,
@@ -75,3 +75,10 @@ def test_to_dict_is_plain_json() -> None:
     data = classify(lang("bash"), None, OK, ("memory",)).to_dict()
     assert data["status"] == "COMPLETED" and data["error_code"] is None
     assert data["enforced"] == ["memory"]
+
+
+def test_only_an_exit_code_on_the_status_fd_means_the_command_started() -> None:
+    pid = b'{ "child-pid": 12, "pid-namespace": 4026532333 }\n'
+    assert started_exit_code(pid) is None  # spawned, but setup failed before the command
+    assert started_exit_code(pid + b'{ "exit-code": 3 }\n') == 3
+    assert started_exit_code(b'{"exit-code": "1"}\ngarbage\n') is None
