@@ -27,6 +27,10 @@ WHERE execution_id = $1 AND attempt = $2 ORDER BY seq
 """
 
 
+async def no_reset(_conn: object) -> None:
+    """The API's pooled connections keep no session state: skip the reset query on release."""
+
+
 class Database:
     """A connection pool created lazily, so PostgreSQL being down is a fast 503, not a failed start."""
 
@@ -47,6 +51,7 @@ class Database:
                             min_size=2,
                             max_size=10,
                             command_timeout=self.settings.dependency_timeout_s,
+                            reset=no_reset,
                         ),
                         self.settings.dependency_timeout_s,
                     )

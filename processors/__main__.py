@@ -9,7 +9,9 @@ from processors.app import app
 
 
 def main() -> None:
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "info", "--without-web"]
+    # The Kafka consumer runs in a thread of Faust's: hand the GIL over sooner than every 5 ms.
+    sys.setswitchinterval(0.0005)
+    sys.argv = [sys.argv[0], "--loop", "uvloop", "worker", "--loglevel", "info", "--without-web"]
     app.main()
 
 

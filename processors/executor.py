@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from processors.app import app, dispatch_topic, events_topic, settings
 from processors.failures import retry_or_dead_letter
 from processors.output import OutputPump
-from processors.publisher import handle_safely, publish, read, trace_headers
+from processors.publisher import handle_safely, read, send, trace_headers
 from processors.worker import redis_client, sandbox
 from sandbox import ErrorCode, Limits, Result, Status
 from schemas import events
@@ -63,19 +63,17 @@ async def run_attempt(accepted: events.RunAccepted) -> Result:
         "attempt": accepted.attempt,
         "worker_id": settings.worker_id,
     }
-    # The broker's ack of RunStarted is awaited alongside the run, not before it: one round trip
-    # less on every run. The producer keeps the order of events of one key.
-    started = asyncio.ensure_future(
-        publish(
-            events_topic,
-            events.RunStarted(
-                execution_id=request.execution_id,
-                attempt=accepted.attempt,
-                worker_id=settings.worker_id,
-                started_at=started_at,
-            ),
-            headers,
-        )
+    # Acks are awaited once, at the end: the producer keeps the order of one key's events, and
+    # each wait on the way would put a broker round trip on the run's critical path.
+    started_ack = await send(
+        events_topic,
+        events.RunStarted(
+            execution_id=request.execution_id,
+            attempt=accepted.attempt,
+            worker_id=settings.worker_id,
+            started_at=started_at,
+        ),
+        headers,
     )
     log.info("run started", extra={**extra, "language": request.language.key})
     pump = OutputPump(request.execution_id, accepted.attempt, headers)
@@ -92,10 +90,15 @@ async def run_attempt(accepted: events.RunAccepted) -> Result:
         )
     finally:
         await pump.close()
-        await started
-    if result.error_code == ErrorCode.SYSTEM:
+    finished_ack = None
+    if result.error_code != ErrorCode.SYSTEM:
+        finished_ack = await send(events_topic, finished(accepted, result, started_at), headers)
+    # Live output is a convenience (the result carries it all): its failures are not the run's.
+    await asyncio.gather(*pump.acks, return_exceptions=True)
+    await started_ack
+    if finished_ack is None:
         return result
-    await publish(events_topic, finished(accepted, result, started_at), headers)
+    await finished_ack
     await remember(request, result)
     log.info(
         "run finished",

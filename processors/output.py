@@ -10,9 +10,11 @@ import asyncio
 import codecs
 import contextlib
 import logging
+from collections.abc import Awaitable
+from typing import Any
 
 from processors.app import events_topic, settings
-from processors.publisher import publish
+from processors.publisher import send
 from schemas import events
 
 log = logging.getLogger("processors.output")
@@ -37,6 +39,7 @@ class OutputPump:
         self.wakeup = asyncio.Event()
         self.closed = False
         self.task: asyncio.Task[None] | None = None
+        self.acks: list[Awaitable[Any]] = []
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run())
@@ -69,16 +72,18 @@ class OutputPump:
                 continue
             self.seq += 1
             try:
-                await publish(
-                    events_topic,
-                    events.OutputChunk(
-                        execution_id=self.execution_id,
-                        attempt=self.attempt,
-                        stream=stream,
-                        seq=self.seq,
-                        data=text,
-                    ),
-                    self.headers,
+                self.acks.append(
+                    await send(
+                        events_topic,
+                        events.OutputChunk(
+                            execution_id=self.execution_id,
+                            attempt=self.attempt,
+                            stream=stream,
+                            seq=self.seq,
+                            data=text,
+                        ),
+                        self.headers,
+                    )
                 )
             except Exception as exc:  # live output is a convenience; the result carries it all
                 log.warning(
@@ -87,6 +92,7 @@ class OutputPump:
         self.pending_bytes = 0
 
     async def close(self) -> None:
+        """Flush the rest; the acks of every chunk are then in `acks`, for the caller to await."""
         self.closed = True
         self.wakeup.set()
         if self.task is not None:

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import signal
 
+import uvloop
+
 from projections.migrate import drop_all, migrate
 from projections.projector import Projector
 from projections.settings import ProjectorSettings
@@ -35,4 +37,4 @@ if __name__ == "__main__":
         "--replay", action="store_true", help="drop the tables and rebuild from the log"
     )
     configure()
-    asyncio.run(main(parser.parse_args().replay))
+    uvloop.run(main(parser.parse_args().replay))

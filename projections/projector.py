@@ -80,7 +80,15 @@ class Projector:
         self.applied = 0
 
     async def start(self) -> None:
-        self.pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=2)
+        self.pool = await asyncpg.create_pool(
+            self.settings.database_url,
+            min_size=1,
+            max_size=2,
+            reset=no_reset,
+            # Rows and offsets commit together and are rebuilt from the log: a server crash that
+            # loses the last commits loses both, and the projector simply applies them again.
+            server_settings={"synchronous_commit": "off"},
+        )
         self.redis = aioredis.from_url(self.settings.redis_url)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
@@ -145,12 +153,14 @@ class Projector:
         async with self.pool.acquire() as conn, conn.transaction():
             changed = await self._apply_executions(conn, batch.executions)
             await self._apply_sessions(conn, batch.sessions)
-            await conn.executemany(
-                queries.UPSERT_OFFSET,
-                [(tp.topic, tp.partition, o) for tp, o in batch.offsets.items()],
-            )
+            tps = list(batch.offsets.items())
             await conn.execute(
-                "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, notify_payload(batch.offsets)
+                queries.ADVANCE_OFFSETS,
+                [tp.topic for tp, _ in tps],
+                [tp.partition for tp, _ in tps],
+                [offset for _, offset in tps],
+                NOTIFY_CHANNEL,
+                notify_payload(batch.offsets),
             )
         self.applied += len(batch.sessions) + len(batch.executions)
         for row in changed:
@@ -267,6 +277,10 @@ def db_values(row: ExecutionRow | SessionRow) -> tuple[Any, ...]:
         v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v
         for v in astuple(row)
     )
+
+
+async def no_reset(_conn: object) -> None:
+    """Pooled connections keep no session state: skip the reset query on every release."""
 
 
 def notify_payload(offsets: dict[TopicPartition, int]) -> str:

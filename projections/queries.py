@@ -13,9 +13,14 @@ def _upsert(table: str, columns: tuple[str, ...]) -> str:
 
 
 SELECT_OFFSETS = "SELECT topic, partition, next_offset FROM projection_offsets"
-UPSERT_OFFSET = (
-    "INSERT INTO projection_offsets (topic, partition, next_offset) VALUES ($1, $2, $3) "
-    "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset"
+# One round trip: advance every partition of the batch, then NOTIFY (delivered at commit).
+ADVANCE_OFFSETS = (
+    "WITH advanced AS ("
+    " INSERT INTO projection_offsets (topic, partition, next_offset)"
+    " SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])"
+    " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset"
+    " RETURNING 1)"
+    " SELECT pg_notify($4, $5) FROM (SELECT count(*) FROM advanced) AS done"
 )
 SELECT_SESSIONS = (
     f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE session_id = ANY($1::uuid[])"
