@@ -1,0 +1,193 @@
+"""The stack under test: reuse one that answers on the URL, or start `devstack up --profile bench`.
+
+Also finds each service's processes, so memory can be read per service, and starts extra
+processor workers for the scaling section.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LOGS = REPO / "var" / "bench" / "logs"
+
+# The bench drives far more runs than a user may: lift the per-session/client limits and cooldown.
+LIMITS_ENV = {
+    "SESSION_RUNS_PER_MINUTE": "1000000",
+    "CLIENT_RUNS_PER_MINUTE": "1000000",
+    "FAILURE_STREAK_LIMIT": "1000000",
+}
+
+
+class BenchStackError(Exception):
+    """The stack under test could not be started or reached."""
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class BenchStack:
+    """A running engine at `url`; `owned` when this bench started it (and so stops it)."""
+
+    url: str
+    base_port: int
+    owned: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    _proc: subprocess.Popen[bytes] | None = None
+    extra_workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, timeout: float = 120.0) -> None:
+        if answers(self.url):
+            print(f"using the stack already answering at {self.url}", flush=True)
+            self.env = {
+                "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.base_port}",
+                "REDIS_URL": f"redis://127.0.0.1:{self.base_port - 2713}/0",
+            }
+            return
+        port = self.url.rsplit(":", 1)[1].split("/")[0]
+        env = {
+            **os.environ,
+            **LIMITS_ENV,
+            "STACK_BASE_PORT": str(self.base_port),
+            "PORT": port,
+            "PYTHONUNBUFFERED": "1",
+        }
+        LOGS.mkdir(parents=True, exist_ok=True)
+        print(f"starting the bench stack (log: {LOGS / 'stack.log'})", flush=True)
+        with (LOGS / "stack.log").open("ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "devstack", "up", "--profile", "bench"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, cwd=REPO, start_new_session=True,
+            )  # fmt: skip
+        self.owned = True
+        self.env = {
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.base_port}",
+            "REDIS_URL": f"redis://127.0.0.1:{self.base_port - 2713}/0",
+        }
+        deadline = time.monotonic() + timeout
+        while not answers(self.url):
+            if self._proc.poll() is not None:
+                raise BenchStackError(f"the stack exited; see {LOGS / 'stack.log'}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise BenchStackError(f"the stack is not ready after {timeout:.0f}s")
+            time.sleep(0.2)
+
+    def add_worker(self, worker_id: str, slots: int) -> subprocess.Popen[bytes]:
+        """Start one more processors worker (safety, executor, retry agents) in the group."""
+        env = {
+            **os.environ,
+            **self.env,
+            "WORKER_ID": worker_id,
+            "SANDBOX_SLOTS": str(slots),
+            "PYTHONUNBUFFERED": "1",
+        }
+        with (LOGS / f"{worker_id}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "processors"], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, env=env, cwd=REPO, start_new_session=True,
+            )  # fmt: skip
+        self.extra_workers.append(proc)
+        return proc
+
+    def stop_workers(self) -> None:
+        for proc in self.extra_workers:
+            _terminate(proc)
+        self.extra_workers.clear()
+
+    def stop(self) -> None:
+        self.stop_workers()
+        if self._proc is not None:
+            _terminate(self._proc, signal.SIGINT, 60)
+            self._proc = None
+
+    def service_pids(self) -> dict[str, list[int]]:
+        """Root process of each service: api, processors, projector, kafka, postgres, redis."""
+        found = service_pids(self._proc.pid if self._proc else None)
+        for number, proc in enumerate(self.extra_workers, start=2):
+            if proc.poll() is None:
+                found[f"processors #{number}"] = [proc.pid]
+        return found
+
+
+def _terminate(
+    proc: subprocess.Popen[bytes], signum: int = signal.SIGTERM, wait: float = 20
+) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signum)
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def parents() -> dict[int, int]:
+    """pid -> parent pid of every process, read from /proc once."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        table[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return table
+
+
+def children(pid: int, table: dict[int, int] | None = None) -> list[int]:
+    return [child for child, parent in (table or parents()).items() if parent == pid]
+
+
+SERVICES = {
+    "api": "-m api",
+    "processors": "-m processors",
+    "projector": "-m projections",
+    "kafka": "kafka.Kafka",
+    "postgres": "postgres",
+    "redis": "redis-server",
+}
+
+
+def service_pids(devstack_pid: int | None) -> dict[str, list[int]]:
+    """Services started by devstack (its direct children), by what their command line runs."""
+    found: dict[str, list[int]] = {name: [] for name in SERVICES}
+    table = parents()
+    if devstack_pid is None:  # a stack we did not start: find its devstack by command line
+        devstack_pid = next(
+            (p for p in table if "devstack up --profile bench" in _cmdline(p)), None
+        )
+    candidates = children(devstack_pid, table) if devstack_pid else []
+    for pid in candidates:
+        line = _cmdline(pid)
+        for name, marker in SERVICES.items():
+            if marker in line:
+                found[name].append(pid)
+                break
+    return found
