@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import encode, events, new_event, topics
 from tests.e2e.conftest import Engine
 from tests.e2e.fixtures_runs import wait_result
+from tests.samples import run_requested
 
 
 async def test_an_attempt_that_keeps_failing_ends_e005_in_the_dead_letters(
@@ -22,15 +23,11 @@ async def test_an_attempt_that_keeps_failing_ends_e005_in_the_dead_letters(
     # Straight onto the dispatch topic, past the safety agent: the executor cannot run this
     # language, which is a failure of the engine's, not of the program.
     execution_id = str(uuid.uuid4())
-    request = events.RunRequested(
-        execution_id=execution_id,
-        session_id=str(uuid.uuid4()),
+    request = run_requested(
+        execution_id,
         language=events.LanguageRef(
             id=str(uuid.uuid4()), key="vanished", name="Vanished", version="0"
         ),
-        source_code="print(1)",
-        stdin="",
-        limits=events.RunLimits(time_limit_ms=1000, memory_mb=64),
         requested_at=datetime.now(UTC),
     )
     accepted = events.RunAccepted(execution_id=execution_id, attempt=1, request=request)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -19,24 +19,19 @@ from projections.fold import ExecutionRow, fold_execution
 from schemas import encode, events, new_event, topics
 from tests.conftest import Stack
 from tests.integration.conftest import wait_caught_up
+from tests.samples import T0, run_finished, run_requested
 
 REPO = Path(__file__).resolve().parents[2]
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def history(
     execution_id: str, chunks: int, status: str = "COMPLETED"
 ) -> list[tuple[topics.Topic, events.Event]]:
-    request = events.RunRequested(
-        execution_id=execution_id,
-        session_id=str(uuid.uuid4()),
-        language=events.LanguageRef(
-            id=str(uuid.uuid4()), key="python", name="Python 3", version="3.11"
-        ),
+    # A language no engine has: should live processors see this RunRequested, they reject it.
+    request = run_requested(
+        execution_id,
+        language=events.LanguageRef(id=str(uuid.uuid4()), key="fake", name="Fake", version="0"),
         source_code="for i in range(9): print(i)",
-        stdin="",
-        limits=events.RunLimits(time_limit_ms=1000, memory_mb=64),
-        requested_at=T0,
     )
     out: list[tuple[topics.Topic, events.Event]] = [
         (topics.REQUESTED, request),
@@ -57,21 +52,12 @@ def history(
     out.append(
         (
             topics.EVENTS,
-            events.RunFinished(
-                execution_id=execution_id,
-                attempt=1,
+            run_finished(
+                execution_id,
                 worker_id="w",
                 status=status,
-                error_code=None,
-                exit_code=0,
-                signal=None,
                 stdout="".join(f"{i}\n" for i in range(1, chunks + 1)),
-                stderr="",
-                compile_output="",
-                stdout_truncated=False,
-                stderr_truncated=False,
                 execution_time_ms=5,
-                compile_time_ms=None,
                 cpu_time_ms=4,
                 memory_peak_kb=1000,
                 started_at=T0,

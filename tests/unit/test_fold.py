@@ -4,50 +4,21 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from projections.fold import ExecutionRow, fold_execution, fold_session
 from schemas import events
+from tests.samples import T0, run_finished, run_requested
 
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 EXECUTION = str(uuid.uuid4())
-REQUEST = events.RunRequested(
-    execution_id=EXECUTION,
-    session_id=str(uuid.uuid4()),
-    language=events.LanguageRef(
-        id=str(uuid.uuid4()), key="python", name="Python 3", version="3.11"
-    ),
-    source_code="print(1)",
-    stdin="",
-    limits=events.RunLimits(time_limit_ms=1000, memory_mb=64),
-    requested_at=T0,
-)
+REQUEST = run_requested(EXECUTION)
 STARTED = events.RunStarted(
     execution_id=EXECUTION, attempt=1, worker_id="w1", started_at=T0 + timedelta(seconds=1)
 )
 
 
 def finished(status: str = "COMPLETED", error_code: str | None = None) -> events.RunFinished:
-    return events.RunFinished(
-        execution_id=EXECUTION,
-        attempt=1,
-        worker_id="w1",
-        status=status,
-        error_code=error_code,
-        exit_code=0,
-        signal=None,
-        stdout="1\n",
-        stderr="",
-        compile_output="",
-        stdout_truncated=False,
-        stderr_truncated=False,
-        execution_time_ms=20,
-        compile_time_ms=None,
-        cpu_time_ms=15,
-        memory_peak_kb=8000,
-        started_at=T0 + timedelta(seconds=1),
-        finished_at=T0 + timedelta(seconds=2),
-    )
+    return run_finished(EXECUTION, status=status, error_code=error_code)
 
 
 def fold_all(sequence: list[events.Event]) -> ExecutionRow:

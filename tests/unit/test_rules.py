@@ -11,18 +11,11 @@ import pytest
 from processors.rules import check
 from processors.settings import ProcessorSettings
 from schemas import events
+from tests.samples import run_requested
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 SETTINGS = ProcessorSettings(worker_id="test")
-REQUEST = events.RunRequested(
-    execution_id="e1",
-    session_id="s1",
-    language=events.LanguageRef(id="i", key="python", name="Python 3", version="3.11"),
-    source_code="print(1)",
-    stdin="",
-    limits=events.RunLimits(time_limit_ms=5000, memory_mb=256),
-    requested_at=NOW,
-)
+REQUEST = run_requested("e1", limits=events.RunLimits(time_limit_ms=5000, memory_mb=256))
 
 
 def test_a_fair_request_is_accepted_as_attempt_one() -> None:

@@ -19,16 +19,14 @@ from schemas import (
     new_event,
 )
 from schemas.jsonschema import OUTPUT, rendered
+from tests.samples import run_finished, run_requested
 
 NOW = datetime(2026, 11, 28, 12, 30, 15, 123456, tzinfo=UTC)
 LANGUAGE = events.LanguageRef(id=str(uuid.uuid4()), key="python", name="Python 3", version="3.11.2")
-REQUEST = events.RunRequested(
-    execution_id=str(uuid.uuid4()),
-    session_id=str(uuid.uuid4()),
+REQUEST = run_requested(
     language=LANGUAGE,
     source_code="print('héllo')\n",
     stdin="1 2\n",
-    limits=events.RunLimits(time_limit_ms=5000, memory_mb=256),
     requested_at=NOW,
     traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 )
@@ -43,21 +41,17 @@ SAMPLES: list[events.Event] = [
     events.RunRejected(execution_id="e1", reason="too big", rejected_at=NOW),
     events.RunStarted(execution_id="e1", attempt=1, worker_id="w", started_at=NOW),
     events.OutputChunk(execution_id="e1", attempt=1, stream="stdout", seq=3, data="ü\n"),
-    events.RunFinished(
-        execution_id="e1",
+    run_finished(
+        "e1",
         attempt=2,
         worker_id="w",
         status="FAILED",
         error_code="E002",
         exit_code=1,
-        signal=None,
         stdout="",
         stderr="boom",
-        compile_output="",
-        stdout_truncated=False,
         stderr_truncated=True,
         execution_time_ms=12,
-        compile_time_ms=None,
         cpu_time_ms=10,
         memory_peak_kb=9000,
         started_at=NOW,
