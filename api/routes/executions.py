@@ -9,11 +9,12 @@ from typing import Any
 import asyncpg
 import msgspec
 import orjson
+import redis.asyncio as aioredis
 from litestar import get
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from api.errors import NotFound
+from api.errors import DependencyDown, NotFound
 from api.routes.sessions import parse_id
 from api.services import Services, ServicesDep
 
@@ -73,7 +74,11 @@ async def execution_events(services: ServicesDep, execution_id: FromPath[str]) -
     """Server-sent events: `status` on each change, `output` chunks live, `result` at the end."""
     row = await load_execution(services, execution_id)
     pubsub = services.redis.pubsub()
-    await pubsub.subscribe(f"execution:{row['execution_id']}")
+    try:
+        await pubsub.subscribe(f"execution:{row['execution_id']}")
+    except (aioredis.RedisError, OSError) as exc:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        raise DependencyDown("Redis is unavailable", service="redis") from exc
 
     async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
         try:

@@ -17,6 +17,7 @@ from api.errors import InvalidInput, NotFound, SessionClosed, TooLarge
 from api.services import Services, ServicesDep
 from api.tracing import trace_headers
 from schemas import events, new_event, topics
+from schemas.catalogue import LanguageEntry
 
 log = logging.getLogger("api.sessions")
 
@@ -86,15 +87,18 @@ async def create_session(
 @get("/code-sessions/{session_id:str}")
 async def get_session(services: ServicesDep, session_id: FromPath[str]) -> dict[str, Any]:
     row = await load_session(services, session_id)
-    language = await services.catalogue.get(str(row["language_id"]))
+    try:
+        language: LanguageEntry | None = await services.catalogue.get(str(row["language_id"]))
+    except NotFound:  # no executor runs it any more; the session itself still exists
+        language = None
     return {
         "session_id": str(row["session_id"]),
         "status": row["status"],
-        "language_id": language.id,
-        "language_name": language.name,
+        "language_id": str(row["language_id"]),
+        "language_name": language.name if language else None,
         "source_code": row["source_code"],
-        "runtime": language.runtime,
-        "version": language.version,
+        "runtime": language.runtime if language else None,
+        "version": language.version if language else None,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }

@@ -113,3 +113,32 @@ async def test_a_hanging_broker_is_a_503_within_the_timeout(
     assert response.status_code == 503, response.text
     assert response.json()["details"] == {"service": "kafka"}
     assert elapsed < 2.5, f"took {elapsed:.1f}s with a 1s dependency timeout"
+
+
+async def test_live_events_without_redis_are_a_503(scratch_database: str) -> None:
+    import uuid
+
+    import asyncpg
+
+    execution_id = uuid.uuid4()
+    conn = await asyncpg.connect(scratch_database)
+    try:  # a row as the projector would leave it (this test has no projector of its own)
+        await conn.execute(
+            "INSERT INTO executions (execution_id, status, queued_at) VALUES ($1, 'RUNNING', now())",
+            execution_id,
+        )
+    finally:
+        await conn.close()
+    settings = ApiSettings(
+        kafka_bootstrap_servers=f"127.0.0.1:{closed_port()}",
+        database_url=scratch_database,
+        redis_url=f"redis://127.0.0.1:{closed_port()}/0",
+        dependency_timeout_s=1.0,
+    )
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        assert (await client.get(f"/executions/{execution_id}")).json()["status"] == "RUNNING"
+        started = time.monotonic()
+        response = await client.get(f"/executions/{execution_id}/events")
+        assert response.status_code == 503, response.text
+        assert response.json()["details"] == {"service": "redis"}
+        assert time.monotonic() - started < 2.5
