@@ -12,18 +12,19 @@ import contextlib
 import itertools
 import os
 import signal
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from sandbox.cgroupfs import alive, counter_from, pids_of, read, try_rmdir, wait_until, write
 from sandbox.errors import CgroupError
 
 _V1_CONTROLLERS = ("memory", "pids", "freezer", "cpuacct")
 _V2_CONTROLLERS = ("memory", "pids", "cpu")
 _counter = itertools.count()
 _SPARES: dict[Path, list[StepCgroup]] = {}
+# Cgroups holding an armed launcher (sandbox/armed.py) not yet given a step, per hierarchy.
+_IDLE: dict[Path, set[Path]] = {}
 
 
 @atexit.register
@@ -44,41 +45,6 @@ class CgroupStats:
     cpu_ns: int
 
 
-def _read(path: Path) -> str:
-    with open(path) as f:
-        return f.read()
-
-
-def _write(path: Path, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
-
-
-def _counter_from(text: str, key: str) -> int:
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name == key:
-            return int(value)
-    return 0
-
-
-def _pids(path: Path) -> list[int]:
-    try:
-        return [int(p) for p in _read(path).split()]
-    except FileNotFoundError:
-        return []
-
-
-def _wait_until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if check():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-
-
 class StepCgroup:
     """The cgroups of one step; `remove()` must be called once its processes are gone."""
 
@@ -87,8 +53,11 @@ class StepCgroup:
         self.dirs = dirs
         self._main = dirs["memory"]
         self.join_fds: list[int] = []
-        for d in dirs.values():
-            # Opened here as root; the child writes "0" (itself) before dropping privileges.
+        self.open_join_fds()
+
+    def open_join_fds(self) -> None:
+        # Opened here as root; the child writes "0" (itself) before dropping privileges.
+        for d in self.dirs.values():
             self.join_fds.append(os.open(d / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
 
     def close_join_fds(self) -> None:
@@ -100,21 +69,21 @@ class StepCgroup:
         return (self.dirs["freezer"] if self.version == 1 else self._main) / "cgroup.procs"
 
     def pids(self) -> list[int]:
-        return _pids(self._procs())
+        return pids_of(self._procs())
 
     def is_empty(self) -> bool:
         return not self.pids()
 
     def cpu_ns(self) -> int:
         if self.version == 1:
-            return int(_read(self.dirs["cpuacct"] / "cpuacct.usage"))
-        return _counter_from(_read(self._main / "cpu.stat"), "usage_usec") * 1000
+            return int(read(self.dirs["cpuacct"] / "cpuacct.usage"))
+        return counter_from(read(self._main / "cpu.stat"), "usage_usec") * 1000
 
     def kill_all(self, timeout: float = 5.0) -> bool:
         """Kill every process, forks in flight included; True once the cgroup is empty."""
         if self.version == 2 and (self._main / "cgroup.kill").exists():
-            _write(self._main / "cgroup.kill", "1")
-            return _wait_until(self.is_empty, timeout)
+            write(self._main / "cgroup.kill", "1")
+            return wait_until(self.is_empty, timeout)
         # Frozen, nothing can fork between reading the list and the kills.
         freezer = (
             self.dirs["freezer"] / "freezer.state"
@@ -123,8 +92,8 @@ class StepCgroup:
         )
         frozen, thawed = ("FROZEN", "THAWED") if self.version == 1 else ("1", "0")
         with contextlib.suppress(OSError):
-            _write(freezer, frozen)
-            _wait_until(lambda: _read(freezer).strip() == frozen, 1.0)
+            write(freezer, frozen)
+            wait_until(lambda: read(freezer).strip() == frozen, 1.0)
         for _ in range(100):
             pids = self.pids()
             if not pids:
@@ -133,23 +102,23 @@ class StepCgroup:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
-                _write(freezer, thawed)
-            if _wait_until(self.is_empty, timeout / 100):
+                write(freezer, thawed)
+            if wait_until(self.is_empty, timeout / 100):
                 break
-        return _wait_until(self.is_empty, timeout)
+        return wait_until(self.is_empty, timeout)
 
     def stats(self) -> CgroupStats:
         if self.version == 1:
             mem = self.dirs["memory"]
             return CgroupStats(
-                memory_peak_bytes=int(_read(mem / "memory.max_usage_in_bytes")),
-                oom_kills=_counter_from(_read(mem / "memory.oom_control"), "oom_kill"),
+                memory_peak_bytes=int(read(mem / "memory.max_usage_in_bytes")),
+                oom_kills=counter_from(read(mem / "memory.oom_control"), "oom_kill"),
                 cpu_ns=self.cpu_ns(),
             )
         peak_file = self._main / "memory.peak"
         return CgroupStats(
-            memory_peak_bytes=int(_read(peak_file)) if peak_file.exists() else None,
-            oom_kills=_counter_from(_read(self._main / "memory.events"), "oom_kill"),
+            memory_peak_bytes=int(read(peak_file)) if peak_file.exists() else None,
+            oom_kills=counter_from(read(self._main / "memory.events"), "oom_kill"),
             cpu_ns=self.cpu_ns(),
         )
 
@@ -159,18 +128,8 @@ class StepCgroup:
         if not self.is_empty():
             self.kill_all(timeout)
         for d in self.dirs.values():
-            if not _wait_until(partial(_try_rmdir, d), timeout):
+            if not wait_until(partial(try_rmdir, d), timeout):
                 raise CgroupError(f"cgroup {d} could not be removed")
-
-
-def _try_rmdir(path: Path) -> bool:
-    try:
-        path.rmdir()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 class CgroupDriver:
@@ -183,6 +142,7 @@ class CgroupDriver:
         self.controllers = _V1_CONTROLLERS if version == 1 else ("memory",)
         # Shared by every driver of this process on the same hierarchy, so idle spares are known.
         self._spares = _SPARES.setdefault(self._base(self.controllers[0]), [])
+        self._idle = _IDLE.setdefault(self._base(self.controllers[0]), set())
         self._memsw: bool | None = None  # whether swap can be limited, found on first use
 
     @classmethod
@@ -202,7 +162,7 @@ class CgroupDriver:
     def _present(self) -> bool:
         if self.version == 2:
             ctl = self.root / "cgroup.controllers"
-            return ctl.exists() and {"memory", "pids", "cpu"} <= set(_read(ctl).split())
+            return ctl.exists() and {"memory", "pids", "cpu"} <= set(read(ctl).split())
         return all((self.root / c / "cgroup.procs").exists() for c in _V1_CONTROLLERS)
 
     def _base(self, controller: str) -> Path:
@@ -213,9 +173,9 @@ class CgroupDriver:
     def _prepare(self) -> None:
         if self.version == 2:
             enable = " ".join(f"+{c}" for c in _V2_CONTROLLERS)
-            _write(self.root / "cgroup.subtree_control", enable)
+            write(self.root / "cgroup.subtree_control", enable)
             self._base("memory").mkdir(exist_ok=True)
-            _write(self._base("memory") / "cgroup.subtree_control", enable)
+            write(self._base("memory") / "cgroup.subtree_control", enable)
         else:
             for c in self.controllers:
                 self._base(c).mkdir(exist_ok=True)
@@ -247,6 +207,21 @@ class CgroupDriver:
         while len(self._spares) < count:
             self._spares.append(self._make("step"))
 
+    def make_idle(self) -> StepCgroup:
+        """A never-used, unlimited cgroup for a launcher armed ahead of its step; idle (left out
+        of `step_dirs`) until `claim`, or `drop_idle` when it is removed unused."""
+        cg = self._make("armed")
+        self._idle.add(cg.dirs[self.controllers[0]])
+        return cg
+
+    def claim(self, cg: StepCgroup, memory_bytes: int, pids: int) -> None:
+        """Give an idle cgroup its step's limits; from now on it counts as in use."""
+        self.drop_idle(cg)
+        self._limit(cg, memory_bytes, pids)
+
+    def drop_idle(self, cg: StepCgroup) -> None:
+        self._idle.discard(cg.dirs[self.controllers[0]])
+
     def _make(self, purpose: str) -> StepCgroup:
         name = f"{os.getpid()}-{next(_counter)}-{purpose}"
         dirs: dict[str, Path] = {}
@@ -258,48 +233,38 @@ class CgroupDriver:
             return StepCgroup(self.version, dirs)
         except OSError:
             for d in dirs.values():
-                _try_rmdir(d)
+                try_rmdir(d)
             raise
 
     def _limit(self, cg: StepCgroup, memory_bytes: int, pids: int) -> None:
         mem, v1 = cg.dirs["memory"], self.version == 1
         # v1, from unlimited: the memory limit first, then memory+swap (which must stay >= it).
-        _write(mem / ("memory.limit_in_bytes" if v1 else "memory.max"), str(memory_bytes))
+        write(mem / ("memory.limit_in_bytes" if v1 else "memory.max"), str(memory_bytes))
         swap = mem / ("memory.memsw.limit_in_bytes" if v1 else "memory.swap.max")
         if self._memsw is None:
             self._memsw = swap.exists()
         if self._memsw:
-            _write(swap, str(memory_bytes) if v1 else "0")
-        _write((cg.dirs["pids"] if v1 else mem) / "pids.max", str(pids))
+            write(swap, str(memory_bytes) if v1 else "0")
+        write((cg.dirs["pids"] if v1 else mem) / "pids.max", str(pids))
 
     def remove_stale(self) -> None:
         """Delete step cgroups left by sandbox processes that no longer exist."""
         for c in self.controllers:
             for d in self._base(c).iterdir() if self._base(c).exists() else ():
                 pid = d.name.split("-", 1)[0]
-                if not d.is_dir() or not pid.isdigit() or _alive(int(pid)):
+                if not d.is_dir() or not pid.isdigit() or alive(int(pid)):
                     continue
-                for p in _pids(d / "cgroup.procs"):
+                for p in pids_of(d / "cgroup.procs"):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(p, signal.SIGKILL)
-                _wait_until(partial(_try_rmdir, d), 2.0)
+                wait_until(partial(try_rmdir, d), 2.0)
 
     def step_dirs(self) -> list[Path]:
-        """This process's step cgroups in use (idle spares left out), for tests and health checks:
-        other sandbox processes on the host have their own."""
+        """This process's step cgroups in use (idle spares and armed ones left out), for tests and
+        health checks: other sandbox processes on the host have their own."""
         base = self._base(self.controllers[0])
-        spares = {cg.dirs[self.controllers[0]] for cg in self._spares}
+        spares = {cg.dirs[self.controllers[0]] for cg in self._spares} | self._idle
         mine = f"{os.getpid()}-"
         if not base.exists():
             return []
         return [d for d in base.iterdir() if d.name.startswith(mine) and d not in spares]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

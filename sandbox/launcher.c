@@ -3,51 +3,133 @@
  * to the sandbox user and execs bwrap.
  * usage: launcher UID GID CGROUP_FDS RLIMITS -- BWRAP ARGS...
  *   CGROUP_FDS: comma-separated open cgroup.procs descriptors ("-" for none)
- *   RLIMITS:    comma-separated RESOURCE=VALUE pairs (numbers from <sys/resource.h>) */
+ *   RLIMITS:    comma-separated RESOURCE=VALUE pairs (numbers from <sys/resource.h>)
+ * or:    launcher --armed UID GID CGROUP_FDS CTL_FD
+ *   Armed ahead of its step (see armed.py): joins the cgroups now, because on cgroup v1 each join
+ *   waits for an RCU grace period (5-10 ms per hierarchy), writes "R" to the control socket, then
+ *   blocks until the step starts. The go message is a native uint32 length followed by that many
+ *   bytes of NUL-terminated fields: FLAGS ("m": stderr into stdout, else "-"), RLIMITS, then
+ *   bwrap's argv; it carries the step's stdin as an SCM_RIGHTS descriptor. End of file instead
+ *   means disarmed (or the worker died): exit quietly. */
 #define _GNU_SOURCE
 #include <grp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#define MAX_MESSAGE (1u << 20)
 
 static void die(const char *what) {
     perror(what);
     _exit(127);
 }
 
-int main(int argc, char **argv) {
-    if (argc < 7 || strcmp(argv[5], "--") != 0) {
-        fprintf(stderr, "usage: launcher UID GID CGROUP_FDS RLIMITS -- CMD...\n");
-        return 127;
+static void join_cgroups(char *fds) {
+    if (strcmp(fds, "-") == 0) return;
+    for (char *tok = strtok(fds, ","); tok; tok = strtok(NULL, ",")) {
+        int fd = atoi(tok);
+        if (write(fd, "0", 1) != 1) die("launcher: join cgroup");
+        close(fd); /* never let the sandbox inherit it */
     }
-    uid_t uid = (uid_t)strtoul(argv[1], NULL, 10);
-    gid_t gid = (gid_t)strtoul(argv[2], NULL, 10);
-    if (strcmp(argv[3], "-") != 0) {
-        for (char *tok = strtok(argv[3], ","); tok; tok = strtok(NULL, ",")) {
-            int fd = atoi(tok);
-            if (write(fd, "0", 1) != 1) die("launcher: join cgroup");
-            close(fd); /* never let the sandbox inherit it */
-        }
+}
+
+static void set_rlimits(char *limits) {
+    if (strcmp(limits, "-") == 0) return;
+    for (char *tok = strtok(limits, ","); tok; tok = strtok(NULL, ",")) {
+        char *eq = strchr(tok, '=');
+        if (!eq) die("launcher: bad rlimit");
+        struct rlimit rl;
+        rl.rlim_cur = rl.rlim_max = strtoull(eq + 1, NULL, 10);
+        if (setrlimit(atoi(tok), &rl) != 0) die("launcher: setrlimit");
     }
-    if (strcmp(argv[4], "-") != 0) {
-        for (char *tok = strtok(argv[4], ","); tok; tok = strtok(NULL, ",")) {
-            char *eq = strchr(tok, '=');
-            if (!eq) die("launcher: bad rlimit");
-            struct rlimit rl;
-            rl.rlim_cur = rl.rlim_max = strtoull(eq + 1, NULL, 10);
-            if (setrlimit(atoi(tok), &rl) != 0) die("launcher: setrlimit");
-        }
-    }
+}
+
+static void drop_and_exec(uid_t uid, gid_t gid, char **command) {
     if (setgroups(0, NULL) != 0) die("launcher: setgroups");
     if (setresgid(gid, gid, gid) != 0) die("launcher: setresgid");
     if (setresuid(uid, uid, uid) != 0) die("launcher: setresuid");
     if (getuid() != uid || geteuid() != uid) die("launcher: uid did not change");
     /* after the uid change, which clears it: die with the worker */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    execv(argv[6], argv + 6);
+    execv(command[0], command);
     die("launcher: exec");
+}
+
+/* Reads exactly len bytes; 0 on end of file before the first byte. */
+static int read_full(int fd, char *buf, size_t len, size_t done) {
+    while (done < len) {
+        ssize_t n = read(fd, buf + done, len - done);
+        if (n == 0 && done == 0) return 0;
+        if (n <= 0) die("launcher: short go message");
+        done += (size_t)n;
+    }
+    return 1;
+}
+
+static int armed(char **argv) {
+    uid_t uid = (uid_t)strtoul(argv[2], NULL, 10);
+    gid_t gid = (gid_t)strtoul(argv[3], NULL, 10);
+    int ctl = atoi(argv[5]);
+    join_cgroups(argv[4]);
+    if (write(ctl, "R", 1) != 1) _exit(0); /* the worker is gone */
+
+    uint32_t len = 0;
+    int stdin_fd = -1;
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    struct iovec iov = {.iov_base = &len, .iov_len = sizeof(len)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    ssize_t n = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);
+    if (n == 0) _exit(0); /* disarmed */
+    if (n < 0) die("launcher: recvmsg");
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(&stdin_fd, CMSG_DATA(c), sizeof(int));
+    if (stdin_fd < 0 || (msg.msg_flags & MSG_CTRUNC)) die("launcher: no stdin in go message");
+    read_full(ctl, (char *)&len, sizeof(len), (size_t)n);
+    if (len == 0 || len > MAX_MESSAGE) die("launcher: bad go message length");
+    char *buf = malloc(len);
+    if (!buf) die("launcher: malloc");
+    read_full(ctl, buf, len, 0);
+    close(ctl);
+    if (buf[len - 1] != '\0') die("launcher: unterminated go message");
+
+    size_t fields = 0;
+    for (uint32_t i = 0; i < len; i++) fields += buf[i] == '\0';
+    if (fields < 3) die("launcher: go message without a command");
+    char **field = calloc(fields + 1, sizeof(char *));
+    if (!field) die("launcher: calloc");
+    char *p = buf;
+    for (size_t i = 0; i < fields; i++) {
+        field[i] = p;
+        p += strlen(p) + 1;
+    }
+    if (dup2(stdin_fd, 0) != 0) die("launcher: stdin");
+    close(stdin_fd);
+    if (strchr(field[0], 'm') && dup2(1, 2) != 2) die("launcher: merge stderr");
+    set_rlimits(field[1]);
+    drop_and_exec(uid, gid, field + 2);
+    return 127;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 6 && strcmp(argv[1], "--armed") == 0) return armed(argv);
+    if (argc < 7 || strcmp(argv[5], "--") != 0) {
+        fprintf(stderr, "usage: launcher UID GID CGROUP_FDS RLIMITS -- CMD...\n"
+                        "       launcher --armed UID GID CGROUP_FDS CTL_FD\n");
+        return 127;
+    }
+    uid_t uid = (uid_t)strtoul(argv[1], NULL, 10);
+    gid_t gid = (gid_t)strtoul(argv[2], NULL, 10);
+    join_cgroups(argv[3]);
+    set_rlimits(argv[4]);
+    drop_and_exec(uid, gid, argv + 6);
+    return 127;
 }

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox import bwrap, gocache, launcher, seccomp
+from sandbox.armed import Armory
 from sandbox.cgroups import CgroupDriver
 from sandbox.classify import classify, compile_failed, system_error
 from sandbox.errors import (
@@ -108,8 +109,26 @@ class Sandbox:
         self._spares = min(2 * s.slots, 16)
         if self.cgroups is not None:
             self.cgroups.refill(self._spares)
+        # Launchers already in fresh cgroups, so no step waits for the (slow, v1) cgroup join.
+        self.armory: Armory | None = None
+        if self.launcher is not None and self.cgroups is not None:
+            self.armory = Armory(self.launcher, self.cgroups, s.uid, s.gid, self._spares)
+            self._arm()
         # True only for `python -m sandbox warm`: binds the shared build cache writable.
         self.warming = False
+
+    def _arm(self) -> None:
+        # Best effort: a step that finds no armed launcher spawns one itself, as before.
+        if self.armory is not None:
+            try:
+                self.armory.refill()
+            except (OSError, CgroupError):
+                log.warning("sandbox: could not arm a launcher", exc_info=True)
+
+    def close(self) -> None:
+        """Kill the armed launchers and remove their cgroups (also done at exit)."""
+        if self.armory is not None:
+            self.armory.close()
 
     @property
     def slots(self) -> int:
@@ -151,6 +170,7 @@ class Sandbox:
             if self.cgroups is not None:
                 with contextlib.suppress(OSError):
                     self.cgroups.refill(self._spares)
+            self._arm()
         finally:
             self._slots.release()
 
@@ -172,13 +192,14 @@ class Sandbox:
             if lang.compile:
                 compiled = await run_step(self._spec(lang, workdir, binds, limits, b"", True),
                                           self.cgroups, s.uid, s.gid, launcher=self.launcher,
-                                          cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
+                                          armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
+                                          teardown=teardown)  # fmt: skip
                 if compile_failed(compiled) or compiled.setup_failed:
                     return classify(lang, compiled, None, enforced)
             ran = await run_step(self._spec(lang, workdir, binds, limits, data, False),
                                  self.cgroups, s.uid, s.gid, launcher=self.launcher,
-                                 cpu_poll_ms=s.cpu_poll_ms, on_output=on_output,
-                                 teardown=teardown)  # fmt: skip
+                                 armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
+                                 on_output=on_output, teardown=teardown)  # fmt: skip
             return classify(lang, compiled, ran, enforced)
         except (OSError, CgroupError, WorkdirError) as exc:
             log.exception("sandbox: run failed")

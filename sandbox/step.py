@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sandbox.armed import Armed, Armory
 from sandbox.bwrap import SECCOMP_FD, STATUS_FD
 from sandbox.cgroups import CgroupDriver, CgroupStats, StepCgroup
 from sandbox.launcher import argv as launcher_argv
@@ -127,15 +128,22 @@ async def run_step(
     gid: int,
     *,
     launcher: str | None = None,
+    armory: Armory | None = None,
     cpu_poll_ms: int = 20,
     on_output: OutputCallback | None = None,
     teardown: list[Callable[[], None]] | None = None,
 ) -> StepOutcome:
-    """Run one step. Removing its (empty) cgroup is appended to `teardown` when given, so the
-    caller can do it after returning the result; otherwise it is done here."""
-    cg = cgroups.take(spec.purpose, spec.memory_bytes, spec.pids) if cgroups else None
+    """Run one step, through an armed launcher from `armory` if one is ready. Removing its
+    (empty) cgroup is appended to `teardown` when given, so the caller can do it after returning
+    the result; otherwise it is done here."""
+    armed = armory.take(spec.memory_bytes, spec.pids) if armory and not spec.pass_fds else None
+    if armed is not None:
+        cg: StepCgroup | None = armed.cg
+    else:
+        cg = cgroups.take(spec.purpose, spec.memory_bytes, spec.pids) if cgroups else None
     try:
-        outcome = await _spawn_and_supervise(spec, cg, uid, gid, launcher, cpu_poll_ms, on_output)
+        outcome = await _spawn_and_supervise(spec, cg, armed, uid, gid, launcher, cpu_poll_ms,
+                                             on_output)  # fmt: skip
     finally:
         if cg is not None:
             if teardown is not None:
@@ -145,41 +153,19 @@ async def run_step(
     return outcome
 
 
-async def _spawn_and_supervise(spec: StepSpec, cg: StepCgroup | None, uid: int, gid: int,
-                               launcher: str | None, cpu_poll_ms: int,
+async def _spawn_and_supervise(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None,
+                               uid: int, gid: int, launcher: str | None, cpu_poll_ms: int,
                                on_output: OutputCallback | None) -> StepOutcome:  # fmt: skip
-    seccomp = filter_fd()
-    stdin = _stdin_fd(spec.stdin)
-    status_r, status_w = os.pipe2(os.O_CLOEXEC)
-    os.set_blocking(status_r, False)
     deliver = Delivery(on_output) if on_output is not None else None
     out = Capture("stdout", spec.stdout_cap, deliver)
     err = Capture("stderr", spec.stderr_cap or 0, deliver)
-    start = time.monotonic()
+    captures = [out] if spec.stderr_cap is None else [out, err]
     try:
-        fds = {SECCOMP_FD: str(seccomp), STATUS_FD: str(status_w)}
-        argv = [fds.get(arg, arg) for arg in spec.argv]
-        join_fds = cg.join_fds if cg else []
-        preexec: Callable[[], None] | None = None
-        if launcher is not None:
-            # vfork + exec of a C shim that does what _child_setup would (see launcher.c).
-            argv = launcher_argv(launcher, uid, gid, join_fds, spec.rlimits, argv)
-        else:
-            preexec = _child_setup(join_fds, spec.rlimits, uid, gid)
-        merged = spec.stderr_cap is None
-        child = spawn(argv, stdin=stdin, captures=[out] if merged else [out, err],
-                      merge_stderr=merged, pass_fds=(seccomp, status_w, *spec.pass_fds,
-                      *(join_fds if launcher else ())), preexec=preexec)  # fmt: skip
+        child, status_r, start = _start(spec, cg, armed, uid, gid, launcher, captures)
     except BaseException:
-        os.close(status_r)
         if deliver is not None:
             await deliver.close()
         raise
-    finally:
-        for fd in (seccomp, stdin, status_w):
-            os.close(fd)
-        if cg is not None:
-            cg.close_join_fds()
     try:
         stopped = await _supervise(child, spec, cg, start, cpu_poll_ms)
         wall_ms = int((time.monotonic() - start) * 1000)
@@ -198,6 +184,51 @@ async def _spawn_and_supervise(spec: StepSpec, cg: StepCgroup | None, uid: int, 
     if cg is not None:
         stats = cg.stats() if cg.is_empty() else await asyncio.to_thread(_final_stats, cg)
     return _outcome(child.returncode, started_exit_code(status), out, err, wall_ms, stats, stopped)
+
+
+def _start(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid: int, gid: int,
+           launcher: str | None, captures: list[Capture]) -> tuple[Child, int, float]:  # fmt: skip
+    """Start the step: its child, the read end of bwrap's status pipe, and the start time."""
+    if armed is not None:
+        stdin = _stdin_fd(spec.stdin)
+        start = time.monotonic()  # the step starts now: the launcher was waiting for it
+        try:
+            child = armed.go(spec.argv, spec.rlimits, stdin, captures)
+            os.set_blocking(armed.status_r, False)
+            return child, armed.status_r, start
+        except OSError:
+            # It died while waiting: spawn one per step into the same (unused, limited) cgroups.
+            if cg is not None:
+                cg.open_join_fds()
+        finally:
+            os.close(stdin)
+    seccomp = filter_fd()
+    stdin = _stdin_fd(spec.stdin)
+    status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(status_r, False)
+    start = time.monotonic()
+    try:
+        fds = {SECCOMP_FD: str(seccomp), STATUS_FD: str(status_w)}
+        argv = [fds.get(arg, arg) for arg in spec.argv]
+        join_fds = cg.join_fds if cg else []
+        preexec: Callable[[], None] | None = None
+        if launcher is not None:
+            # vfork + exec of a C shim that does what _child_setup would (see launcher.c).
+            argv = launcher_argv(launcher, uid, gid, join_fds, spec.rlimits, argv)
+        else:
+            preexec = _child_setup(join_fds, spec.rlimits, uid, gid)
+        child = spawn(argv, stdin=stdin, captures=captures, merge_stderr=len(captures) == 1,
+                      pass_fds=(seccomp, status_w, *spec.pass_fds,
+                                *(join_fds if launcher else ())), preexec=preexec)  # fmt: skip
+    except BaseException:
+        os.close(status_r)
+        raise
+    finally:
+        for fd in (seccomp, stdin, status_w):
+            os.close(fd)
+        if cg is not None:
+            cg.close_join_fds()
+    return child, status_r, start
 
 
 async def _supervise(child: Child, spec: StepSpec, cg: StepCgroup | None, start: float,
