@@ -23,7 +23,10 @@ def _run(args: argparse.Namespace) -> int:
         memory_mb=args.memory_mb or defaults.memory_mb,
     )
     stdin = Path(args.stdin).read_text() if args.stdin else ""
-    result = asyncio.run(sandbox.run(args.language, Path(args.file).read_text(), stdin, limits))
+    try:
+        result = asyncio.run(sandbox.run(args.language, Path(args.file).read_text(), stdin, limits))
+    finally:
+        sandbox.close()
     print(json.dumps(result.to_dict(), indent=2))
     return 0
 

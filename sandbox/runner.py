@@ -57,6 +57,9 @@ def _bwrap_help(path: str) -> str:
     return done.stdout + done.stderr
 
 
+TEARDOWN_DELAY_S = 0.02
+
+
 class Sandbox:
     """Runs untrusted programs; at most `slots` at once per instance."""
 
@@ -105,6 +108,8 @@ class Sandbox:
         )
         self.launcher = launcher.build(s.root) if s.use_launcher else None
         self._slots = asyncio.Semaphore(s.slots)
+        # Teardowns scheduled but not yet run, by id of their step list.
+        self._pending: dict[int, tuple[asyncio.TimerHandle, list[Callable[[], None]]]] = {}
         # Fresh cgroups kept ready for the next steps (each step uses one once).
         self._spares = min(2 * s.slots, 16)
         if self.cgroups is not None:
@@ -126,7 +131,11 @@ class Sandbox:
                 log.warning("sandbox: could not arm a launcher", exc_info=True)
 
     def close(self) -> None:
-        """Kill the armed launchers and remove their cgroups (also done at exit)."""
+        """Tear down finished runs now, kill the armed launchers and remove their cgroups (also
+        done at exit)."""
+        for handle, teardown in list(self._pending.values()):
+            handle.cancel()
+            self._teardown(teardown, rearm=False)
         if self.armory is not None:
             self.armory.close()
 
@@ -156,23 +165,31 @@ class Sandbox:
         try:
             return await self._run(lang, code, data, limits, on_output, teardown)
         finally:
-            # Unmounting and removing the (empty) cgroups is off the latency path: it runs once
-            # the caller has its result, and the slot is free again only after it.
-            asyncio.get_running_loop().call_soon(self._teardown, teardown)
+            # Unmounting, removing the (empty) cgroups and arming a launcher for a later run
+            # block the event loop for a few ms: done a little after the caller has its result,
+            # so that what it does next with it (send it, answer a request) goes out first.
+            # The slot is free at once: the armed launchers already in stock serve the next run.
+            self._slots.release()
+            handle = asyncio.get_running_loop().call_later(
+                TEARDOWN_DELAY_S, self._teardown, teardown
+            )
+            self._pending[id(teardown)] = (handle, teardown)
 
-    def _teardown(self, teardown: list[Callable[[], None]]) -> None:
+    def _teardown(self, teardown: list[Callable[[], None]], rearm: bool = True) -> None:
+        self._pending.pop(id(teardown), None)
         try:
             for step in reversed(teardown):
                 try:
                     step()
                 except (OSError, CgroupError, WorkdirError):
                     log.exception("sandbox: teardown failed")
-            if self.cgroups is not None:
-                with contextlib.suppress(OSError):
-                    self.cgroups.refill(self._spares)
-            self._arm()
-        finally:
-            self._slots.release()
+            if rearm:
+                if self.cgroups is not None:
+                    with contextlib.suppress(OSError):
+                        self.cgroups.refill(self._spares)
+                self._arm()
+        except Exception:  # a timer callback: nothing above it would see this
+            log.exception("sandbox: teardown failed")
 
     async def _run(self, lang: Language, code: bytes, data: bytes, limits: Limits,
                    on_output: OutputCallback | None,
