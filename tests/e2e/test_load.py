@@ -11,8 +11,8 @@ import httpx
 
 from schemas import events, topics
 from tests.e2e.conftest import Engine
-from tests.e2e.fixtures_log import read_log
 from tests.e2e.fixtures_runs import TERMINAL, open_session, submit
+from tests.event_log import read_log
 
 SESSIONS = 20
 RUNS_PER_SESSION = 10  # the per-session limit per minute: all of them are admitted

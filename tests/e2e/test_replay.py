@@ -22,7 +22,7 @@ from projections.migrate import drop_all, migrate
 from projections.projector import Projector
 from projections.settings import ProjectorSettings
 from tests.e2e.conftest import LOGS, REPO, Engine
-from tests.e2e.fixtures_log import Offsets, end_offsets, snapshot, wait_projected
+from tests.event_log import Offsets, end_offsets, snapshot, wait_projected
 
 Tables = dict[str, list[dict[str, Any]]]
 

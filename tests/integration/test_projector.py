@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from projections.fold import ExecutionRow, fold_execution
 from schemas import encode, events, new_event, topics
 from tests.conftest import Stack
-from tests.integration.conftest import wait_caught_up
+from tests.event_log import end_offsets, wait_projected
 from tests.samples import T0, run_finished, run_requested
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,7 +118,7 @@ async def test_each_event_applied_exactly_once_across_kills(
             projector.send_signal(signal.SIGKILL)
             projector.wait()
             projector = start_projector(stack, scratch_database)
-        await wait_caught_up(scratch_database, stack.kafka_bootstrap_servers)
+        await wait_projected(scratch_database, await end_offsets(stack.kafka_bootstrap_servers))
     finally:
         projector.terminate()
         projector.wait(20)
@@ -164,7 +164,7 @@ async def test_late_events_never_move_a_finished_execution_back(
     await produce(producer, [*items, (topics.EVENTS, late_start), items[-1]])
     projector = start_projector(stack, scratch_database)
     try:
-        await wait_caught_up(scratch_database, stack.kafka_bootstrap_servers)
+        await wait_projected(scratch_database, await end_offsets(stack.kafka_bootstrap_servers))
     finally:
         projector.terminate()
         projector.wait(20)

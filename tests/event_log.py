@@ -1,4 +1,5 @@
-"""Looking behind the API: the Kafka event log and the projection tables, read directly."""
+"""Looking behind the API: the Kafka event log and the projection tables, read directly
+(shared by the integration and end-to-end tests)."""
 
 from __future__ import annotations
 
