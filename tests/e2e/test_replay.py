@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -21,29 +20,18 @@ import pytest
 from projections.migrate import drop_all, migrate
 from projections.projector import Projector
 from projections.settings import ProjectorSettings
+from tests.conftest import temporary_database
 from tests.e2e.conftest import LOGS, REPO, Engine
 from tests.event_log import Offsets, end_offsets, snapshot, wait_projected
 
 Tables = dict[str, list[dict[str, Any]]]
 
 
-def database_url(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 @pytest.fixture
 async def scratch_database(engine: Engine) -> AsyncIterator[str]:
     """An empty database beside the live one, dropped afterwards."""
-    live = engine.env["DATABASE_URL"]
-    name = f"replay_{uuid.uuid4().hex}"
-    admin = await asyncpg.connect(live)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-        yield database_url(live, name)
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+    async with temporary_database(engine.env["DATABASE_URL"], "replay") as dsn:
+        yield dsn
 
 
 async def quiet_snapshot(engine: Engine) -> tuple[Offsets, Tables]:
