@@ -93,7 +93,9 @@ async def leftovers(sb: Sandbox, before: set[int]) -> list[str]:
         found = [f"process {pid} {_cmdline(pid)}" for pid in _nobody_pids() - before]
         assert sb.cgroups is not None
         found += [f"cgroup {d}" for d in sb.cgroups.step_dirs()]
-        runs = str(sb.settings.root / "runs")
+        # Run directories are named after the pid that made them: other test processes on the
+        # same host (and root) have their own.
+        runs = str(sb.settings.root / "runs" / f"{os.getpid()}-")
         found += [f"mount {m}" for m in mounted_points() if m.startswith(runs)]
         if not found or time.monotonic() > deadline:
             return found
