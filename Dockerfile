@@ -16,6 +16,10 @@ COPY processors processors
 COPY projections projections
 COPY sandbox sandbox
 COPY schemas schemas
+COPY config config
+COPY telemetry telemetry
+COPY eventlog eventlog
+COPY fleet fleet
 COPY devstack devstack
 COPY bench bench
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -q . \

@@ -6,11 +6,12 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import ApiSettings
-from schemas.logs import configure
+from config import exit_on_bad_settings
+from telemetry.logs import configure
 
 
 def main() -> None:
-    settings = ApiSettings.from_env()
+    settings = exit_on_bad_settings(ApiSettings.from_env)
     configure()
     uvicorn.run(
         create_app(settings),

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from litestar import Request
 
 from api.dto import RunOptions
-from api.errors import DependencyDown, InvalidInput, RateLimited
+from api.errors import DependencyDown, InvalidInput, RateLimited, TooLarge
 from api.services import Services
 from api.settings import ApiSettings
 from schemas.events import RunLimits
@@ -21,25 +21,24 @@ COOLDOWN_KEY = "cooldown:session:{}"  # set by the executor after a streak of fa
 
 
 def limits_for(settings: ApiSettings, options: RunOptions) -> RunLimits:
-    time_limit = (
-        options.time_limit_ms
-        if options.time_limit_ms is not None
-        else settings.default_time_limit_ms
+    """The run's limits: what it asks for, else the defaults; 422 outside the policy's ranges."""
+    policy = settings.policy
+    limits = RunLimits(
+        time_limit_ms=policy.default_time_limit_ms
+        if options.time_limit_ms is None
+        else options.time_limit_ms,
+        memory_mb=policy.default_memory_mb if options.memory_mb is None else options.memory_mb,
     )
-    memory = options.memory_mb if options.memory_mb is not None else settings.default_memory_mb
-    if not settings.min_time_limit_ms <= time_limit <= settings.max_time_limit_ms:
-        raise InvalidInput(
-            f"time_limit_ms must be between {settings.min_time_limit_ms} and {settings.max_time_limit_ms}",
-            field="time_limit_ms",
-            value=time_limit,
-        )
-    if not settings.min_memory_mb <= memory <= settings.max_memory_mb:
-        raise InvalidInput(
-            f"memory_mb must be between {settings.min_memory_mb} and {settings.max_memory_mb}",
-            field="memory_mb",
-            value=memory,
-        )
-    return RunLimits(time_limit_ms=time_limit, memory_mb=memory)
+    violation = policy.violation(
+        time_limit_ms=limits.time_limit_ms,
+        memory_mb=limits.memory_mb,
+        source_bytes=0,
+        stdin_bytes=len((options.stdin or "").encode()),
+    )
+    if violation is not None:
+        error = TooLarge if violation.too_large else InvalidInput
+        raise error(violation.message, field=violation.field, value=violation.value)
+    return limits
 
 
 def client_of(request: Request[Any, Any, Any]) -> str:
@@ -95,7 +94,7 @@ async def admit(services: Services, session_id: str, client: str) -> None:
         raise DependencyDown("Redis is unavailable", service="redis") from exc
     if cooldown > 0:
         raise RateLimited(
-            f"this session failed {settings.failure_streak_limit} runs in a row; it cools down",
+            "this session failed too many runs in a row; it cools down",
             retry_after=int(cooldown),
             reason="failure_streak",
         )

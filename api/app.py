@@ -51,5 +51,5 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="runbox", version="0.1.0", path="/schema"),
         request_max_body_size=4 * 1024 * 1024,
-        logging_config=None,  # our JSON lines (schemas.logs), configured by the entry point
+        logging_config=None,  # our JSON lines (telemetry.logs), configured by the entry point
     )

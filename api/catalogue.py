@@ -7,7 +7,7 @@ import time
 import redis.asyncio as aioredis
 
 from api.errors import DependencyDown, NotFound
-from schemas.catalogue import CATALOGUE_KEY, LanguageEntry, decode_catalogue
+from fleet.catalogue import CATALOGUE_KEY, LanguageEntry, decode_catalogue
 
 
 class Catalogue:

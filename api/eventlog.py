@@ -14,8 +14,8 @@ from aiokafka.errors import KafkaError
 
 from api.errors import DependencyDown
 from api.settings import ApiSettings
+from eventlog.topics import MAX_MESSAGE_BYTES, Topic
 from schemas import Envelope, encode, events
-from schemas.topics import MAX_MESSAGE_BYTES, Topic
 
 log = logging.getLogger("api.eventlog")
 

@@ -11,6 +11,7 @@ import asyncpg
 
 from api.errors import DependencyDown
 from api.settings import ApiSettings
+from projections.db import no_reset
 
 SESSION = """
 SELECT session_id, language_id, status, source_code, created_at, updated_at
@@ -21,14 +22,6 @@ SESSION_EXECUTIONS = """
 SELECT execution_id, status, execution_time_ms, exit_code, queued_at
 FROM executions WHERE session_id = $1 ORDER BY queued_at DESC NULLS LAST LIMIT $2
 """
-OUTPUT = """
-SELECT stream, seq, data FROM execution_output
-WHERE execution_id = $1 AND attempt = $2 ORDER BY seq
-"""
-
-
-async def no_reset(_conn: object) -> None:
-    """The API's pooled connections keep no session state: skip the reset query on release."""
 
 
 class Database:

@@ -1,37 +1,35 @@
-"""The API's settings, read from the environment once."""
+"""The API's settings, read from the environment once and validated at start."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
-from schemas.config import settings_from_env
+import msgspec
+from msgspec import Meta
+
+from config.endpoints import Endpoints
+from config.limits import RunPolicy
 
 
-@dataclass(frozen=True)
-class ApiSettings:
-    """Where the services are, the limits clients may ask for, and how long to wait for them."""
+class ApiSettings(Endpoints, frozen=True, kw_only=True):
+    """Where the API listens, how long it waits for its dependencies, and what it admits."""
 
-    host: str = "127.0.0.1"  # HOST
-    port: int = 3000  # PORT
-    kafka_bootstrap_servers: str = "127.0.0.1:19092"  # KAFKA_BOOTSTRAP_SERVERS
-    database_url: str = "postgresql://postgres@127.0.0.1:15432/runbox"  # DATABASE_URL
-    redis_url: str = "redis://127.0.0.1:16379/0"  # REDIS_URL
-    dependency_timeout_s: float = 3.0  # DEPENDENCY_TIMEOUT_S: then 503, never a hang
-    read_your_writes_timeout_s: float = 5.0  # READ_YOUR_WRITES_TIMEOUT_S: wait for the projection
-    default_time_limit_ms: int = 5000  # DEFAULT_TIME_LIMIT_MS
-    min_time_limit_ms: int = 100  # MIN_TIME_LIMIT_MS
-    max_time_limit_ms: int = 60000  # MAX_TIME_LIMIT_MS
-    default_memory_mb: int = 256  # DEFAULT_MEMORY_MB
-    min_memory_mb: int = 32  # MIN_MEMORY_MB
-    max_memory_mb: int = 2048  # MAX_MEMORY_MB
-    max_source_bytes: int = 256 * 1024  # MAX_SOURCE_BYTES
-    max_stdin_bytes: int = 1024 * 1024  # MAX_STDIN_BYTES
-    session_runs_per_minute: int = 10  # SESSION_RUNS_PER_MINUTE
-    client_runs_per_minute: int = 120  # CLIENT_RUNS_PER_MINUTE: per client address
-    failure_streak_limit: int = 5  # FAILURE_STREAK_LIMIT: consecutive failed runs, then cooldown
-    failure_cooldown_s: int = 60  # FAILURE_COOLDOWN_S
-    idempotency_ttl_s: int = 24 * 3600  # IDEMPOTENCY_TTL_S: how long an Idempotency-Key is kept
-
-    @classmethod
-    def from_env(cls) -> ApiSettings:
-        return settings_from_env(cls)
+    host: Annotated[str, Meta(description="address the API listens on")] = "127.0.0.1"
+    port: Annotated[int, Meta(ge=1, le=65535, description="port the API listens on")] = 3000
+    dependency_timeout_s: Annotated[
+        float,
+        Meta(gt=0, le=60, description="longest wait for Kafka, PostgreSQL or Redis; then 503"),
+    ] = 3.0
+    read_your_writes_timeout_s: Annotated[
+        float, Meta(gt=0, le=60, description="longest wait for the projector after a write")
+    ] = 5.0
+    session_runs_per_minute: Annotated[
+        int, Meta(ge=1, description="runs per minute per code session; then 429")
+    ] = 10
+    client_runs_per_minute: Annotated[
+        int, Meta(ge=1, description="runs per minute per client address; then 429")
+    ] = 120
+    idempotency_ttl_s: Annotated[
+        int, Meta(ge=1, description="how long an Idempotency-Key is remembered")
+    ] = 24 * 3600
+    policy: RunPolicy = msgspec.field(default_factory=RunPolicy)

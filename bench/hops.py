@@ -15,7 +15,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.client import Timed
 from bench.stats import Summary
-from schemas import SchemaError, decode, topics
+from eventlog import topics
+from schemas import SchemaError, decode
 
 STAMPED = {"RunRequested": "requested", "RunAccepted": "accepted", "RunStarted": "started",
            "RunFinished": "finished"}  # fmt: skip

@@ -94,7 +94,7 @@ class Stack:
         await self.prepare()
 
     async def prepare(self) -> None:
-        from processors.topics import ensure_topics
+        from eventlog.admin import ensure_topics
         from projections.migrate import migrate
 
         partitions = int(os.environ.get("TOPIC_PARTITIONS", "12"))

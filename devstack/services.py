@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from schemas.topics import MAX_MESSAGE_BYTES
+from eventlog.topics import MAX_MESSAGE_BYTES
 
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_POM = REPO / "devstack" / "kafka" / "pom.xml"

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import sys
 
-from processors import executor, retry, safety, worker  # noqa: F401 - registers the agents
-from processors.app import app
+from config import exit_on_bad_settings
+from processors.settings import ProcessorSettings
+from processors.worker import create_worker
+from sandbox import SandboxSettings
 
 
 def main() -> None:
+    settings = exit_on_bad_settings(ProcessorSettings.from_env)
+    sandbox_settings = exit_on_bad_settings(SandboxSettings.from_env)
+    worker = create_worker(settings, sandbox_settings)
     # The Kafka consumer runs in a thread of Faust's: hand the GIL over sooner than every 5 ms.
     sys.setswitchinterval(0.0005)
     sys.argv = [sys.argv[0], "--loop", "uvloop", "worker", "--loglevel", "info", "--without-web"]
-    app.main()
+    worker.app.main()
 
 
 if __name__ == "__main__":

@@ -4,30 +4,36 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from processors.app import dead_letter_topic, retry_topic, settings
 from processors.publisher import publish, trace_headers
 from schemas import events
+
+if TYPE_CHECKING:
+    from processors.worker import Worker
 
 log = logging.getLogger("processors.failures")
 
 
-def backoff(attempt: int) -> timedelta:
+def backoff(base_ms: int, attempt: int) -> timedelta:
     """Delay before `attempt` (2, 3, ...): the base doubled at each attempt."""
-    return timedelta(milliseconds=settings.retry_backoff_ms * 2 ** max(attempt - 2, 0))
+    return timedelta(milliseconds=base_ms * 2 ** max(attempt - 2, 0))
 
 
-async def retry_or_dead_letter(request: events.RunRequested, attempt: int, reason: str) -> None:
+async def retry_or_dead_letter(
+    worker: Worker, request: events.RunRequested, attempt: int, reason: str
+) -> None:
+    settings = worker.settings
     if attempt >= settings.max_attempts:
-        await dead_letter(request, attempt, reason)
+        await dead_letter(worker, request, attempt, reason)
         return
     now = datetime.now(UTC)
     await publish(
-        retry_topic,
+        worker.retry,
         events.RetryScheduled(
             execution_id=request.execution_id,
             attempt=attempt + 1,
-            not_before=now + backoff(attempt + 1),
+            not_before=now + backoff(settings.retry_backoff_ms, attempt + 1),
             reason=reason,
             request=request,
         ),
@@ -39,11 +45,13 @@ async def retry_or_dead_letter(request: events.RunRequested, attempt: int, reaso
     )
 
 
-async def dead_letter(request: events.RunRequested, attempts: int, reason: str) -> None:
+async def dead_letter(
+    worker: Worker, request: events.RunRequested, attempts: int, reason: str
+) -> None:
     """The execution ends FAILED with E005; the dead-letter topic keeps it for replay."""
     try:
         await publish(
-            dead_letter_topic,
+            worker.dead_letter,
             events.DeadLettered(
                 execution_id=request.execution_id,
                 attempts=attempts,

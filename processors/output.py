@@ -1,7 +1,7 @@
 """Turns the program's output, as the sandbox reads it, into OutputChunk events while it runs.
 
 Chunks are sent at most every OUTPUT_FLUSH_MS or when OUTPUT_CHUNK_BYTES are pending, and stop
-at the sandbox's own output cap, so a chatty program costs a bounded number of events.
+at the run's own output caps, so a chatty program costs a bounded number of events.
 """
 
 from __future__ import annotations
@@ -11,24 +11,33 @@ import codecs
 import contextlib
 import logging
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from processors.app import events_topic, settings
 from processors.publisher import send
 from schemas import events
 
-log = logging.getLogger("processors.output")
+if TYPE_CHECKING:
+    from processors.worker import Worker
 
-LIVE_CAP_BYTES = 1024 * 1024  # per stream, as the sandbox's default output cap
+log = logging.getLogger("processors.output")
 
 
 class OutputPump:
     """Collects output per stream and flushes it as ordered chunks from one task."""
 
-    def __init__(self, execution_id: str, attempt: int, headers: dict[str, bytes]) -> None:
+    def __init__(
+        self,
+        worker: Worker,
+        execution_id: str,
+        attempt: int,
+        headers: dict[str, bytes],
+        caps: dict[str, int],
+    ) -> None:
+        self.worker = worker
         self.execution_id = execution_id
         self.attempt = attempt
         self.headers = headers
+        self.caps = caps  # per stream: what the sandbox keeps of it, so live matches the result
         self.pending: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
         self.pending_bytes = 0
         self.sent_bytes = {"stdout": 0, "stderr": 0}
@@ -45,18 +54,20 @@ class OutputPump:
         self.task = asyncio.create_task(self._run())
 
     def feed(self, stream: str, data: bytes) -> None:
-        room = LIVE_CAP_BYTES - self.sent_bytes[stream] - sum(map(len, self.pending[stream]))
+        room = self.caps[stream] - self.sent_bytes[stream] - sum(map(len, self.pending[stream]))
         if room <= 0 or not data:
             return
         self.pending[stream].append(data[:room])
         self.pending_bytes += min(len(data), room)
-        if self.pending_bytes >= settings.output_chunk_bytes:
+        if self.pending_bytes >= self.worker.settings.output_chunk_bytes:
             self.wakeup.set()
 
     async def _run(self) -> None:
         while not self.closed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), settings.output_flush_ms / 1000)
+                await asyncio.wait_for(
+                    self.wakeup.wait(), self.worker.settings.output_flush_ms / 1000
+                )
             self.wakeup.clear()
             await self._flush(final=False)
 
@@ -74,7 +85,7 @@ class OutputPump:
             try:
                 self.acks.append(
                     await send(
-                        events_topic,
+                        self.worker.events,
                         events.OutputChunk(
                             execution_id=self.execution_id,
                             attempt=self.attempt,

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from schemas import SchemaError, decode, encode, events, new_event
 
 E = TypeVar("E", bound=events.Event)
+C = TypeVar("C")
 log = logging.getLogger("processors.publisher")
 
 
@@ -51,10 +52,12 @@ def trace_headers(request: events.RunRequested) -> dict[str, bytes]:
     return {"traceparent": request.traceparent.encode()} if request.traceparent else {}
 
 
-async def handle_safely(handler: Callable[[bytes], Awaitable[None]], raw: bytes) -> None:
+async def handle_safely(
+    handler: Callable[[C, bytes], Awaitable[None]], context: C, raw: bytes
+) -> None:
     """The last guard of every agent loop: an exception that escaped would make Faust ack the
-    message and drop it silently, and stop the agent (DESIGN.md, Faust traps)."""
+    message and drop it silently, and stop the agent (docs/architecture.md, Faust)."""
     try:
-        await handler(raw)
+        await handler(context, raw)
     except Exception:  # the handlers turn failures into events; this is what is left
         log.exception("message not handled", extra={"handler": handler.__name__})

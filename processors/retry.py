@@ -5,23 +5,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from processors.app import app, dispatch_topic, retry_topic
 from processors.failures import dead_letter
 from processors.publisher import handle_safely, publish, read, trace_headers
 from schemas import events
 
+if TYPE_CHECKING:
+    from processors.worker import Worker
+
 log = logging.getLogger("processors.retry")
 
 
-@app.agent(retry_topic)
-async def retry_agent(stream: Any) -> None:
-    async for event in stream.events():
-        await handle_safely(redispatch, event.value)
+def register(worker: Worker) -> None:
+    @worker.app.agent(worker.retry)
+    async def retry_agent(stream: Any) -> None:
+        async for event in stream.events():
+            await handle_safely(redispatch, worker, event.value)
 
 
-async def redispatch(raw: bytes) -> None:
+async def redispatch(worker: Worker, raw: bytes) -> None:
     retry = read(raw, events.RetryScheduled)
     if retry is None:
         return
@@ -32,10 +35,10 @@ async def redispatch(raw: bytes) -> None:
         accepted = events.RunAccepted(
             execution_id=retry.execution_id, attempt=retry.attempt, request=retry.request
         )
-        await publish(dispatch_topic, accepted, trace_headers(retry.request))
+        await publish(worker.dispatch, accepted, trace_headers(retry.request))
         log.info(
             "retry dispatched", extra={"execution_id": retry.execution_id, "attempt": retry.attempt}
         )
     except Exception as exc:
         log.exception("retry failed", extra={"execution_id": retry.execution_id})
-        await dead_letter(retry.request, retry.attempt, f"retry failed: {exc}")
+        await dead_letter(worker, retry.request, retry.attempt, f"retry failed: {exc}")

@@ -1,55 +1,89 @@
-"""This worker's shared pieces: its sandbox, its Redis client, its heartbeat and catalogue."""
+"""One processors worker: its Faust app and topics, its sandbox and Redis client.
+
+Nothing happens at import: `create_worker` builds the Faust app and registers the agents, and the
+sandbox (which mounts, compiles its launcher and spawns armed launchers) is built when the worker
+starts, on the event loop that will use it.
+"""
 
 from __future__ import annotations
 
-import functools
-import logging
-import time
+from dataclasses import dataclass, field
+from typing import Any
 
-import orjson
+import faust
 import redis.asyncio as aioredis
 
-from processors import catalogue
-from processors.app import app, settings
+from eventlog import topics
+from processors.settings import ProcessorSettings
 from sandbox import Sandbox, SandboxSettings
-
-log = logging.getLogger("processors.worker")
-
-
-@functools.cache
-def sandbox() -> Sandbox:
-    return Sandbox(SandboxSettings.from_env())
+from telemetry.logs import dict_config
 
 
-@functools.cache
-def redis_client() -> aioredis.Redis:
-    return aioredis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
+@dataclass
+class Worker:
+    """What the agents of one worker share."""
+
+    settings: ProcessorSettings
+    sandbox_settings: SandboxSettings
+    app: faust.App
+    requested: Any
+    dispatch: Any
+    events: Any
+    retry: Any
+    dead_letter: Any
+    _sandbox: Sandbox | None = field(default=None, repr=False)
+    _redis: aioredis.Redis | None = field(default=None, repr=False)
+
+    def sandbox(self) -> Sandbox:
+        """The sandbox, built on first use (the worker's start task builds it early)."""
+        if self._sandbox is None:
+            self._sandbox = Sandbox(self.sandbox_settings)
+        return self._sandbox
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            self._redis = aioredis.from_url(
+                self.settings.redis_url, socket_timeout=3, socket_connect_timeout=3
+            )
+        return self._redis
 
 
-@app.task
-async def announce() -> None:
-    """On start: tell the API which languages this worker runs."""
-    try:
-        await catalogue.publish_catalogue(redis_client())
-    except (aioredis.RedisError, OSError) as exc:
-        log.error("could not publish the language catalogue: %s", exc)
+def create_worker(settings: ProcessorSettings, sandbox_settings: SandboxSettings) -> Worker:
+    """The Faust app with the safety, executor and retry agents and the heartbeat registered."""
+    from processors import executor, heartbeat, retry, safety
 
+    app = faust.App(
+        "runbox-processors",
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        value_serializer="raw",
+        key_serializer="raw",
+        web_enabled=False,
+        producer_linger=0.0,
+        producer_acks=-1,
+        producer_max_request_size=topics.MAX_MESSAGE_BYTES,
+        consumer_max_fetch_size=topics.MAX_MESSAGE_BYTES,
+        stream_wait_empty=False,
+        topic_allow_declare=False,  # topics are created with their retention by eventlog.admin
+        topic_disable_leader=True,
+        broker_commit_interval=0.5,
+        consumer_auto_offset_reset="earliest",
+        logging_config=dict_config(),  # JSON lines with execution_id, like the API and projector
+    )
 
-@app.timer(interval=settings.heartbeat_interval_s)
-async def heartbeat() -> None:
-    """A key per live worker, expiring unless renewed: who is up, with how many slots."""
-    beat = {
-        "worker_id": settings.worker_id,
-        "slots": sandbox().slots,
-        "at": time.time(),
-        "languages": sorted(catalogue.keys()),
-    }
-    try:
-        await redis_client().set(
-            f"workers:{settings.worker_id}",
-            orjson.dumps(beat),
-            ex=int(settings.heartbeat_interval_s * 3),
-        )
-        await catalogue.publish_catalogue(redis_client())
-    except (aioredis.RedisError, OSError) as exc:
-        log.warning("heartbeat not recorded: %s", exc)
+    def topic(t: topics.Topic) -> Any:
+        return app.topic(t.name, key_type=bytes, value_type=bytes, allow_empty=False)
+
+    worker = Worker(
+        settings=settings,
+        sandbox_settings=sandbox_settings,
+        app=app,
+        requested=topic(topics.REQUESTED),
+        dispatch=topic(topics.DISPATCH),
+        events=topic(topics.EVENTS),
+        retry=topic(topics.RETRY),
+        dead_letter=topic(topics.DEAD_LETTER),
+    )
+    for module in (heartbeat, safety, executor, retry):
+        module.register(worker)
+    return worker

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 
 import uvloop
 
-from projections.migrate import drop_all, migrate
+from config import exit_on_bad_settings
+from projections.fold import FOLD_VERSION
+from projections.migrate import drop_all, ensure_fold_version, migrate
 from projections.projector import Projector
 from projections.settings import ProjectorSettings
-from schemas.logs import configure
+from telemetry.logs import configure
 
 
 async def main(replay: bool) -> None:
-    settings = ProjectorSettings.from_env()
+    settings = exit_on_bad_settings(ProjectorSettings.from_env)
     if replay:
         await drop_all(settings.database_url)
+    if await ensure_fold_version(settings.database_url, FOLD_VERSION):
+        logging.getLogger("projections").warning(
+            "the tables were written by other folds: rebuilding them from the log",
+            extra={"fold_version": FOLD_VERSION},
+        )
     await migrate(settings.database_url)
     projector = Projector(settings)
     stop = asyncio.Event()

@@ -12,10 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from schemas import events
 
-RANK = {"QUEUED": 0, "RUNNING": 1, "COMPLETED": 2, "FAILED": 2, "TIMEOUT": 2}
-TERMINAL = frozenset({"COMPLETED", "FAILED", "TIMEOUT"})
+# Bump when a change here changes rows already written: the projector then rebuilds the tables
+# from the log at start (projections.migrate.ensure_fold_version). 2: RunFinished v2, Outcome.
+FOLD_VERSION = 2
+
+RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 
 
 @dataclass
@@ -32,10 +37,14 @@ class SessionRow:
 
 @dataclass
 class ExecutionRow:
-    """A row of `executions`; None where no event has told the field yet."""
+    """A row of `executions`; None where no event has told the field yet.
+
+    The outcome of the last attempt is `events.Outcome`, stored one column per field (its
+    `status` is the row's own): `EXECUTION_COLUMNS` is derived from both declarations.
+    """
 
     execution_id: str
-    status: str = "QUEUED"
+    status: str = events.QUEUED
     session_id: str | None = None
     language_id: str | None = None
     language_key: str | None = None
@@ -45,31 +54,41 @@ class ExecutionRow:
     stdin: str | None = None
     time_limit_ms: int | None = None
     memory_mb: int | None = None
-    error_code: str | None = None
     error_message: str | None = None
-    exit_code: int | None = None
-    signal: int | None = None
-    stdout: str | None = None
-    stderr: str | None = None
-    compile_output: str | None = None
-    stdout_truncated: bool | None = None
-    stderr_truncated: bool | None = None
-    execution_time_ms: int | None = None
-    compile_time_ms: int | None = None
-    cpu_time_ms: int | None = None
-    memory_peak_kb: int | None = None
     attempt: int = 0
     worker_id: str | None = None
     queued_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    outcome: events.Outcome | None = None
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL
+        return self.status in events.TERMINAL
+
+    def columns(self) -> dict[str, Any]:
+        """The row as the table stores it: one column per field, the outcome's flattened."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        outcome = values.pop("outcome")
+        for name in OUTCOME_COLUMNS:
+            values[name] = getattr(outcome, name) if outcome is not None else None
+        return values
+
+    @classmethod
+    def from_columns(cls, values: dict[str, Any]) -> ExecutionRow:
+        outcome = None
+        if values["status"] in events.TERMINAL:
+            outcome = events.Outcome(
+                status=values["status"], **{name: values[name] for name in OUTCOME_COLUMNS}
+            )
+        return cls(**{name: values[name] for name in ROW_FIELDS}, outcome=outcome)
 
 
-EXECUTION_COLUMNS = tuple(f.name for f in dataclasses.fields(ExecutionRow))
+ROW_FIELDS = tuple(f.name for f in dataclasses.fields(ExecutionRow) if f.name != "outcome")
+OUTCOME_COLUMNS = tuple(
+    f.name for f in msgspec.structs.fields(events.Outcome) if f.name != "status"
+)
+EXECUTION_COLUMNS = ROW_FIELDS + OUTCOME_COLUMNS
 SESSION_COLUMNS = tuple(f.name for f in dataclasses.fields(SessionRow))
 
 
@@ -147,39 +166,28 @@ def fold_execution(row: ExecutionRow | None, event: events.Event) -> ExecutionRo
     if isinstance(event, events.RunFinished):
         return _advance(
             row,
-            event.status,
+            event.outcome.status,
             attempt=event.attempt,
             worker_id=event.worker_id,
-            error_code=event.error_code,
-            exit_code=event.exit_code,
-            signal=event.signal,
-            stdout=event.stdout,
-            stderr=event.stderr,
-            compile_output=event.compile_output,
-            stdout_truncated=event.stdout_truncated,
-            stderr_truncated=event.stderr_truncated,
-            execution_time_ms=event.execution_time_ms,
-            compile_time_ms=event.compile_time_ms,
-            cpu_time_ms=event.cpu_time_ms,
-            memory_peak_kb=event.memory_peak_kb,
             started_at=event.started_at,
             finished_at=event.finished_at,
+            outcome=event.outcome,
         )
     if isinstance(event, events.RunRejected):
         return _advance(
             row,
             "FAILED",
-            error_code=event.error_code,
             error_message=event.reason,
             finished_at=event.rejected_at,
+            outcome=events.Outcome(status="FAILED", error_code=event.error_code),
         )
     if isinstance(event, events.DeadLettered):
         return _advance(
             row,
             "FAILED",
-            error_code="E005",
             error_message=event.reason,
             attempt=event.attempts,
             finished_at=event.dead_lettered_at,
+            outcome=events.Outcome(status="FAILED", error_code="E005"),
         )
     return row  # RunAccepted, RetryScheduled, OutputChunk: no change to the row

@@ -38,14 +38,53 @@ async def migrate(dsn: str) -> list[str]:
     return applied
 
 
+async def ensure_fold_version(dsn: str, version: int) -> bool:
+    """Rebuild the tables from scratch when they were written by other folds; True if rebuilt.
+
+    The tables are derived: when a change to the folds changes what they write, the rows already
+    written are stale, and the only correct upgrade is to drop them and replay the log.
+    """
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS projection_meta (key text PRIMARY KEY, value text NOT NULL)"
+        )
+        found = await conn.fetchval("SELECT value FROM projection_meta WHERE key = 'fold_version'")
+        if found == str(version):
+            return False
+        written = await conn.fetchval(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'projection_offsets'"
+        )
+        stale = found is not None or (
+            written and await conn.fetchval("SELECT count(*) FROM projection_offsets")
+        )
+        if stale:
+            await _drop(conn)
+        await conn.execute(
+            "INSERT INTO projection_meta (key, value) VALUES ('fold_version', $1) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            str(version),
+        )
+        return bool(stale)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
+        await conn.close()
+
+
+async def _drop(conn: asyncpg.Connection) -> None:
+    await conn.execute(
+        "DROP TABLE IF EXISTS sessions, executions, execution_output, dead_letters, "
+        "projection_offsets, schema_migrations"
+    )
+
+
 async def drop_all(dsn: str) -> None:
     """Drop every derived table (used by replay): the log is the source of truth."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(
-            "DROP TABLE IF EXISTS sessions, executions, execution_output, dead_letters, "
-            "projection_offsets, schema_migrations"
-        )
+        await _drop(conn)
+        await conn.execute("DROP TABLE IF EXISTS projection_meta")
     finally:
         await conn.close()
 

@@ -20,7 +20,14 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from projections import queries
-from projections.fold import ExecutionRow, SessionRow, fold_execution, fold_session
+from projections.db import no_reset
+from projections.fold import (
+    EXECUTION_COLUMNS,
+    ExecutionRow,
+    SessionRow,
+    fold_execution,
+    fold_session,
+)
 from projections.settings import ProjectorSettings
 
 if TYPE_CHECKING:
@@ -28,7 +35,8 @@ if TYPE_CHECKING:
 
     Connection = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
 
-from schemas import Envelope, SchemaError, decode, events, topics
+from eventlog import topics
+from schemas import Envelope, SchemaError, decode, events
 
 log = logging.getLogger("projections.projector")
 
@@ -77,7 +85,6 @@ class Projector:
         self.pool: asyncpg.Pool | None = None
         self.redis: aioredis.Redis | None = None
         self.consumer: AIOKafkaConsumer | None = None
-        self.applied = 0
 
     async def start(self) -> None:
         self.pool = await asyncpg.create_pool(
@@ -94,8 +101,8 @@ class Projector:
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
-            max_poll_records=self.settings.batch_size,
+            fetch_max_wait_ms=self.settings.projector_fetch_max_wait_ms,
+            max_poll_records=self.settings.projector_batch_size,
             max_partition_fetch_bytes=topics.MAX_MESSAGE_BYTES,
             isolation_level="read_committed",
         )
@@ -162,7 +169,6 @@ class Projector:
                 NOTIFY_CHANNEL,
                 notify_payload(batch.offsets),
             )
-        self.applied += len(batch.sessions) + len(batch.executions)
         for row in changed:
             log.info(
                 "execution projected",
@@ -170,7 +176,7 @@ class Projector:
                     "execution_id": row.execution_id,
                     "status": row.status,
                     "attempt": row.attempt,
-                    "error_code": row.error_code,
+                    "error_code": row.outcome.error_code if row.outcome else None,
                 },
             )
         await self._publish(changed, batch.executions)
@@ -198,7 +204,7 @@ class Projector:
         ids = list({e.key for e in batch})
         rows: dict[str, ExecutionRow] = {}
         for record in await conn.fetch(queries.SELECT_EXECUTIONS, ids):
-            row = ExecutionRow(**_stringify_ids(record))
+            row = ExecutionRow.from_columns(_stringify_ids(record))
             rows[row.execution_id] = row
         before = dict(rows)
         chunks = []
@@ -273,14 +279,14 @@ def _stringify_ids(record: asyncpg.Record) -> dict[str, Any]:
 
 def db_values(row: ExecutionRow | SessionRow) -> tuple[Any, ...]:
     """PostgreSQL text cannot hold NUL, which programs may print: stored as U+FFFD (the log keeps it)."""
-    return tuple(
-        v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v
-        for v in astuple(row)
+    values = (
+        [row.columns()[name] for name in EXECUTION_COLUMNS]
+        if isinstance(row, ExecutionRow)
+        else astuple(row)
     )
-
-
-async def no_reset(_conn: object) -> None:
-    """Pooled connections keep no session state: skip the reset query on every release."""
+    return tuple(
+        v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in values
+    )
 
 
 def notify_payload(offsets: dict[TopicPartition, int]) -> str:

@@ -9,11 +9,12 @@ from sandbox.errors import InvalidLimits
 
 MIB = 1024 * 1024
 
-# (minimum, maximum) for every field a client may set; others are operator settings.
+# (minimum, maximum) the sandbox itself can honour for each field. What a client may ask for is
+# the engine's policy (config/limits.py), enforced before a run reaches the sandbox.
 RANGES: dict[str, tuple[int, int]] = {
-    "time_limit_ms": (100, 60_000),
-    "wall_time_limit_ms": (100, 120_000),
-    "memory_mb": (32, 2048),
+    "time_limit_ms": (1, 3_600_000),
+    "wall_time_limit_ms": (1, 7_200_000),
+    "memory_mb": (8, 65_536),
     "stdout_bytes": (1024, 64 * MIB),
     "stderr_bytes": (1024, 64 * MIB),
     "pids": (1, 4096),

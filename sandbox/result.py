@@ -16,7 +16,7 @@ class Status(StrEnum):
 
 
 class ErrorCode(StrEnum):
-    """Why a run did not complete (see DESIGN.md; E006 belongs to the safety agent)."""
+    """Why a run did not complete (see docs/architecture.md; E006 belongs to the safety agent)."""
 
     COMPILE = "E001"
     RUNTIME = "E002"

@@ -60,6 +60,14 @@ def _bwrap_help(path: str) -> str:
 TEARDOWN_DELAY_S = 0.02
 
 
+def _run_teardown(teardown: list[Callable[[], None]]) -> None:
+    for step in reversed(teardown):
+        try:
+            step()
+        except (OSError, CgroupError, WorkdirError):
+            log.exception("sandbox: teardown failed")
+
+
 class Sandbox:
     """Runs untrusted programs; at most `slots` at once per instance."""
 
@@ -110,6 +118,7 @@ class Sandbox:
         self._slots = asyncio.Semaphore(s.slots)
         # Teardowns scheduled but not yet run, by id of their step list.
         self._pending: dict[int, tuple[asyncio.TimerHandle, list[Callable[[], None]]]] = {}
+        self._teardowns: set[asyncio.Future[None]] = set()  # running in a thread
         # Fresh cgroups kept ready for the next steps (each step uses one once).
         self._spares = min(2 * s.slots, 16)
         if self.cgroups is not None:
@@ -135,7 +144,8 @@ class Sandbox:
         done at exit)."""
         for handle, teardown in list(self._pending.values()):
             handle.cancel()
-            self._teardown(teardown, rearm=False)
+            self._pending.pop(id(teardown), None)
+            _run_teardown(teardown)
         if self.armory is not None:
             self.armory.close()
 
@@ -157,9 +167,10 @@ class Sandbox:
         if lang is None:
             raise UnknownLanguage(f"unknown language {language!r}", language=language)
         code, data = source.encode(), stdin.encode()
-        if len(code) > self.settings.max_source_bytes or len(data) > self.settings.max_stdin_bytes:
-            raise SourceTooLarge(source_bytes=len(code), stdin_bytes=len(data))
         limits = limits or self.limits_for(lang)
+        # How much a run may ask for is the caller's policy; what cannot fit its tmpfs is ours.
+        if len(code) > limits.workdir_mb * MIB:
+            raise SourceTooLarge(source_bytes=len(code), workdir_mb=limits.workdir_mb)
         await self._slots.acquire()
         teardown: list[Callable[[], None]] = []
         try:
@@ -171,24 +182,27 @@ class Sandbox:
             # The slot is free at once: the armed launchers already in stock serve the next run.
             self._slots.release()
             handle = asyncio.get_running_loop().call_later(
-                TEARDOWN_DELAY_S, self._teardown, teardown
+                TEARDOWN_DELAY_S, self._start_teardown, teardown
             )
             self._pending[id(teardown)] = (handle, teardown)
 
-    def _teardown(self, teardown: list[Callable[[], None]], rearm: bool = True) -> None:
+    def _start_teardown(self, teardown: list[Callable[[], None]]) -> None:
         self._pending.pop(id(teardown), None)
+        task = asyncio.ensure_future(self._teardown(teardown))
+        self._teardowns.add(task)
+        task.add_done_callback(self._teardowns.discard)
+
+    async def _teardown(self, teardown: list[Callable[[], None]]) -> None:
+        """Unmount and remove cgroups in a thread: the kernel may take its time letting go of a
+        cgroup (up to seconds), and the event loop carries every other run meanwhile. Re-arming
+        stays on the loop's thread (see sandbox/armed.py: PR_SET_PDEATHSIG follows the thread)."""
         try:
-            for step in reversed(teardown):
-                try:
-                    step()
-                except (OSError, CgroupError, WorkdirError):
-                    log.exception("sandbox: teardown failed")
-            if rearm:
-                if self.cgroups is not None:
-                    with contextlib.suppress(OSError):
-                        self.cgroups.refill(self._spares)
-                self._arm()
-        except Exception:  # a timer callback: nothing above it would see this
+            await asyncio.to_thread(_run_teardown, teardown)
+            if self.cgroups is not None:
+                with contextlib.suppress(OSError):
+                    self.cgroups.refill(self._spares)
+            self._arm()
+        except Exception:  # a background task: nothing above it would see this
             log.exception("sandbox: teardown failed")
 
     async def _run(self, lang: Language, code: bytes, data: bytes, limits: Limits,

@@ -6,13 +6,32 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
-from sandbox.limits import Limits
+from msgspec import Meta
+
+from config import SettingsError, parse
+from sandbox.errors import InvalidLimits
+from sandbox.limits import RANGES, Limits
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, low: int = 0, high: int | None = None
+) -> int:
+    """An integer setting within [low, high]; a bad one stops the worker naming the variable."""
     raw = env.get(name)
-    return int(raw) if raw not in (None, "") else default
+    if raw is None or raw.strip() == "":
+        return default
+    value: int = parse(name, raw.strip(), Annotated[int, Meta(ge=low, le=high)])
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value: bool = parse(name, raw.strip(), bool)
+    return value
 
 
 @dataclass(frozen=True)
@@ -41,10 +60,6 @@ class SandboxSettings:
     """SANDBOX_USE_LAUNCHER=0: spawn with fork + preexec_fn instead of the vfork-able C shim."""
     cpu_poll_ms: int = 20
     """SANDBOX_CPU_POLL_MS: how often total CPU time is checked against the limit."""
-    max_source_bytes: int = 256 * 1024
-    """SANDBOX_MAX_SOURCE_BYTES: largest source file accepted."""
-    max_stdin_bytes: int = 1024 * 1024
-    """SANDBOX_MAX_STDIN_BYTES: largest stdin accepted."""
     defaults: Limits = field(default_factory=Limits)
     """Limits used where a run gives none (SANDBOX_TIME_LIMIT_MS, SANDBOX_MEMORY_MB, ...)."""
 
@@ -53,28 +68,28 @@ class SandboxSettings:
         """Settings from `env` (default: os.environ); unset variables keep their defaults."""
         env = os.environ if env is None else env
         base = cls()
-        defaults = Limits(
-            time_limit_ms=_int(env, "SANDBOX_TIME_LIMIT_MS", base.defaults.time_limit_ms),
-            memory_mb=_int(env, "SANDBOX_MEMORY_MB", base.defaults.memory_mb),
-            stdout_bytes=_int(env, "SANDBOX_STDOUT_BYTES", base.defaults.stdout_bytes),
-            stderr_bytes=_int(env, "SANDBOX_STDERR_BYTES", base.defaults.stderr_bytes),
-            pids=_int(env, "SANDBOX_PIDS", base.defaults.pids),
-            file_size_mb=_int(env, "SANDBOX_FILE_SIZE_MB", base.defaults.file_size_mb),
-            workdir_mb=_int(env, "SANDBOX_WORKDIR_MB", base.defaults.workdir_mb),
-        )
+        names = ("time_limit_ms", "memory_mb", "stdout_bytes", "stderr_bytes", "pids",
+                 "file_size_mb", "workdir_mb")  # fmt: skip
+        given = {n: _int(env, f"SANDBOX_{n.upper()}", getattr(base.defaults, n)) for n in names}
+        try:
+            defaults = Limits(**given)
+        except InvalidLimits as exc:
+            name = str(exc.details["field"])
+            low, high = RANGES[name]
+            raise SettingsError(
+                f"SANDBOX_{name.upper()}", given[name], f"expected an integer from {low} to {high}"
+            ) from None
         return cls(
-            slots=_int(env, "SANDBOX_SLOTS", base.slots),
+            slots=_int(env, "SANDBOX_SLOTS", base.slots, 1, 256),
             root=Path(env.get("SANDBOX_ROOT") or base.root),
             bwrap=env.get("SANDBOX_BWRAP") or base.bwrap,
             uid=_int(env, "SANDBOX_UID", base.uid),
             gid=_int(env, "SANDBOX_GID", base.gid),
             cgroup_root=Path(env.get("SANDBOX_CGROUP_ROOT") or base.cgroup_root),
             cgroup_parent=env.get("SANDBOX_CGROUP_PARENT") or base.cgroup_parent,
-            require_cgroups=env.get("SANDBOX_REQUIRE_CGROUPS", "") in ("1", "true", "yes"),
+            require_cgroups=_flag(env, "SANDBOX_REQUIRE_CGROUPS", base.require_cgroups),
             go_cache=Path(env.get("SANDBOX_GO_CACHE") or base.go_cache),
-            use_launcher=env.get("SANDBOX_USE_LAUNCHER", "1") not in ("0", "false", "no"),
-            cpu_poll_ms=_int(env, "SANDBOX_CPU_POLL_MS", base.cpu_poll_ms),
-            max_source_bytes=_int(env, "SANDBOX_MAX_SOURCE_BYTES", base.max_source_bytes),
-            max_stdin_bytes=_int(env, "SANDBOX_MAX_STDIN_BYTES", base.max_stdin_bytes),
+            use_launcher=_flag(env, "SANDBOX_USE_LAUNCHER", base.use_launcher),
+            cpu_poll_ms=_int(env, "SANDBOX_CPU_POLL_MS", base.cpu_poll_ms, 1, 1000),
             defaults=defaults,
         )

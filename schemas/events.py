@@ -12,6 +12,10 @@ from typing import ClassVar
 
 import msgspec
 
+QUEUED = "QUEUED"
+RUNNING = "RUNNING"
+TERMINAL = frozenset({"COMPLETED", "FAILED", "TIMEOUT"})  # an execution in one never changes again
+
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """Base of every event payload."""
@@ -83,7 +87,6 @@ class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
     stdin: str
     limits: RunLimits
     requested_at: datetime
-    client_id: str | None = None
     traceparent: str | None = None  # W3C trace context of the request that asked for the run
 
 
@@ -115,24 +118,39 @@ class OutputChunk(ExecutionEvent, frozen=True, kw_only=True):
     data: str
 
 
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What one attempt produced: declared once, carried by RunFinished, stored one column per
+    field by the projection, and returned by the API (whose result type inherits it).
+
+    A new field needs a default (old events lack it) and a column in a new migration; a test
+    fails when the event, the table and the HTTP answer disagree.
+    """
+
+    status: str  # COMPLETED | FAILED | TIMEOUT
+    error_code: str | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    compile_output: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    execution_time_ms: int | None = None  # wall time of the run step
+    compile_time_ms: int | None = None
+    cpu_time_ms: int | None = None
+    memory_peak_kb: int | None = None
+
+
 class RunFinished(ExecutionEvent, frozen=True, kw_only=True):
+    """An attempt ended with an outcome of the program's own (never for a failure of ours)."""
+
+    VERSION: ClassVar[int] = 2  # v1 had the outcome's fields inline (see schemas.upcasters)
+
     attempt: int
     worker_id: str
-    status: str  # COMPLETED | FAILED | TIMEOUT
-    error_code: str | None
-    exit_code: int | None
-    signal: int | None
-    stdout: str
-    stderr: str
-    compile_output: str
-    stdout_truncated: bool
-    stderr_truncated: bool
-    execution_time_ms: int | None
-    compile_time_ms: int | None
-    cpu_time_ms: int | None
-    memory_peak_kb: int | None
     started_at: datetime
     finished_at: datetime
+    outcome: Outcome
 
 
 class RetryScheduled(ExecutionEvent, frozen=True, kw_only=True):

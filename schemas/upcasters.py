@@ -1,7 +1,7 @@
 """Upcasters turn the payload of an older event version into the next one, step by step.
 
-Register one per (type, from_version). Version 1 is the first of every event today, so the
-table is empty; `tests/unit/test_schemas.py` exercises the mechanism with a test-only upcaster.
+Register one per (type, from_version). The field lists here are history: they describe what an
+old version looked like and never change.
 """
 
 from __future__ import annotations
@@ -12,7 +12,21 @@ from typing import Any
 Payload = dict[str, Any]
 Upcaster = Callable[[Payload], Payload]
 
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+# RunFinished v1 carried the outcome's fields inline; v2 nests them in `outcome`.
+_RUN_FINISHED_V1_OUTCOME = (
+    "status", "error_code", "exit_code", "signal", "stdout", "stderr", "compile_output",
+    "stdout_truncated", "stderr_truncated", "execution_time_ms", "compile_time_ms",
+    "cpu_time_ms", "memory_peak_kb",
+)  # fmt: skip
+
+
+def _run_finished_v1(payload: Payload) -> Payload:
+    rest = {k: v for k, v in payload.items() if k not in _RUN_FINISHED_V1_OUTCOME}
+    outcome = {k: payload[k] for k in _RUN_FINISHED_V1_OUTCOME if k in payload}
+    return {**rest, "outcome": outcome}
+
+
+UPCASTERS: dict[tuple[str, int], Upcaster] = {("RunFinished", 1): _run_finished_v1}
 
 
 def upcast(

@@ -89,7 +89,7 @@ def _containers() -> Iterator[Stack]:
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.waiting_utils import wait_for_logs
 
-    from processors.topics import ensure_topics
+    from eventlog.admin import ensure_topics
     from projections.migrate import migrate
 
     port = 39092  # advertised as-is, so the host port must be fixed

@@ -29,10 +29,9 @@ def run_requested(execution_id: str | None = None, **changes: Any) -> events.Run
 
 
 def run_finished(execution_id: str, **changes: Any) -> events.RunFinished:
-    finished = events.RunFinished(
-        execution_id=execution_id,
-        attempt=1,
-        worker_id="w1",
+    """A RunFinished; `changes` may name fields of the event or of its outcome."""
+    outcome_fields = {f.name for f in msgspec.structs.fields(events.Outcome)}
+    outcome = events.Outcome(
         status="COMPLETED",
         error_code=None,
         exit_code=0,
@@ -46,7 +45,15 @@ def run_finished(execution_id: str, **changes: Any) -> events.RunFinished:
         compile_time_ms=None,
         cpu_time_ms=15,
         memory_peak_kb=8000,
-        started_at=T0 + timedelta(seconds=1),
-        finished_at=T0 + timedelta(seconds=2),
     )
-    return msgspec.structs.replace(finished, **changes)
+    outcome = msgspec.structs.replace(
+        outcome, **{k: v for k, v in changes.items() if k in outcome_fields}
+    )
+    return events.RunFinished(
+        execution_id=execution_id,
+        attempt=changes.get("attempt", 1),
+        worker_id=changes.get("worker_id", "w1"),
+        started_at=changes.get("started_at", T0 + timedelta(seconds=1)),
+        finished_at=changes.get("finished_at", T0 + timedelta(seconds=2)),
+        outcome=outcome,
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import asyncpg
 import msgspec
@@ -14,47 +13,27 @@ from litestar import get
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from api.dto import RESULT_COLUMNS, ExecutionResult, ExecutionState, LanguageView
 from api.errors import DependencyDown, NotFound
 from api.routes.sessions import parse_id
 from api.services import Services, ServicesDep
-
-TERMINAL = frozenset({"COMPLETED", "FAILED", "TIMEOUT"})
-RESULT_FIELDS = (
-    "status",
-    "error_code",
-    "error_message",
-    "exit_code",
-    "signal",
-    "stdout",
-    "stderr",
-    "compile_output",
-    "stdout_truncated",
-    "stderr_truncated",
-    "execution_time_ms",
-    "compile_time_ms",
-    "cpu_time_ms",
-    "memory_peak_kb",
-    "attempt",
-    "worker_id",
-    "queued_at",
-    "started_at",
-    "finished_at",
-)
+from schemas.events import TERMINAL
 
 
-def present(row: asyncpg.Record) -> dict[str, Any]:
-    body: dict[str, Any] = {"execution_id": str(row["execution_id"]), "status": row["status"]}
-    if row["status"] in TERMINAL:
-        body.update({name: row[name] for name in RESULT_FIELDS})
-        body["session_id"] = str(row["session_id"]) if row["session_id"] else None
-        body["language"] = {
-            "id": str(row["language_id"]) if row["language_id"] else None,
-            "name": row["language_name"],
-            "version": row["language_version"],
-        }
-        body["time_limit_ms"] = row["time_limit_ms"]
-        body["memory_mb"] = row["memory_mb"]
-    return body
+def present(row: asyncpg.Record) -> ExecutionState | ExecutionResult:
+    execution_id = str(row["execution_id"])
+    if row["status"] not in TERMINAL:
+        return ExecutionState(execution_id=execution_id, status=row["status"])
+    return ExecutionResult(
+        **{name: row[name] for name in RESULT_COLUMNS},
+        execution_id=execution_id,
+        session_id=str(row["session_id"]) if row["session_id"] else None,
+        language=LanguageView(
+            id=str(row["language_id"]) if row["language_id"] else None,
+            name=row["language_name"],
+            version=row["language_version"],
+        ),
+    )
 
 
 async def load_execution(services: Services, execution_id: str) -> asyncpg.Record:
@@ -65,7 +44,9 @@ async def load_execution(services: Services, execution_id: str) -> asyncpg.Recor
 
 
 @get("/executions/{execution_id:str}")
-async def get_execution(services: ServicesDep, execution_id: FromPath[str]) -> dict[str, Any]:
+async def get_execution(
+    services: ServicesDep, execution_id: FromPath[str]
+) -> ExecutionState | ExecutionResult:
     return present(await load_execution(services, execution_id))
 
 

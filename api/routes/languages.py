@@ -8,7 +8,7 @@ from litestar import get
 from litestar.params import FromPath
 
 from api.services import ServicesDep
-from schemas.catalogue import LanguageEntry
+from fleet.catalogue import LanguageEntry
 
 
 def summary(entry: LanguageEntry) -> dict[str, Any]:

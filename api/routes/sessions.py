@@ -16,8 +16,9 @@ from api.dto import CreateSession, RunOptions, UpdateSession, parse_body
 from api.errors import InvalidInput, NotFound, SessionClosed, TooLarge
 from api.services import Services, ServicesDep
 from api.tracing import trace_headers
-from schemas import events, new_event, topics
-from schemas.catalogue import LanguageEntry
+from eventlog import topics
+from fleet.catalogue import LanguageEntry
+from schemas import events, new_event
 
 log = logging.getLogger("api.sessions")
 
@@ -46,11 +47,12 @@ def require_active(row: asyncpg.Record) -> None:
 def check_source(services: Services, source: str) -> None:
     if "\x00" in source:
         raise InvalidInput("source code must not contain NUL characters", field="source_code")
+    policy = services.settings.policy
     size = len(source.encode())
-    if size > services.settings.max_source_bytes:
+    if size > policy.max_source_bytes:
         raise TooLarge(
-            f"source code is {size} bytes; the limit is {services.settings.max_source_bytes}",
-            limit=services.settings.max_source_bytes,
+            f"source code is {size} bytes; the limit is {policy.max_source_bytes}",
+            limit=policy.max_source_bytes,
         )
 
 
@@ -172,11 +174,6 @@ async def run_session(
             return Response({"execution_id": previous, "status": "QUEUED"}, status_code=202)
     limits = admission.limits_for(services.settings, options)
     stdin = options.stdin or ""
-    if len(stdin.encode()) > services.settings.max_stdin_bytes:
-        raise TooLarge(
-            f"stdin is larger than {services.settings.max_stdin_bytes} bytes",
-            limit=services.settings.max_stdin_bytes,
-        )
     language = await services.catalogue.get(str(row["language_id"]))
     await admission.admit(services, session_key, admission.client_of(request))
     execution_id = str(uuid.uuid4())
@@ -197,7 +194,6 @@ async def run_session(
         stdin=stdin,
         limits=limits,
         requested_at=datetime.now(UTC),
-        client_id=admission.client_of(request),
         traceparent=traceparent,
     )
     appended = await services.eventlog.append(topics.REQUESTED, new_event(requested), headers)

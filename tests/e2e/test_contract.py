@@ -1,4 +1,4 @@
-"""The HTTP contract of DESIGN.md: languages, code sessions, OpenAPI, and every error they answer."""
+"""The HTTP contract of the README: languages, code sessions, OpenAPI, and every error they answer."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from schemas import encode, events, new_event, topics
+from eventlog import topics
+from schemas import encode, events, new_event
 from tests.e2e.conftest import Engine
 from tests.e2e.fixtures_runs import wait_result
 from tests.samples import run_requested

@@ -9,7 +9,8 @@ import time
 import asyncpg
 import httpx
 
-from schemas import events, topics
+from eventlog import topics
+from schemas import events
 from tests.e2e.conftest import Engine
 from tests.e2e.fixtures_runs import TERMINAL, open_session, submit
 from tests.event_log import read_log

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from schemas import encode, events, new_event, topics
+from eventlog import topics
+from schemas import encode, events, new_event
 from tests.e2e.conftest import Engine
 
 

@@ -82,7 +82,7 @@ async def test_a_hanging_broker_is_a_503_within_the_timeout(
 ) -> None:
     import redis.asyncio as aioredis
 
-    from schemas.catalogue import CATALOGUE_KEY, LanguageEntry, encode_catalogue
+    from fleet.catalogue import CATALOGUE_KEY, LanguageEntry, encode_catalogue
 
     entry = LanguageEntry(
         id="00000000-0000-5000-8000-000000000001",

@@ -35,7 +35,12 @@ def test_lifecycle_queued_running_completed() -> None:
     row = fold_execution(row, STARTED)
     assert (row.status, row.worker_id, row.attempt) == ("RUNNING", "w1", 1)
     row = fold_execution(row, finished())
-    assert (row.status, row.stdout, row.execution_time_ms) == ("COMPLETED", "1\n", 20)
+    assert row.outcome is not None
+    assert (row.status, row.outcome.stdout, row.outcome.execution_time_ms) == (
+        "COMPLETED",
+        "1\n",
+        20,
+    )
 
 
 def test_every_interleaving_gives_the_same_row() -> None:
@@ -74,7 +79,8 @@ def test_rejection_and_dead_letter_are_failures_with_codes() -> None:
     rejected = fold_all(
         [REQUEST, events.RunRejected(execution_id=EXECUTION, reason="no", rejected_at=T0)]
     )
-    assert (rejected.status, rejected.error_code, rejected.error_message) == (
+    assert rejected.outcome is not None
+    assert (rejected.status, rejected.outcome.error_code, rejected.error_message) == (
         "FAILED",
         "E006",
         "no",
@@ -92,7 +98,8 @@ def test_rejection_and_dead_letter_are_failures_with_codes() -> None:
             ),
         ]
     )
-    assert (dead.status, dead.error_code, dead.attempt) == ("FAILED", "E005", 3)
+    assert dead.outcome is not None
+    assert (dead.status, dead.outcome.error_code, dead.attempt) == ("FAILED", "E005", 3)
 
 
 def test_session_updates_stop_when_closed() -> None:

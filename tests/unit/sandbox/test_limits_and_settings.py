@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from config import SettingsError
 from sandbox import InvalidLimits, Limits, SandboxError, SandboxSettings
 
 
@@ -19,7 +20,7 @@ def test_defaults_follow_the_design() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("time_limit_ms", 99), ("time_limit_ms", 60_001), ("memory_mb", 31), ("memory_mb", 2049),
+    [("time_limit_ms", 0), ("time_limit_ms", 3_600_001), ("memory_mb", 7), ("memory_mb", 65_537),
      ("pids", 0), ("memory_mb", True), ("time_limit_ms", 1.5)],
 )  # fmt: skip
 def test_out_of_range_limits_are_refused(field: str, value: object) -> None:
@@ -48,6 +49,12 @@ def test_settings_from_an_explicit_environment() -> None:
     assert SandboxSettings.from_env({}).slots >= 1
 
 
-def test_settings_refuse_invalid_default_limits() -> None:
-    with pytest.raises(InvalidLimits):
-        SandboxSettings.from_env({"SANDBOX_TIME_LIMIT_MS": "5"})
+def test_settings_refuse_invalid_default_limits_naming_the_variable() -> None:
+    with pytest.raises(SettingsError, match=r"SANDBOX_TIME_LIMIT_MS=0 is not valid: .*from 1 to"):
+        SandboxSettings.from_env({"SANDBOX_TIME_LIMIT_MS": "0"})
+    with pytest.raises(
+        SettingsError, match=r"SANDBOX_SLOTS='two' is not valid: expected an integer"
+    ):
+        SandboxSettings.from_env({"SANDBOX_SLOTS": "two"})
+    with pytest.raises(SettingsError, match=r"SANDBOX_REQUIRE_CGROUPS='maybe'"):
+        SandboxSettings.from_env({"SANDBOX_REQUIRE_CGROUPS": "maybe"})

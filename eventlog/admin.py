@@ -8,7 +8,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas import topics
+from eventlog import topics
 
 
 async def ensure_topics(bootstrap: str, partitions: int = 12) -> list[str]:
@@ -44,7 +44,7 @@ async def ensure_topics(bootstrap: str, partitions: int = 12) -> list[str]:
         await admin.close()
 
 
-if __name__ == "__main__":  # `python -m processors.topics`: what compose's setup service runs
+if __name__ == "__main__":  # `python -m eventlog.admin`: what compose's setup service runs
     import asyncio
     import os
 

@@ -1,0 +1,1 @@
+"""The Kafka event log: its topics, their retention and administration."""
