@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: up test bench provision services clean
+.PHONY: up test bench provision services lock clean
 
 provision:
 	@devstack/provision.sh
@@ -18,6 +18,16 @@ bench: provision
 
 services: provision
 	@$(PY) -m devstack services
+
+# Regenerates requirements.lock from pyproject.toml, keeping every pin that still fits;
+# LOCK_ARGS="--upgrade-package NAME" moves one package. pip-tools lives in its own venv.
+PIP_TOOLS := var/cache/pip-tools
+lock:
+	@test -x $(PIP_TOOLS)/bin/pip-compile || { "$${PYTHON:-python3}" -m venv $(PIP_TOOLS) \
+		&& $(PIP_TOOLS)/bin/pip install -q pip-tools==7.6.2; }
+	@CUSTOM_COMPILE_COMMAND="make lock" $(PIP_TOOLS)/bin/pip-compile -q --generate-hashes \
+		--allow-unsafe --strip-extras --no-emit-find-links --extra test \
+		-o requirements.lock pyproject.toml $(LOCK_ARGS)
 
 clean:
 	rm -rf var/up var/test

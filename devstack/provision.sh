@@ -32,11 +32,17 @@ if [[ ! -x .venv/bin/python ]]; then
     say "creating .venv"
     "$python" -m venv .venv
 fi
-if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
-    say "installing the project into .venv"
+# The stamp holds a digest of the lock and pyproject.toml, not a time: a fresh clone's mtimes say
+# nothing, and a lock changed by a merge or checkout must reinstall the pinned versions.
+wanted=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+if [[ ! -f $stamp || $(<"$stamp") != "$wanted" ]]; then
+    say "installing the locked dependencies and the project into .venv"
     .venv/bin/python -m pip install -q -U pip
-    .venv/bin/python -m pip install -q -e '.[test]'
-    touch "$stamp"
+    # Exactly the versions that were tested (requirements.lock, `make lock`), checked by hash;
+    # the project itself adds nothing, so a dependency missing from the lock fails the tests.
+    .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+    .venv/bin/python -m pip install -q --no-deps -e .
+    echo "$wanted" >"$stamp"
 fi
 
 if [[ -x devstack/runtimes.sh ]]; then
