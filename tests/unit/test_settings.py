@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.settings import ApiSettings
-from config import SettingsError
+from config import SettingsError, describe
 from config.limits import RunPolicy
 from processors.settings import ProcessorSettings
 from projections.settings import ProjectorSettings
@@ -74,3 +74,10 @@ def test_inconsistent_ranges_are_refused() -> None:
         RunPolicy.from_env({"DEFAULT_MEMORY_MB": "16"})
     with pytest.raises(SettingsError, match=r"MAX_TIME_LIMIT_MS \(10\)"):
         ProcessorSettings.from_env({"MAX_TIME_LIMIT_MS": "10"})
+
+
+def test_the_readme_documents_every_setting() -> None:
+    readme = (REPO / "README.md").read_text()
+    for cls in (ApiSettings, ProcessorSettings, ProjectorSettings):
+        for variable, _default, _description in describe(cls):
+            assert f"`{variable}`" in readme, f"{variable} is missing from the README"
