@@ -18,11 +18,27 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from typing import Annotated
 
+from msgspec import Meta
+
+from config import SettingsError, parse
 from devstack.services import REPO, Kafka, Postgres, Process, Redis, StackError, require_free, say
 
 VAR = REPO / "var"
 BASE_PORTS = {"up": 19092, "test": 29092, "bench": 49092}
+
+
+def env_int(name: str, default: int, low: int = 1, high: int = 65535) -> int:
+    """An integer from the environment; a bad one stops the stack naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value: int = parse(name, raw, Annotated[int, Meta(ge=low, le=high)])
+    except SettingsError as exc:
+        raise StackError(str(exc)) from None
+    return value
 
 
 @dataclass(frozen=True)
@@ -37,12 +53,12 @@ class Profile:
     @classmethod
     def from_env(cls, name: str) -> Profile:
         # Each profile has its own block of ports, so several stacks can run side by side.
-        base = int(os.environ.get("STACK_BASE_PORT", BASE_PORTS.get(name, 39092)))
+        base = env_int("STACK_BASE_PORT", BASE_PORTS.get(name, 39092))
         return cls(
             name=name,
-            kafka_port=int(os.environ.get("KAFKA_PORT", base)),
-            postgres_port=int(os.environ.get("POSTGRES_PORT", base - 3660)),  # 15432 / 25432
-            redis_port=int(os.environ.get("REDIS_PORT", base - 2713)),  # 16379 / 26379
+            kafka_port=env_int("KAFKA_PORT", base),
+            postgres_port=env_int("POSTGRES_PORT", base - 3660),  # 15432 / 25432
+            redis_port=env_int("REDIS_PORT", base - 2713),  # 16379 / 26379
         )
 
 
@@ -56,7 +72,7 @@ class Stack:
             self.root / "kafka",
             VAR / "cache" / "kafka-libs",
             profile.kafka_port,
-            int(os.environ.get("KAFKA_CONTROLLER_PORT", profile.kafka_port + 1)),
+            env_int("KAFKA_CONTROLLER_PORT", profile.kafka_port + 1),
         )
         self.postgres = Postgres(
             self.root / "postgres", profile.postgres_port, durable=profile.name != "test"
@@ -97,7 +113,7 @@ class Stack:
         from eventlog.admin import ensure_topics
         from projections.migrate import migrate
 
-        partitions = int(os.environ.get("TOPIC_PARTITIONS", "12"))
+        partitions = env_int("TOPIC_PARTITIONS", 12, high=1000)
         created = await ensure_topics(self.kafka.bootstrap, partitions)
         say(f"topics ready ({len(created)} created, {partitions} partitions each)")
         applied = await migrate(self.postgres.dsn)
@@ -147,7 +163,7 @@ async def _wait_ready(url: str, processes: list[Process], timeout: float) -> Non
 
 
 async def up(stack: Stack, stop: asyncio.Event) -> int:
-    port = int(os.environ.get("PORT", "3000"))
+    port = env_int("PORT", 3000)
     require_free(port, "the API", "PORT")
     started = time.monotonic()
     await stack.start()
@@ -208,7 +224,11 @@ async def main(argv: list[str]) -> int:
         "--profile", help="ports and data folder to use (up, test, bench, or any name)"
     )
     args, rest = parser.parse_known_args(argv)
-    profile = Profile.from_env(args.profile or ("test" if args.command == "test" else "up"))
+    try:
+        profile = Profile.from_env(args.profile or ("test" if args.command == "test" else "up"))
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
     stack = Stack(profile)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
