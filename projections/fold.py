@@ -17,8 +17,9 @@ import msgspec
 from schemas import events
 
 # Bump when a change here changes rows already written: the projector then rebuilds the tables
-# from the log at start (projections.migrate.ensure_fold_version). 2: RunFinished v2, Outcome.
-FOLD_VERSION = 2
+# from the log at start (projections.migrate.ensure_fold_version). 2: RunFinished v2, Outcome;
+# 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start.
+FOLD_VERSION = 3
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 
@@ -33,6 +34,7 @@ class SessionRow:
     source_code: str
     created_at: datetime
     updated_at: datetime
+    version: int = 1  # applied session events; an update names the version it expects
 
 
 @dataclass
@@ -93,6 +95,8 @@ SESSION_COLUMNS = tuple(f.name for f in dataclasses.fields(SessionRow))
 
 
 def fold_session(row: SessionRow | None, event: events.Event) -> SessionRow | None:
+    """A session event applies only at the version its writer read (optimistic concurrency);
+    one that lost a race changes nothing, and the API tells its writer so (409)."""
     if isinstance(event, events.SessionCreated):
         if row is not None:
             return row  # a replayed duplicate
@@ -106,15 +110,23 @@ def fold_session(row: SessionRow | None, event: events.Event) -> SessionRow | No
         )
     if row is None:
         return None  # events of one session share a partition: created always comes first
-    if isinstance(event, events.SessionCodeUpdated) and row.status == "ACTIVE":
+    if not isinstance(event, events.SessionCodeUpdated | events.SessionClosed):
+        return row
+    if row.status != "ACTIVE" or event.expected_version not in (None, row.version):
+        return row
+    if isinstance(event, events.SessionCodeUpdated):
         return dataclasses.replace(
-            row, source_code=event.source_code, updated_at=max(row.updated_at, event.updated_at)
+            row,
+            source_code=event.source_code,
+            updated_at=max(row.updated_at, event.updated_at),
+            version=row.version + 1,
         )
-    if isinstance(event, events.SessionClosed):
-        return dataclasses.replace(
-            row, status="INACTIVE", updated_at=max(row.updated_at, event.closed_at)
-        )
-    return row
+    return dataclasses.replace(
+        row,
+        status="INACTIVE",
+        updated_at=max(row.updated_at, event.closed_at),
+        version=row.version + 1,
+    )
 
 
 def _advance(row: ExecutionRow, status: str, **fields: Any) -> ExecutionRow:
@@ -143,22 +155,28 @@ def fold_execution(row: ExecutionRow | None, event: events.Event) -> ExecutionRo
             memory_mb=event.limits.memory_mb,
             queued_at=event.requested_at,
         )
+    if isinstance(event, events.RunRequeued):
+        if event.attempt <= row.attempt:
+            return row  # a duplicate, or a requeue an even later attempt has passed
+        return dataclasses.replace(
+            row,
+            status=events.QUEUED,
+            attempt=event.attempt,
+            worker_id=None,
+            started_at=None,
+            finished_at=None,
+            error_message=None,
+            outcome=None,
+        )
+    attempt = getattr(event, "attempt", getattr(event, "attempts", None))
+    if attempt is not None and attempt < row.attempt:
+        return row  # an attempt that a later one (a retry, a requeue) has replaced
     if isinstance(event, events.RunStarted):
-        if row.terminal:
-            # A dead letter (another topic) can be replayed before the attempts it ends: keep the
-            # latest start of those attempts, as the live projection did, so the fold commutes.
-            if event.attempt <= row.attempt and (
-                row.started_at is None or event.started_at > row.started_at
-            ):
-                return dataclasses.replace(
-                    row, worker_id=event.worker_id, started_at=event.started_at
-                )
-            return row
-        if row.status == "RUNNING" and event.attempt <= row.attempt:
+        if row.status == events.RUNNING and event.attempt <= row.attempt:
             return row
         return _advance(
             row,
-            "RUNNING",
+            events.RUNNING,
             attempt=event.attempt,
             worker_id=event.worker_id,
             started_at=event.started_at,
@@ -182,11 +200,14 @@ def fold_execution(row: ExecutionRow | None, event: events.Event) -> ExecutionRo
             outcome=events.Outcome(status="FAILED", error_code=event.error_code),
         )
     if isinstance(event, events.DeadLettered):
+        # Whole by itself: the RunStarted events of its attempts may be read after it.
         return _advance(
             row,
             "FAILED",
             error_message=event.reason,
             attempt=event.attempts,
+            worker_id=event.worker_id,
+            started_at=event.started_at,
             finished_at=event.dead_lettered_at,
             outcome=events.Outcome(status="FAILED", error_code="E005"),
         )

@@ -74,8 +74,8 @@ async def ensure_fold_version(dsn: str, version: int) -> bool:
 
 async def _drop(conn: asyncpg.Connection) -> None:
     await conn.execute(
-        "DROP TABLE IF EXISTS sessions, executions, execution_output, dead_letters, "
-        "projection_offsets, schema_migrations"
+        "DROP TABLE IF EXISTS sessions, session_revisions, executions, execution_output, "
+        "dead_letters, projection_offsets, schema_migrations"
     )
 
 

@@ -190,11 +190,26 @@ class Projector:
             for r in await conn.fetch(queries.SELECT_SESSIONS, ids)
         }
         before = dict(rows)
+        revisions = []
         for envelope in batch:
-            rows[envelope.key] = fold_session(rows.get(envelope.key), envelope.payload)
+            old = rows.get(envelope.key)
+            new = rows[envelope.key] = fold_session(old, envelope.payload)
+            if new is not None and (old is None or new.version != old.version):
+                revisions.append(
+                    (
+                        new.session_id,
+                        new.version,
+                        envelope.event_id,
+                        envelope.type,
+                        new.source_code,
+                        envelope.occurred_at,
+                    )
+                )
         changed = [row for key, row in rows.items() if row is not None and row != before.get(key)]
         if changed:
             await conn.executemany(queries.UPSERT_SESSION, [db_values(row) for row in changed])
+        if revisions:
+            await conn.executemany(queries.INSERT_REVISION, revisions)
 
     async def _apply_executions(
         self, conn: Connection, batch: list[Envelope[events.Event]]

@@ -38,3 +38,7 @@ INSERT_DEAD_LETTER = (
     "INSERT INTO dead_letters (execution_id, attempts, reason, dead_lettered_at) "
     "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
 )
+INSERT_REVISION = (
+    "INSERT INTO session_revisions (session_id, version, event_id, kind, source_code, at) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+)

@@ -70,12 +70,17 @@ class SessionCreated(SessionEvent, frozen=True, kw_only=True):
 
 
 class SessionCodeUpdated(SessionEvent, frozen=True, kw_only=True):
+    """An autosave. Applied only if the session is still at `expected_version` (the version the
+    writer read): the API tells a writer whose update lost a race (409), never drops it silently."""
+
     source_code: str
     updated_at: datetime
+    expected_version: int | None = None  # None (older events): applied to an active session
 
 
 class SessionClosed(SessionEvent, frozen=True, kw_only=True):
     closed_at: datetime
+    expected_version: int | None = None
 
 
 class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
@@ -163,12 +168,28 @@ class RetryScheduled(ExecutionEvent, frozen=True, kw_only=True):
 
 
 class DeadLettered(ExecutionEvent, frozen=True, kw_only=True):
-    """The last attempt failed for reasons of ours; the execution ends with E005."""
+    """The last attempt failed for reasons of ours; the execution ends with E005.
+
+    It carries the worker and start of that attempt, so that the terminal row it makes is whole
+    without the RunStarted events (read from another topic, perhaps later).
+    """
 
     attempts: int
     reason: str
     request: RunRequested
     dead_lettered_at: datetime
+    worker_id: str | None = None  # of the last attempt, if it started
+    started_at: datetime | None = None
+
+
+class RunRequeued(ExecutionEvent, frozen=True, kw_only=True):
+    """An operator sent a dead-lettered execution back to run: the one way a terminal execution
+    moves again, as a new attempt (events of earlier attempts no longer change it)."""
+
+    attempt: int  # the attempt to run next
+    reason: str
+    request: RunRequested
+    requeued_at: datetime
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -185,5 +206,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunFinished,
         RetryScheduled,
         DeadLettered,
+        RunRequeued,
     )
 }

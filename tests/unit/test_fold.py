@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from projections.fold import ExecutionRow, fold_execution, fold_session
@@ -21,7 +22,7 @@ def finished(status: str = "COMPLETED", error_code: str | None = None) -> events
     return run_finished(EXECUTION, status=status, error_code=error_code)
 
 
-def fold_all(sequence: list[events.Event]) -> ExecutionRow:
+def fold_all(sequence: Sequence[events.Event]) -> ExecutionRow:
     row: ExecutionRow | None = None
     for event in sequence:
         row = fold_execution(row, event)
@@ -129,9 +130,65 @@ def test_a_dead_letter_read_before_its_attempts_gives_the_live_row() -> None:
         execution_id=EXECUTION, attempt=2, worker_id="w2", started_at=T0 + timedelta(seconds=5)
     )
     dead = events.DeadLettered(
-        execution_id=EXECUTION, attempts=2, reason="x", request=REQUEST, dead_lettered_at=T0
-    )
+        execution_id=EXECUTION, attempts=2, reason="x", request=REQUEST, dead_lettered_at=T0,
+        worker_id="w2", started_at=second.started_at,
+    )  # fmt: skip
     live = fold_all([REQUEST, STARTED, second, dead])
     assert fold_all([dead, REQUEST, STARTED, second]) == live
     assert fold_all([REQUEST, dead, second, STARTED]) == live
     assert (live.status, live.worker_id, live.started_at) == ("FAILED", "w2", second.started_at)
+
+
+def test_a_redelivered_start_never_changes_a_finished_row() -> None:
+    done = fold_all([REQUEST, STARTED, finished()])
+    redelivered = events.RunStarted(
+        execution_id=EXECUTION, attempt=1, worker_id="w9", started_at=T0 + timedelta(seconds=10)
+    )
+    assert fold_execution(done, redelivered) == done
+    assert done.started_at is not None and done.finished_at is not None
+    assert done.started_at <= done.finished_at
+
+
+def test_a_requeued_dead_letter_runs_as_a_new_attempt_and_old_attempts_stay_out() -> None:
+    dead = events.DeadLettered(
+        execution_id=EXECUTION, attempts=2, reason="x", request=REQUEST,
+        dead_lettered_at=T0 + timedelta(seconds=3), worker_id="w1",
+        started_at=T0 + timedelta(seconds=2),
+    )  # fmt: skip
+    requeued = events.RunRequeued(
+        execution_id=EXECUTION, attempt=3, reason="operator", request=REQUEST,
+        requeued_at=T0 + timedelta(seconds=60),
+    )  # fmt: skip
+    third = events.RunStarted(
+        execution_id=EXECUTION, attempt=3, worker_id="w3", started_at=T0 + timedelta(seconds=61)
+    )
+    done = run_finished(
+        EXECUTION, attempt=3, worker_id="w3", started_at=third.started_at,
+        finished_at=T0 + timedelta(seconds=62),
+    )  # fmt: skip
+    history: list[events.Event] = [REQUEST, STARTED, dead, requeued, third, done]
+    row = fold_all(history)
+    assert (row.status, row.attempt, row.worker_id) == ("COMPLETED", 3, "w3")
+    # Replays read the topics in other orders (the dead letter has a topic of its own).
+    for order in ([dead, REQUEST, STARTED, requeued, third, done],
+                  [REQUEST, requeued, third, done, STARTED, dead]):  # fmt: skip
+        assert fold_all(order) == row
+    queued = fold_all([REQUEST, STARTED, dead, requeued])
+    assert (queued.status, queued.attempt, queued.outcome) == ("QUEUED", 3, None)
+    assert fold_execution(queued, STARTED) == queued
+
+
+def test_a_session_event_applies_only_at_the_version_its_writer_read() -> None:
+    created = events.SessionCreated(session_id="s", language_id="l", source_code="a", created_at=T0)
+    row = fold_session(None, created)
+    assert row is not None and row.version == 1
+    first = events.SessionCodeUpdated(
+        session_id="s", source_code="b", updated_at=T0, expected_version=1
+    )
+    racing_close = events.SessionClosed(session_id="s", closed_at=T0, expected_version=1)
+    row = fold_session(row, first)
+    assert row is not None and (row.source_code, row.version) == ("b", 2)
+    # The close was written against version 1, which the update has moved past: it lost.
+    assert fold_session(row, racing_close) == row
+    closed = fold_session(row, events.SessionClosed(session_id="s", closed_at=T0))
+    assert closed is not None and (closed.status, closed.version) == ("INACTIVE", 3)
