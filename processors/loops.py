@@ -63,7 +63,7 @@ import bisect
 import functools
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 RULE = "infinite_loop"
@@ -127,10 +127,10 @@ def _python(source: str) -> LoopFinding | None:
             tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None  # the sandbox reports what does not compile
-    exits = _PythonExits.of(tree)
+    blocks = _PythonExits.of(tree).blocks(tree)
     loops = [n for n in ast.walk(tree) if isinstance(n, ast.While) and _truth(n.test) is True]
     for loop in sorted(loops, key=lambda n: (n.lineno, n.col_offset)):
-        if not exits.leave(loop):
+        if blocks[id(loop.body)] == _BlockExits(False, False):
             test = ast.get_source_segment(source, loop.test) or ast.unparse(loop.test)
             test = " ".join(test.split())
             if len(test) > 40:
@@ -199,6 +199,45 @@ def _truth(node: ast.expr) -> bool | None:
 
 
 @dataclass(frozen=True)
+class _BlockExits:
+    """What a reachable statement of a block does, as seen from the loop around the block."""
+
+    leaves: bool  # returns, raises, yields or exits: leaves every loop around it
+    breaks: bool  # a `break` of the loop directly around the block
+
+
+def _sub_blocks(
+    stmt: ast.stmt, *, reachable_only: bool = False
+) -> list[tuple[str, list[ast.stmt]]]:
+    """The statement lists inside a statement, with their role for the loop around it.
+
+    "same": a break there is the surrounding loop's; "loop": the body of a nested loop (its
+    breaks are its own); "scope": a function or class body, which does not run here at all.
+    """
+    if isinstance(stmt, ast.If | ast.While):
+        truth = _truth(stmt.test) if reachable_only else None
+        blocks = (
+            [] if truth is False else [("same" if isinstance(stmt, ast.If) else "loop", stmt.body)]
+        )
+        return blocks if truth is True else [*blocks, ("same", stmt.orelse)]
+    if isinstance(stmt, ast.For | ast.AsyncFor):
+        return [("loop", stmt.body), ("same", stmt.orelse)]
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return [("scope", stmt.body)]
+    if isinstance(stmt, ast.Try | ast.TryStar):
+        handlers = [("same", h.body) for h in stmt.handlers]
+        return [("same", stmt.body), *handlers, ("same", stmt.orelse), ("same", stmt.finalbody)]
+    if isinstance(stmt, ast.Match):
+        return [("same", case.body) for case in stmt.cases]
+    # with, async with, and any statement a later Python adds
+    return [
+        ("same", value)
+        for _, value in ast.iter_fields(stmt)
+        if isinstance(value, list) and value and isinstance(value[0], ast.stmt)
+    ]
+
+
+@dataclass(frozen=True)
 class _PythonExits:
     """What ends a Python program from inside a loop, with this module's import names."""
 
@@ -219,58 +258,44 @@ class _PythonExits:
                 functions |= {a.asname or a.name for a in node.names if a.name in attributes}
         return cls(frozenset(functions), modules)
 
-    def leave(self, loop: ast.While) -> bool:
-        """Whether anything reachable in the loop's body leaves it (iterative: elif chains nest)."""
-        work: list[tuple[Sequence[ast.stmt], bool]] = [(loop.body, True)]
-        while work:
-            block, own = work.pop()  # own: a `break` here leaves our loop
-            for stmt in block:
-                if isinstance(stmt, ast.Break):
-                    if own:
-                        return True
-                    break  # the rest of this block never runs
-                if isinstance(stmt, ast.Continue):
-                    break
-                if isinstance(stmt, ast.Return | ast.Raise):
-                    return True
-                if isinstance(stmt, ast.Assert) and _truth(stmt.test) is False:
-                    return True
-                if self._runs_exit(stmt, work, own):
-                    return True
-        return False
+    def blocks(self, tree: ast.Module) -> dict[int, _BlockExits]:
+        """What leaves each statement list of the tree, keyed by the list's id.
 
-    def _runs_exit(
-        self, stmt: ast.stmt, work: list[tuple[Sequence[ast.stmt], bool]], own: bool
-    ) -> bool:
-        """Check what the statement itself evaluates; queue the blocks it may run."""
-        if isinstance(stmt, ast.If | ast.While):
-            truth = _truth(stmt.test)
-            if truth is not False:
-                work.append((stmt.body, own and isinstance(stmt, ast.If)))
-            if truth is not True:
-                work.append((stmt.orelse, own))
-            return self._calls_exit(stmt.test)
-        if isinstance(stmt, ast.For | ast.AsyncFor):
-            work += [(stmt.body, False), (stmt.orelse, own)]
-            return self._calls_exit(stmt.iter)
-        if isinstance(stmt, ast.Try | ast.TryStar):
-            work += [(stmt.body, own), (stmt.orelse, own), (stmt.finalbody, own)]
-            work += [(h.body, own) for h in stmt.handlers]
-            return any(self._calls_exit(h.type) for h in stmt.handlers if h.type is not None)
-        if isinstance(stmt, ast.Match):
-            work += [(case.body, own) for case in stmt.cases]
-            guards = [case.guard for case in stmt.cases if case.guard is not None]
-            return any(self._calls_exit(e) for e in [stmt.subject, *guards])
-        nested_scope = isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-        body: list[ast.stmt] = []
-        for child in ast.iter_child_nodes(stmt):
-            if isinstance(child, ast.stmt):
-                body.append(child)  # a nested scope's body does not run as part of the loop
-            elif self._calls_exit(child):
-                return True
-        if body and not nested_scope:
-            work.append((body, own))
-        return False
+        One pass, children before parents, without recursion (elif chains nest deeply).
+        """
+        order: list[list[ast.stmt]] = []
+        stack = [tree.body]
+        while stack:
+            block = stack.pop()
+            order.append(block)
+            stack += (sub for stmt in block for _, sub in _sub_blocks(stmt))
+        found: dict[int, _BlockExits] = {}
+        for block in reversed(order):
+            found[id(block)] = self._block(block, found)
+        return found
+
+    def _block(self, block: list[ast.stmt], found: dict[int, _BlockExits]) -> _BlockExits:
+        leaves = breaks = False
+        for stmt in block:
+            if isinstance(stmt, ast.Break):
+                return _BlockExits(leaves, True)  # what follows never runs
+            if isinstance(stmt, ast.Continue):
+                break
+            if isinstance(stmt, ast.Return | ast.Raise) or (
+                isinstance(stmt, ast.Assert) and _truth(stmt.test) is False
+            ):
+                return _BlockExits(True, breaks)
+            leaves |= any(
+                self._calls_exit(child)
+                for child in ast.iter_child_nodes(stmt)
+                if not isinstance(child, ast.stmt)
+            )
+            for role, sub in _sub_blocks(stmt, reachable_only=True):
+                if role != "scope":
+                    leaves |= found[id(sub)].leaves
+                if role == "same":
+                    breaks |= found[id(sub)].breaks
+        return _BlockExits(leaves, breaks)
 
     def _calls_exit(self, node: ast.AST) -> bool:
         """Whether evaluating an expression yields or calls an exiting function."""
@@ -811,7 +836,7 @@ def _blank_bash(text: str) -> str:
                 end = _line_end(text, start)
                 spans.append((start, end, False))
         elif token == "\\":
-            end = start + 2
+            end = min(start + 2, len(text))
             spans.append((start, end, False))
         elif token == "<<":
             heredoc = _regex(r"<<(-?)[ \t]*(?:'(\w+)'|\"(\w+)\"|\\?([A-Za-z_]\w*))").match(
@@ -887,7 +912,6 @@ def _bash_double_quoted_end(text: str, start: int) -> int:
 class _Block:
     """An open block that a plain `break` leaves (a loop or switch), possibly a suspect loop."""
 
-    captures: bool = True
     position: int = -1  # offset of the loop header when this is a suspect loop, else -1
     construct: str = ""
     left: bool = False  # something inside leaves it
@@ -912,8 +936,7 @@ class _Exits:
         self.found: list[tuple[int, str]] = []
 
     def open(self, block: _Block) -> None:
-        if block.captures:
-            self.loops.append(block)
+        self.loops.append(block)
 
     def close(self, block: _Block, *, judge: bool = True) -> None:
         # Blocks close in the order they opened, so an open capturing block is on top.
@@ -1118,11 +1141,10 @@ def _parenthesised_header(
     end = closing.get(paren)
     if texts[paren] != "(" or end is None:
         return
-    inside = texts[paren + 1 : end]
-    construct = ""
-    if keyword == "while" and len(inside) == 1 and inside[0] in _TRUE:
-        construct = f"while({inside[0]})"
-    elif keyword == "for" and inside == [";", ";"]:
+    construct = ""  # (no slicing of the header: nested headers would make that quadratic)
+    if keyword == "while" and end == paren + 2 and texts[paren + 1] in _TRUE:
+        construct = f"while({texts[paren + 1]})"
+    elif keyword == "for" and end == paren + 3 and texts[paren + 1] == texts[paren + 2] == ";":
         construct = "for(;;)"
     body = texts[end + 1]
     if body == "{":

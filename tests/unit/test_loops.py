@@ -175,6 +175,7 @@ SIZE = 256 * 1024
 PATHOLOGICAL = {
     "nested brackets": "(" * (SIZE // 2) + "{" * (SIZE // 4) + "[" * (SIZE // 4),
     "unclosed loop headers": "while(" * (SIZE // 6),
+    "nested loop headers": "while(" * (SIZE // 12) + ")" * (SIZE // 12),
     "nested loops that all return": "for(;;){" * (SIZE // 16) + "return;" + "}" * (SIZE // 16),
     "nested ruby loops": "loop do\n" * (SIZE // 16) + "return\n" + "end\n" * (SIZE // 16),
     "nested bash loops": "while true; do\n" * (SIZE // 30) + "exit\n" + "done\n" * (SIZE // 30),
@@ -183,6 +184,11 @@ PATHOLOGICAL = {
     "heredocs of distinct words": "".join(f"cat <<W{i} <<<W{i}\n" for i in range(SIZE // 16)),
     "regex-like slashes": "x = (/ [" * (SIZE // 8),
     "deep python expression": "x = " + "-" * SIZE + "1\n",
+    "nested python loops each with a break": "".join(
+        f"{' ' * i}while True:\n{' ' * (i + 1)}if c: break\n" for i in range(98)
+    )
+    + " " * 98
+    + "pass; " * (SIZE // 6),
     "long elif chain": "while True:\n    if x: pass\n" + "    elif x: pass\n" * (SIZE // 20),
 }
 
