@@ -49,8 +49,8 @@ Approximations, all chosen so that doubt means "not reported":
 - Ruby's modifier ``... while true`` (including ``begin ... end while true``) is not checked.
 - A Bash loop whose output is piped (``done | head``) or that runs in the background (``done &``)
   is not reported: its reader or the script may end it.
-- Regex literals (JavaScript, Ruby) are recognised from the preceding token; heredocs
-  (PHP, Ruby, Bash) are blanked only when their terminator is found.
+- Regex literals (JavaScript, Ruby) are recognised from the preceding token; Ruby and Bash
+  heredocs are blanked only when their terminator is found.
 
 Every scan is linear in the source size: literal scanning jumps with simple character-class
 regexes, and nested constructs are handled with explicit stacks rather than backtracking.
@@ -1185,6 +1185,8 @@ _ALL_EXITS = frozenset().union(*(lang.exits for lang in _BRACE_LANGUAGES.values(
 _RUBY_TOKEN = re.compile(r"\w+|\n|[^\w\s]")
 _RUBY_STATEMENT_WORDS = frozenset({"then", "else", "do", "begin", "and", "or", "not", "ensure"})
 _RUBY_EXITS = frozenset({"return", "raise", "fail", "exit", "abort", "throw"})
+_RUBY_KEYWORDS = _RUBY_EXITS | {"next", "break", "do", "end", "{", "}", "loop", "while", "until"}
+_RUBY_KEYWORDS |= {"for", "if", "unless", "case", "begin", "class", "module", "def"}
 
 
 def _find_ruby(code: str) -> list[tuple[int, str]]:
@@ -1199,6 +1201,8 @@ def _find_ruby(code: str) -> list[tuple[int, str]]:
     for index, (text, start) in enumerate(tokens):
         if text in ("\n", ";"):
             loop_do = False
+            continue
+        if text not in _RUBY_KEYWORDS:
             continue
         before = texts[index - 1] if index else "\n"
         member = before == "." or (before == ":" and (index < 2 or texts[index - 2] == ":"))
