@@ -11,7 +11,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from api.errors import EXCEPTION_HANDLERS
-from api.routes import executions, health, languages, sessions
+from api.routes import dead_letters, executions, health, languages, sessions, workers
 from api.services import Services, services_from_state
 from api.settings import ApiSettings
 
@@ -45,6 +45,10 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             sessions.run_session,
             executions.get_execution,
             executions.execution_events,
+            workers.list_workers,
+            dead_letters.list_dead_letters,
+            dead_letters.get_dead_letter,
+            dead_letters.requeue_dead_letter,
         ],
         dependencies={"services": Provide(services_from_state, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -20,6 +20,10 @@ class UpdateSession(msgspec.Struct, forbid_unknown_fields=True):
     source_code: str
 
 
+class RequeueOptions(msgspec.Struct, forbid_unknown_fields=True):
+    reason: str | None = None
+
+
 class RunOptions(msgspec.Struct, forbid_unknown_fields=True):
     time_limit_ms: int | None = None
     memory_mb: int | None = None

@@ -68,11 +68,41 @@ class RateLimited(ApiError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class Conflict(ApiError):
+    """Another change to this code session came first; read it again and retry."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class IdempotencyKeyReused(ApiError):
+    """This Idempotency-Key was used for a different request."""
+
+    status_code = 422
+    code = "idempotency_key_reused"
+
+
 class DependencyDown(ApiError):
     """A service the engine depends on is unavailable; try again shortly."""
 
     status_code = 503
     code = "unavailable"
+
+    def __init__(self, message: str | None = None, retry_after: int = 1, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class NoExecutors(DependencyDown):
+    """No live executor runs this language right now; try again shortly."""
+
+    code = "no_executors"
+
+
+class ProjectionBehind(DependencyDown):
+    """The write is recorded but not yet visible to reads; try again shortly."""
+
+    code = "projection_behind"
 
 
 def _body(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -14,9 +15,19 @@ from api.settings import ApiSettings
 from projections.db import no_reset
 
 SESSION = """
-SELECT session_id, language_id, status, source_code, created_at, updated_at
+SELECT session_id, language_id, status, source_code, created_at, updated_at, revision
 FROM sessions WHERE session_id = $1
 """
+DEAD_LETTER_ENTRY = """
+SELECT d.execution_id, d.attempts, d.reason, d.dead_lettered_at, e.*
+FROM dead_letters d JOIN executions e USING (execution_id)
+"""
+DEAD_LETTER = DEAD_LETTER_ENTRY + " WHERE d.execution_id = $1"
+DEAD_LETTERS = (
+    DEAD_LETTER_ENTRY + " WHERE (d.dead_lettered_at, d.execution_id) < ($1, $2)"
+    " ORDER BY d.dead_lettered_at DESC, d.execution_id DESC LIMIT $3"
+)
+REVISION = "SELECT event_id FROM session_revisions WHERE session_id = $1 AND revision = $2"
 EXECUTION = "SELECT * FROM executions WHERE execution_id = $1"
 SESSION_EXECUTIONS = """
 SELECT execution_id, status, execution_time_ms, exit_code, queued_at
@@ -79,6 +90,19 @@ class Database:
 
     async def session(self, session_id: uuid.UUID) -> asyncpg.Record | None:
         return await self.fetchrow(SESSION, session_id)
+
+    async def revision(self, session_id: uuid.UUID, revision: int) -> uuid.UUID | None:
+        """The event that made `revision` of the session, once projected."""
+        row = await self.fetchrow(REVISION, session_id, revision)
+        return row["event_id"] if row is not None else None
+
+    async def dead_letter(self, execution_id: uuid.UUID) -> asyncpg.Record | None:
+        return await self.fetchrow(DEAD_LETTER, execution_id)
+
+    async def dead_letters(
+        self, before: datetime, execution_id: uuid.UUID, limit: int
+    ) -> list[asyncpg.Record]:
+        return await self.fetch(DEAD_LETTERS, before, execution_id, limit)
 
     async def execution(self, execution_id: uuid.UUID) -> asyncpg.Record | None:
         return await self.fetchrow(EXECUTION, execution_id)

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 
 from api.catalogue import Catalogue
 from api.eventlog import EventLog, ProjectionWaiter
+from api.fleet import Fleet
 from api.queries import Database
 from api.settings import ApiSettings
 
@@ -24,6 +25,7 @@ class Services:
     db: Database = field(init=False)
     redis: aioredis.Redis = field(init=False)
     catalogue: Catalogue = field(init=False)
+    fleet: Fleet = field(init=False)
 
     def __post_init__(self) -> None:
         timeout = self.settings.dependency_timeout_s
@@ -34,6 +36,7 @@ class Services:
             self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
         self.catalogue = Catalogue(self.redis)
+        self.fleet = Fleet(self.redis, self.settings.worker_dead_after_s)
 
     async def start(self) -> None:
         await self.db.start()

@@ -29,6 +29,9 @@ class ApiSettings(Endpoints, frozen=True, kw_only=True):
     client_runs_per_minute: Annotated[
         int, Meta(ge=1, description="runs per minute per client address; then 429")
     ] = 120
+    worker_dead_after_s: Annotated[
+        float, Meta(gt=0, description="a worker silent this long is dead")
+    ] = 30.0
     idempotency_ttl_s: Annotated[
         int, Meta(ge=1, description="how long an Idempotency-Key is remembered")
     ] = 24 * 3600

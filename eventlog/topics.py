@@ -16,13 +16,14 @@ class Topic:
 
     name: str
     log: bool  # True: source of truth, never deleted by time (retention.ms=-1)
+    retention_days: int = 7  # for the others: how long a message is kept
 
     @property
     def config(self) -> dict[str, str]:
         size = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
         if self.log:
             return {"retention.ms": "-1", "retention.bytes": "-1", **size}
-        return {"retention.ms": str(7 * 24 * 3600 * 1000), **size}
+        return {"retention.ms": str(self.retention_days * 24 * 3600 * 1000), **size}
 
 
 SESSIONS = Topic("sessions", log=True)
@@ -30,6 +31,8 @@ REQUESTED = Topic("executions.requested", log=True)
 EVENTS = Topic("executions.events", log=True)
 DISPATCH = Topic("executions.dispatch", log=False)
 RETRY = Topic("executions.retry", log=False)
-DEAD_LETTER = Topic("executions.dead-letter", log=True)
+# The operators' queue of runs that failed for reasons of ours. Each DeadLettered is also
+# appended to executions.events, which keeps it for good: the projection never needs this topic.
+DEAD_LETTER = Topic("executions.dead-letter", log=False, retention_days=30)
 
 ALL = (SESSIONS, REQUESTED, EVENTS, DISPATCH, RETRY, DEAD_LETTER)

@@ -48,19 +48,18 @@ async def retry_or_dead_letter(
 async def dead_letter(
     worker: Worker, request: events.RunRequested, attempts: int, reason: str
 ) -> None:
-    """The execution ends FAILED with E005; the dead-letter topic keeps it for replay."""
+    """The execution ends FAILED with E005: the fact goes to the kept log (executions.events),
+    and a copy to the operators' dead-letter queue (kept 30 days)."""
+    dead = events.DeadLettered(
+        execution_id=request.execution_id,
+        attempts=attempts,
+        reason=reason,
+        request=request,
+        dead_lettered_at=datetime.now(UTC),
+    )
     try:
-        await publish(
-            worker.dead_letter,
-            events.DeadLettered(
-                execution_id=request.execution_id,
-                attempts=attempts,
-                reason=reason,
-                request=request,
-                dead_lettered_at=datetime.now(UTC),
-            ),
-            trace_headers(request),
-        )
+        await publish(worker.events, dead, trace_headers(request))
+        await publish(worker.dead_letter, dead, trace_headers(request))
         log.error(
             "dead lettered",
             extra={"execution_id": request.execution_id, "attempts": attempts, "reason": reason},

@@ -7,16 +7,17 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-import orjson
 import redis.asyncio as aioredis
 
 from fleet.catalogue import CATALOGUE_KEY, LanguageEntry, encode_catalogue
+from fleet.workers import WORKERS_KEY, WorkerBeat, encode_beat
 from sandbox import registry
 
 if TYPE_CHECKING:
     from processors.worker import Worker
 
 log = logging.getLogger("processors.heartbeat")
+STARTED_AT = time.time()
 
 
 @functools.cache
@@ -46,6 +47,23 @@ async def publish_catalogue(redis: aioredis.Redis) -> None:
     await redis.set(CATALOGUE_KEY, encode_catalogue(list(entries())))
 
 
+def beat(worker: Worker) -> WorkerBeat:
+    slots = worker.sandbox_settings.slots
+    return WorkerBeat(
+        worker_id=worker.settings.worker_id,
+        state="running",
+        slots=slots,
+        free_slots=slots,
+        languages=sorted(keys()),
+        started_at=STARTED_AT,
+        at=time.time(),
+    )
+
+
+async def send_beat(worker: Worker) -> None:
+    await worker.redis.hset(WORKERS_KEY, worker.settings.worker_id, encode_beat(beat(worker)))
+
+
 def register(worker: Worker) -> None:
     settings = worker.settings
 
@@ -55,25 +73,16 @@ def register(worker: Worker) -> None:
         worker.sandbox()
         try:
             await publish_catalogue(worker.redis)
+            await send_beat(worker)
             log.info("language catalogue published", extra={"languages": len(entries())})
         except (aioredis.RedisError, OSError) as exc:
             log.error("could not publish the language catalogue: %s", exc)
 
     @worker.app.timer(interval=settings.heartbeat_interval_s)
     async def heartbeat() -> None:
-        """A key per live worker, expiring unless renewed: who is up, with how many slots."""
-        beat = {
-            "worker_id": settings.worker_id,
-            "slots": worker.sandbox_settings.slots,
-            "at": time.time(),
-            "languages": sorted(keys()),
-        }
+        """This worker's beat in the fleet hash: who is up, with how many slots."""
         try:
-            await worker.redis.set(
-                f"workers:{settings.worker_id}",
-                orjson.dumps(beat),
-                ex=int(settings.heartbeat_interval_s * 3),
-            )
+            await send_beat(worker)
             await publish_catalogue(worker.redis)
         except (aioredis.RedisError, OSError) as exc:
             log.warning("heartbeat not recorded: %s", exc)

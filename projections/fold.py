@@ -34,7 +34,7 @@ class SessionRow:
     source_code: str
     created_at: datetime
     updated_at: datetime
-    version: int = 1  # applied session events; an update names the version it expects
+    revision: int = 1  # applied session events; an update names the revision it expects
 
 
 @dataclass
@@ -95,7 +95,7 @@ SESSION_COLUMNS = tuple(f.name for f in dataclasses.fields(SessionRow))
 
 
 def fold_session(row: SessionRow | None, event: events.Event) -> SessionRow | None:
-    """A session event applies only at the version its writer read (optimistic concurrency);
+    """A session event applies only at the revision its writer read (optimistic concurrency);
     one that lost a race changes nothing, and the API tells its writer so (409)."""
     if isinstance(event, events.SessionCreated):
         if row is not None:
@@ -112,20 +112,20 @@ def fold_session(row: SessionRow | None, event: events.Event) -> SessionRow | No
         return None  # events of one session share a partition: created always comes first
     if not isinstance(event, events.SessionCodeUpdated | events.SessionClosed):
         return row
-    if row.status != "ACTIVE" or event.expected_version not in (None, row.version):
+    if row.status != "ACTIVE" or event.expected_revision not in (None, row.revision):
         return row
     if isinstance(event, events.SessionCodeUpdated):
         return dataclasses.replace(
             row,
             source_code=event.source_code,
             updated_at=max(row.updated_at, event.updated_at),
-            version=row.version + 1,
+            revision=row.revision + 1,
         )
     return dataclasses.replace(
         row,
         status="INACTIVE",
         updated_at=max(row.updated_at, event.closed_at),
-        version=row.version + 1,
+        revision=row.revision + 1,
     )
 
 
@@ -136,25 +136,31 @@ def _advance(row: ExecutionRow, status: str, **fields: Any) -> ExecutionRow:
     return dataclasses.replace(row, status=status, **fields)
 
 
+def _snapshot(row: ExecutionRow, request: events.RunRequested) -> ExecutionRow:
+    """The request's snapshot, from whichever event carrying it is read first (all carry the
+    same one: RunRequested, and the request inside a dead letter)."""
+    if row.queued_at is not None:
+        return row
+    return dataclasses.replace(
+        row,
+        session_id=request.session_id,
+        language_id=request.language.id,
+        language_key=request.language.key,
+        language_name=request.language.name,
+        language_version=request.language.version,
+        source_code=request.source_code,
+        stdin=request.stdin,
+        time_limit_ms=request.limits.time_limit_ms,
+        memory_mb=request.limits.memory_mb,
+        queued_at=request.requested_at,
+    )
+
+
 def fold_execution(row: ExecutionRow | None, event: events.Event) -> ExecutionRow:
     assert isinstance(event, events.ExecutionEvent)
     row = row or ExecutionRow(execution_id=event.execution_id)
     if isinstance(event, events.RunRequested):
-        if row.queued_at is not None:
-            return row
-        return dataclasses.replace(
-            row,
-            session_id=event.session_id,
-            language_id=event.language.id,
-            language_key=event.language.key,
-            language_name=event.language.name,
-            language_version=event.language.version,
-            source_code=event.source_code,
-            stdin=event.stdin,
-            time_limit_ms=event.limits.time_limit_ms,
-            memory_mb=event.limits.memory_mb,
-            queued_at=event.requested_at,
-        )
+        return _snapshot(row, event)
     if isinstance(event, events.RunRequeued):
         if event.attempt <= row.attempt:
             return row  # a duplicate, or a requeue an even later attempt has passed
@@ -202,7 +208,7 @@ def fold_execution(row: ExecutionRow | None, event: events.Event) -> ExecutionRo
     if isinstance(event, events.DeadLettered):
         # Whole by itself: the RunStarted events of its attempts may be read after it.
         return _advance(
-            row,
+            _snapshot(row, event.request),
             "FAILED",
             error_message=event.reason,
             attempt=event.attempts,

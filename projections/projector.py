@@ -194,11 +194,11 @@ class Projector:
         for envelope in batch:
             old = rows.get(envelope.key)
             new = rows[envelope.key] = fold_session(old, envelope.payload)
-            if new is not None and (old is None or new.version != old.version):
+            if new is not None and (old is None or new.revision != old.revision):
                 revisions.append(
                     (
                         new.session_id,
-                        new.version,
+                        new.revision,
                         envelope.event_id,
                         envelope.type,
                         new.source_code,

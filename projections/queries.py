@@ -39,6 +39,6 @@ INSERT_DEAD_LETTER = (
     "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
 )
 INSERT_REVISION = (
-    "INSERT INTO session_revisions (session_id, version, event_id, kind, source_code, at) "
+    "INSERT INTO session_revisions (session_id, revision, event_id, kind, source_code, at) "
     "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
 )

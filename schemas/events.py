@@ -70,17 +70,17 @@ class SessionCreated(SessionEvent, frozen=True, kw_only=True):
 
 
 class SessionCodeUpdated(SessionEvent, frozen=True, kw_only=True):
-    """An autosave. Applied only if the session is still at `expected_version` (the version the
-    writer read): the API tells a writer whose update lost a race (409), never drops it silently."""
+    """An autosave. Applied only if the session is still at `expected_revision` (the revision
+    its writer read): the API tells a writer whose update lost a race (409), never drops it silently."""
 
     source_code: str
     updated_at: datetime
-    expected_version: int | None = None  # None (older events): applied to an active session
+    expected_revision: int | None = None  # None (older events): applied to an active session
 
 
 class SessionClosed(SessionEvent, frozen=True, kw_only=True):
     closed_at: datetime
-    expected_version: int | None = None
+    expected_revision: int | None = None
 
 
 class RunRequested(ExecutionEvent, frozen=True, kw_only=True):

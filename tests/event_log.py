@@ -17,7 +17,7 @@ from schemas import Envelope, decode, events
 # Every projection table, with the key that orders its rows for an exact comparison.
 TABLES = {
     "sessions": "session_id",
-    "session_revisions": "session_id, version",
+    "session_revisions": "session_id, revision",
     "executions": "execution_id",
     "execution_output": "execution_id, attempt, stream, seq",
     "dead_letters": "execution_id",

@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Response, get
 
-from api.errors import DependencyDown
+from api.errors import DependencyDown, NoExecutors
 from api.services import ServicesDep
 
 
@@ -32,12 +32,18 @@ async def ready(services: ServicesDep) -> Response[dict[str, Any]]:
     async def redis() -> None:
         await services.redis.ping()
 
+    async def executors() -> None:
+        # Runs need someone to take them: with no live worker, the API is not ready for them.
+        if not [b for b in await services.fleet.beats(fresh=True) if services.fleet.alive(b)]:
+            raise NoExecutors("no executor is alive")
+
     timeout = services.settings.dependency_timeout_s
     results = dict(
         await asyncio.gather(
             _check("kafka", services.eventlog.ping, timeout),
             _check("postgres", postgres, timeout),
             _check("redis", redis, timeout),
+            _check("executors", executors, timeout),
         )
     )
     ok = all(state == "up" for state in results.values())

@@ -11,9 +11,10 @@ import asyncpg
 from litestar import Request, Response, get, patch, post
 from litestar.params import FromPath, FromQuery
 
-from api import admission
+from api import admission, idempotency
 from api.dto import CreateSession, RunOptions, UpdateSession, parse_body
-from api.errors import InvalidInput, NotFound, SessionClosed, TooLarge
+from api.errors import Conflict, InvalidInput, NotFound, ProjectionBehind, SessionClosed, TooLarge
+from api.eventlog import Appended
 from api.services import Services, ServicesDep
 from api.tracing import trace_headers
 from eventlog import topics
@@ -56,9 +57,45 @@ def check_source(services: Services, source: str) -> None:
         )
 
 
-async def append_session_event(services: Services, payload: events.SessionEvent) -> None:
-    appended = await services.eventlog.append(topics.SESSIONS, new_event(payload))
-    await services.waiter.wait(appended)
+async def visible(services: Services, appended: Appended, **details: Any) -> None:
+    """A 2xx means the next read sees the write: 503 (Retry-After) if the projector is behind."""
+    if not await services.waiter.wait(appended):
+        raise ProjectionBehind(
+            "the change is recorded but the projection is behind; read it again shortly",
+            **details,
+        )
+
+
+def revision_of(request: Request[Any, Any, Any]) -> int | None:
+    """The revision named by If-Match (`"3"` or `3`), if any."""
+    raw = request.headers.get("if-match")
+    if raw is None or raw.strip() == "*":
+        return None
+    text = raw.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidInput('If-Match must name a revision, e.g. "3"', value=raw)
+    return int(text)
+
+
+async def write_session_event(
+    services: Services, row: asyncpg.Record, payload: events.Event
+) -> bool:
+    """Append and wait until visible; True if the event became the next revision, False if
+    another change to the session came first (the event then changed nothing)."""
+    envelope = new_event(payload)
+    appended = await services.eventlog.append(topics.SESSIONS, envelope)
+    session_id = str(row["session_id"])
+    await visible(services, appended, session_id=session_id)
+    applied = await services.db.revision(row["session_id"], row["revision"] + 1)
+    return applied is not None and applied == envelope.event_id
+
+
+def session_response(
+    body: dict[str, Any], revision: int, status_code: int = 200
+) -> Response[dict[str, Any]]:
+    return Response(
+        {**body, "revision": revision}, status_code=status_code, headers={"ETag": f'"{revision}"'}
+    )
 
 
 @post("/code-sessions")
@@ -73,27 +110,26 @@ async def create_session(
     source = body.source_code if body.source_code is not None else language.template_code
     check_source(services, source)
     session_id = str(uuid.uuid4())
-    await append_session_event(
-        services,
-        events.SessionCreated(
-            session_id=session_id,
-            language_id=language.id,
-            source_code=source,
-            created_at=datetime.now(UTC),
-        ),
+    created = events.SessionCreated(
+        session_id=session_id,
+        language_id=language.id,
+        source_code=source,
+        created_at=datetime.now(UTC),
     )
+    appended = await services.eventlog.append(topics.SESSIONS, new_event(created))
+    await visible(services, appended, session_id=session_id)
     log.info("session created", extra={"session_id": session_id, "language": language.key})
-    return Response({"session_id": session_id, "status": "ACTIVE"}, status_code=201)
+    return session_response({"session_id": session_id, "status": "ACTIVE"}, 1, 201)
 
 
 @get("/code-sessions/{session_id:str}")
-async def get_session(services: ServicesDep, session_id: FromPath[str]) -> dict[str, Any]:
+async def get_session(services: ServicesDep, session_id: FromPath[str]) -> Response[dict[str, Any]]:
     row = await load_session(services, session_id)
     try:
         language: LanguageEntry | None = await services.catalogue.get(str(row["language_id"]))
     except NotFound:  # no executor runs it any more; the session itself still exists
         language = None
-    return {
+    body = {
         "session_id": str(row["session_id"]),
         "status": row["status"],
         "language_id": str(row["language_id"]),
@@ -104,36 +140,72 @@ async def get_session(services: ServicesDep, session_id: FromPath[str]) -> dict[
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
+    return session_response(body, row["revision"])
 
 
 @patch("/code-sessions/{session_id:str}")
 async def update_session(
     services: ServicesDep, session_id: FromPath[str], request: Request[Any, Any, Any]
-) -> dict[str, Any]:
+) -> Response[dict[str, Any]]:
     body = parse_body(await request.body(), UpdateSession)
     check_source(services, body.source_code)
     row = await load_session(services, session_id)
     require_active(row)
-    await append_session_event(
-        services,
-        events.SessionCodeUpdated(
-            session_id=str(row["session_id"]),
-            source_code=body.source_code,
-            updated_at=datetime.now(UTC),
-        ),
+    require_revision(row, revision_of(request))
+    update = events.SessionCodeUpdated(
+        session_id=str(row["session_id"]),
+        source_code=body.source_code,
+        updated_at=datetime.now(UTC),
+        expected_revision=row["revision"],
     )
-    return {"session_id": str(row["session_id"]), "status": "ACTIVE"}
+    if not await write_session_event(services, row, update):
+        lost_to(await load_session(services, session_id))
+    return session_response({"session_id": str(row["session_id"]), "status": "ACTIVE"},
+                            row["revision"] + 1)  # fmt: skip
 
 
 @patch("/code-sessions/{session_id:str}/close")
-async def close_session(services: ServicesDep, session_id: FromPath[str]) -> dict[str, Any]:
+async def close_session(
+    services: ServicesDep, session_id: FromPath[str], request: Request[Any, Any, Any]
+) -> Response[dict[str, Any]]:
+    """Closing does not conflict with an autosave (it applies at any revision) unless If-Match
+    names the revision it expects."""
     row = await load_session(services, session_id)
     if row["status"] == "ACTIVE":
-        await append_session_event(
-            services,
-            events.SessionClosed(session_id=str(row["session_id"]), closed_at=datetime.now(UTC)),
+        expected = revision_of(request)
+        require_revision(row, expected)
+        closed = events.SessionClosed(
+            session_id=str(row["session_id"]),
+            closed_at=datetime.now(UTC),
+            expected_revision=expected,
         )
-    return {"session_id": str(row["session_id"]), "status": "INACTIVE"}
+        appended = await services.eventlog.append(topics.SESSIONS, new_event(closed))
+        await visible(services, appended, session_id=str(row["session_id"]))
+        row = await load_session(services, session_id)
+        if row["status"] == "ACTIVE":
+            lost_to(row)
+    return session_response(
+        {"session_id": str(row["session_id"]), "status": "INACTIVE"}, row["revision"]
+    )
+
+
+def require_revision(row: asyncpg.Record, expected: int | None) -> None:
+    if expected is not None and expected != row["revision"]:
+        raise Conflict(
+            f"the session is at revision {row['revision']}, not {expected}",
+            session_id=str(row["session_id"]),
+            revision=row["revision"],
+        )
+
+
+def lost_to(current: asyncpg.Record) -> None:
+    """Our event lost a race: say what the session is now (409), never pretend it was saved."""
+    require_active(current)
+    raise Conflict(
+        "another change to this session came first; read it again and retry",
+        session_id=str(current["session_id"]),
+        revision=current["revision"],
+    )
 
 
 @get("/code-sessions/{session_id:str}/executions")
@@ -167,39 +239,61 @@ async def run_session(
     row = await load_session(services, session_id)
     require_active(row)
     session_key = str(row["session_id"])
-    idempotency_key = request.headers.get("idempotency-key")
-    if idempotency_key:
-        previous = await admission.previous_run(services, session_key, idempotency_key)
-        if previous is not None:
-            return Response({"execution_id": previous, "status": "QUEUED"}, status_code=202)
     limits = admission.limits_for(services.settings, options)
-    stdin = options.stdin or ""
-    language = await services.catalogue.get(str(row["language_id"]))
-    await admission.admit(services, session_key, admission.client_of(request))
+    key = request.headers.get("idempotency-key")
     execution_id = str(uuid.uuid4())
-    if idempotency_key and not await admission.claim(
-        services, session_key, idempotency_key, execution_id
-    ):
-        # a concurrent request with the same key won the claim: answer as it did
-        previous = await admission.previous_run(services, session_key, idempotency_key)
-        return Response({"execution_id": previous, "status": "QUEUED"}, status_code=202)
-    headers, traceparent = trace_headers("RunRequested", execution_id)
-    requested = events.RunRequested(
-        execution_id=execution_id,
-        session_id=session_key,
-        language=events.LanguageRef(
-            id=language.id, key=language.key, name=language.name, version=language.version
-        ),
-        source_code=row["source_code"],
-        stdin=stdin,
-        limits=limits,
-        requested_at=datetime.now(UTC),
-        traceparent=traceparent,
-    )
-    appended = await services.eventlog.append(topics.REQUESTED, new_event(requested), headers)
-    await services.waiter.wait(appended)
+    if key:
+        previous = await idempotency.claim(
+            services, session_key, key, idempotency.fingerprint(options)
+        )
+        if previous is not None:
+            return await replayed(services, previous)
+        execution_id = idempotency.execution_id_for(session_key, key)
+    try:
+        language = await services.catalogue.get(str(row["language_id"]))
+        await services.fleet.require_executor(language.key)
+        await admission.admit(services, session_key, admission.client_of(request))
+        headers, traceparent = trace_headers("RunRequested", execution_id)
+        requested = events.RunRequested(
+            execution_id=execution_id,
+            session_id=session_key,
+            language=events.LanguageRef(
+                id=language.id, key=language.key, name=language.name, version=language.version
+            ),
+            source_code=row["source_code"],
+            stdin=options.stdin or "",
+            limits=limits,
+            requested_at=datetime.now(UTC),
+            traceparent=traceparent,
+        )
+        appended = await services.eventlog.append(topics.REQUESTED, new_event(requested), headers)
+    except BaseException:
+        if key:
+            await idempotency.release(services, session_key, key)
+        raise
+    if key:
+        record = idempotency.Record(
+            execution_id=execution_id,
+            fingerprint=idempotency.fingerprint(options),
+            appended=appended,
+        )
+        await idempotency.appended(services, session_key, key, record)
+    await visible(services, appended, execution_id=execution_id)
     log.info(
         "run requested",
         extra={"execution_id": execution_id, "session_id": session_key, "language": language.key},
     )
-    return Response({"execution_id": execution_id, "status": "QUEUED"}, status_code=202)
+    return Response({"execution_id": execution_id, "status": events.QUEUED}, status_code=202)
+
+
+async def replayed(services: Services, record: idempotency.Record) -> Response[dict[str, Any]]:
+    """The answer to a retry of a keyed run: the same execution, as it is now."""
+    if record.appended is None:
+        raise ProjectionBehind(
+            "a request with this Idempotency-Key is still being recorded; retry shortly",
+            execution_id=record.execution_id,
+        )
+    await visible(services, record.appended, execution_id=record.execution_id)
+    row = await services.db.execution(uuid.UUID(record.execution_id))
+    status = row["status"] if row is not None else events.QUEUED
+    return Response({"execution_id": record.execution_id, "status": status}, status_code=202)

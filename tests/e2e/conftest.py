@@ -92,6 +92,8 @@ def engine(stack: Stack) -> Iterator[Engine]:
         "WORKER_ID": "e2e-worker",
         # Tests submit many runs from one address; per-session limits stay at their defaults.
         "CLIENT_RUNS_PER_MINUTE": "100000",
+        # The tests that pause the projector wait this long for a 503, not the default 5 s.
+        "READ_YOUR_WRITES_TIMEOUT_S": "2",
     }
     found = Engine(f"http://127.0.0.1:{port}", env, {})
     for name, module in (
@@ -106,6 +108,24 @@ def engine(stack: Stack) -> Iterator[Engine]:
     finally:
         for name in list(found.processes):
             found.stop(name)
+
+
+def start_api(engine: Engine, name: str, **env: str) -> str:
+    """A second API process beside the engine's, with some settings changed; its URL."""
+    port = free_port()
+    extra = Engine(f"http://127.0.0.1:{port}", {**engine.env, "PORT": str(port), **env}, {})
+    extra.start(name, "api")
+    engine.processes[name] = extra.processes[name]
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{extra.url}/health", timeout=2).status_code == 200:
+                return extra.url
+        except httpx.HTTPError:
+            pass
+        if engine.processes[name].poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the {name} API did not start; see {LOGS}/e2e-{name}.log", pytrace=False)
+        time.sleep(0.1)
 
 
 @pytest.fixture

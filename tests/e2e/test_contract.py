@@ -91,11 +91,12 @@ async def test_session_lifecycle(client: httpx.AsyncClient) -> None:
         "version": python["version"],
         "created_at": session["created_at"],
         "updated_at": session["created_at"],
+        "revision": 1,
     }
 
     saved = await client.patch(f"/code-sessions/{session_id}", json={"source_code": "print(2)"})
     assert saved.status_code == 200, saved.text
-    assert saved.json() == {"session_id": session_id, "status": "ACTIVE"}
+    assert saved.json() == {"session_id": session_id, "status": "ACTIVE", "revision": 2}
     updated = (await client.get(f"/code-sessions/{session_id}")).json()
     assert updated["source_code"] == "print(2)"
     assert updated["created_at"] == session["created_at"]
@@ -103,7 +104,7 @@ async def test_session_lifecycle(client: httpx.AsyncClient) -> None:
 
     closed = await client.patch(f"/code-sessions/{session_id}/close")
     assert closed.status_code == 200
-    assert closed.json() == {"session_id": session_id, "status": "INACTIVE"}
+    assert closed.json() == {"session_id": session_id, "status": "INACTIVE", "revision": 3}
     after = (await client.get(f"/code-sessions/{session_id}")).json()
     assert after["status"] == "INACTIVE"
     assert after["source_code"] == "print(2)"

@@ -139,10 +139,20 @@ async def test_idempotency_key_gives_one_execution(client: httpx.AsyncClient) ->
     session_id = await open_session(client, "python", "print('once')")
     key = {"Idempotency-Key": "submit-button-1"}
     first = await submit(client, session_id, headers=key)
-    again = await submit(client, session_id, {"stdin": "ignored"}, headers=key)
-    racing = await asyncio.gather(
-        *(submit(client, session_id, headers={"Idempotency-Key": "k2"}) for _ in range(4))
-    )
+    replayed = await client.post(f"/code-sessions/{session_id}/run", headers=key)
+    assert replayed.status_code == 202, replayed.text
+    again = replayed.json()["execution_id"]
+
+    async def keyed(key: str) -> str:
+        # A replay answers with the execution as it is now: QUEUED, RUNNING or finished.
+        response = await client.post(
+            f"/code-sessions/{session_id}/run", headers={"Idempotency-Key": key}
+        )
+        assert response.status_code == 202, response.text
+        execution_id: str = response.json()["execution_id"]
+        return execution_id
+
+    racing = await asyncio.gather(*(keyed("k2") for _ in range(4)))
     other = await submit(client, session_id, headers={"Idempotency-Key": "submit-button-2"})
     assert again == first
     assert len(set(racing)) == 1 and racing[0] != first

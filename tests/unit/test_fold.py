@@ -178,17 +178,17 @@ def test_a_requeued_dead_letter_runs_as_a_new_attempt_and_old_attempts_stay_out(
     assert fold_execution(queued, STARTED) == queued
 
 
-def test_a_session_event_applies_only_at_the_version_its_writer_read() -> None:
+def test_a_session_event_applies_only_at_the_revision_its_writer_read() -> None:
     created = events.SessionCreated(session_id="s", language_id="l", source_code="a", created_at=T0)
     row = fold_session(None, created)
-    assert row is not None and row.version == 1
+    assert row is not None and row.revision == 1
     first = events.SessionCodeUpdated(
-        session_id="s", source_code="b", updated_at=T0, expected_version=1
+        session_id="s", source_code="b", updated_at=T0, expected_revision=1
     )
-    racing_close = events.SessionClosed(session_id="s", closed_at=T0, expected_version=1)
+    racing_close = events.SessionClosed(session_id="s", closed_at=T0, expected_revision=1)
     row = fold_session(row, first)
-    assert row is not None and (row.source_code, row.version) == ("b", 2)
-    # The close was written against version 1, which the update has moved past: it lost.
+    assert row is not None and (row.source_code, row.revision) == ("b", 2)
+    # The close was written against revision 1, which the update has moved past: it lost.
     assert fold_session(row, racing_close) == row
     closed = fold_session(row, events.SessionClosed(session_id="s", closed_at=T0))
-    assert closed is not None and (closed.status, closed.version) == ("INACTIVE", 3)
+    assert closed is not None and (closed.status, closed.revision) == ("INACTIVE", 3)

@@ -1,0 +1,125 @@
+"""Dead letters: runs that failed for reasons of ours after their last attempt (E005).
+
+An operator can list them, look at one, and requeue it: a RunRequeued event in the log, after
+which the run is screened and executed again as a new attempt of the same execution.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+
+from api.dto import RequeueOptions, parse_body
+from api.errors import Conflict, InvalidInput, NotFound
+from api.routes.sessions import parse_id, visible
+from api.services import Services, ServicesDep
+from api.tracing import trace_headers
+from eventlog import topics
+from schemas import events, new_event
+
+
+def entry(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "execution_id": str(row["execution_id"]),
+        "attempts": row["attempts"],
+        "reason": row["reason"],
+        "dead_lettered_at": row["dead_lettered_at"],
+        "status": row["status"],
+        "attempt": row["attempt"],
+        "session_id": str(row["session_id"]) if row["session_id"] else None,
+        "language": row["language_key"],
+    }
+
+
+def _cursor(row: asyncpg.Record) -> str:
+    raw = orjson.dumps([row["dead_lettered_at"].isoformat(), str(row["execution_id"])])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> tuple[datetime, uuid.UUID]:
+    if not cursor:
+        return datetime.max.replace(tzinfo=UTC), uuid.UUID(int=(1 << 128) - 1)
+    try:
+        at, execution_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(at), uuid.UUID(execution_id)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise InvalidInput("cursor is not one this API gave", cursor=cursor) from None
+
+
+@get("/dead-letters")
+async def list_dead_letters(
+    services: ServicesDep, limit: FromQuery[int] = 20, cursor: FromQuery[str | None] = None
+) -> dict[str, Any]:
+    """Newest first; `next_cursor` fetches the next page."""
+    if not 1 <= limit <= 100:
+        raise InvalidInput("limit must be between 1 and 100", limit=limit)
+    at, execution_id = _after(cursor)
+    rows = await services.db.dead_letters(at, execution_id, limit + 1)
+    page = rows[:limit]
+    return {
+        "dead_letters": [entry(r) for r in page],
+        "next_cursor": _cursor(page[-1]) if len(rows) > limit else None,
+    }
+
+
+async def _load(services: Services, execution_id: str) -> asyncpg.Record:
+    row = await services.db.dead_letter(parse_id(execution_id, "dead letter"))
+    if row is None:
+        raise NotFound(f"no dead letter for execution {execution_id!r}", execution_id=execution_id)
+    return row
+
+
+@get("/dead-letters/{execution_id:str}")
+async def get_dead_letter(services: ServicesDep, execution_id: FromPath[str]) -> dict[str, Any]:
+    return entry(await _load(services, execution_id))
+
+
+@post("/dead-letters/{execution_id:str}/requeue")
+async def requeue_dead_letter(
+    services: ServicesDep, execution_id: FromPath[str], request: Request[Any, Any, Any]
+) -> Response[dict[str, Any]]:
+    """Run it again as a new attempt of the same execution (202); 409 unless it is dead-lettered."""
+    options = parse_body(await request.body(), RequeueOptions, optional=True)
+    row = await _load(services, execution_id)
+    if row["status"] != "FAILED" or row["error_code"] != "E005":
+        raise Conflict(
+            f"execution {execution_id} is {row['status']}, not dead-lettered: nothing to requeue",
+            execution_id=execution_id,
+            status=row["status"],
+        )
+    attempt = row["attempt"] + 1
+    headers, traceparent = trace_headers("RunRequeued", str(row["execution_id"]))
+    requeued = events.RunRequeued(
+        execution_id=str(row["execution_id"]),
+        attempt=attempt,
+        reason=options.reason or "requeued by an operator",
+        request=events.RunRequested(
+            execution_id=str(row["execution_id"]),
+            session_id=str(row["session_id"]),
+            language=events.LanguageRef(
+                id=str(row["language_id"]),
+                key=row["language_key"],
+                name=row["language_name"],
+                version=row["language_version"],
+            ),
+            source_code=row["source_code"],
+            stdin=row["stdin"],
+            limits=events.RunLimits(time_limit_ms=row["time_limit_ms"], memory_mb=row["memory_mb"]),
+            requested_at=row["queued_at"],
+            traceparent=traceparent,
+        ),
+        requeued_at=datetime.now(UTC),
+    )
+    appended = await services.eventlog.append(topics.REQUESTED, new_event(requeued), headers)
+    await visible(services, appended, execution_id=execution_id)
+    return Response(
+        {"execution_id": str(row["execution_id"]), "status": events.QUEUED, "attempt": attempt},
+        status_code=202,
+    )
