@@ -77,11 +77,10 @@ if [[ ! -f $stamp ]]; then
     SANDBOX_GO_CACHE=$cache /usr/bin/python3 -m sandbox warm >/dev/null
     touch "$stamp"
 fi
-# Cache files owned by root (directories by the sandbox user): go's mtime bumps then fail instead of
-# copying entries into every run's overlay (see sandbox/gocache.py). Once per cache.
-if [[ ! -f $cache/.owned-v2 ]]; then
+# Everything in the cache owned by root: go's mtime bumps then fail instead of copying entries into
+# every run's overlay, and no sandbox user owns a directory root writes in (see sandbox/gocache.py).
+if [[ ! -f $cache/.owned-v3 ]]; then
     say "setting ownership of the Go build cache"
-    /usr/bin/python3 -c 'import sys; from pathlib import Path; from sandbox.gocache import set_ownership; set_ownership(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))' \
-        "$cache" "${SANDBOX_UID:-65534}" "${SANDBOX_GID:-65534}"
-    touch "$cache/.owned-v2"
+    /usr/bin/python3 -c 'import sys; from pathlib import Path; from sandbox.gocache import set_ownership; set_ownership(Path(sys.argv[1]))' "$cache"
+    touch "$cache/.owned-v3"
 fi

@@ -121,6 +121,12 @@ class Sandbox:
             self._arm()
         # True only for `python -m sandbox warm`: binds the shared build cache writable.
         self.warming = False
+        # Root refreshes files in the shared Go cache only if no one else can write there.
+        self._go_cache_safe = gocache.is_safe(s.go_cache)
+        if s.go_cache.is_dir() and not self._go_cache_safe:
+            log.warning("sandbox: the Go cache %s is writable by others than root: it is used "
+                        "read-only but not kept fresh (devstack/runtimes.sh fixes its ownership)",
+                        s.go_cache)  # fmt: skip
 
     def _arm(self) -> None:
         # Best effort: a step that finds no armed launcher spawns one itself, as before.
@@ -227,9 +233,11 @@ class Sandbox:
             return []
         if self.warming:
             return [(self.settings.go_cache, "/gocache")]
-        if self.settings.go_cache.is_dir() and workdir.mounted:
-            gocache.keep_fresh(self.settings.go_cache)
-            return [(workdir.overlay("gocache", self.settings.go_cache), "/gocache")]
+        cache = self.settings.go_cache
+        if cache.is_dir() and workdir.mounted:
+            if self._go_cache_safe:
+                gocache.keep_fresh(cache)
+            return [(workdir.overlay("gocache", cache, gocache.ENTRY_DIRS), "/gocache")]
         # No warm cache (or no mounts): a cold private cache, correct but slow.
         cold = workdir.path / "gocache"
         cold.mkdir(mode=0o700)

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from sandbox.errors import WorkdirError
@@ -89,11 +90,17 @@ class Workdir:
         finally:
             os.close(dir_fd)
 
-    def overlay(self, name: str, lower: Path) -> Path:
-        """A writable view of the read-only `lower` whose changes stay in this run's tmpfs."""
+    def overlay(self, name: str, lower: Path, writable: Sequence[str] = ()) -> Path:
+        """A writable view of the read-only `lower` whose changes stay in this run's tmpfs.
+        `writable`: directories of `lower` the run may add files to although root owns them in
+        `lower`: made in the upper layer, owned by the run's user, they lend the merged directory
+        their owner (while it is new, before any sandboxed process exists)."""
         upper, work, merged = (self.path / f"{name}-{part}" for part in ("upper", "work", "merged"))
         for d in (upper, work, merged):
             d.mkdir(mode=0o700)
+        for sub in writable:
+            (upper / sub).mkdir(mode=0o755)
+            os.chown(upper / sub, self.uid, self.gid)
         os.chown(upper, self.uid, self.gid)
         os.chown(merged, self.uid, self.gid)
         _mount("overlay", merged, "overlay", _MS_NOSUID | _MS_NODEV,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import bwrap, gocache
+from sandbox import bwrap
 from sandbox.seccomp import build_filter
 
 
@@ -44,12 +44,3 @@ def test_status_fd_is_asked_for(tmp_path: Path) -> None:
     argv = bwrap.command_line(bwrap="/usr/bin/bwrap", etc_dir=tmp_path, box=tmp_path / "box",
                               command=["./main"], tmp_bytes=1 << 20)  # fmt: skip
     assert argv[argv.index("--json-status-fd") + 1] == bwrap.STATUS_FD
-
-
-def test_go_trim_stamp_is_rewritten_before_go_would_trim(tmp_path: Path) -> None:
-    (tmp_path / gocache.TRIM_FILE).write_text("1000")
-    assert gocache.keep_fresh(tmp_path, now=1000 + 3600) is False
-    assert gocache.keep_fresh(tmp_path, now=1000 + 7 * 3600) is True
-    assert (tmp_path / gocache.TRIM_FILE).read_text() == str(1000 + 7 * 3600)
-    (tmp_path / gocache.TRIM_FILE).write_text("garbage")
-    assert gocache.keep_fresh(tmp_path, now=5000) is True
