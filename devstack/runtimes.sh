@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the language runtimes the sandbox runs programs with, where the sandbox user (65534)
-# can reach them: TypeScript under /opt/typescript, a Rust toolchain under /opt/rust, a warm Go
-# build cache. Idempotent and quick when everything is there; run as root by `make up`/`make test`.
+# Installs the language runtimes the sandbox runs programs with, where the sandbox users (one per
+# slot, never root) can reach them: TypeScript under /opt/typescript, a Rust toolchain under
+# /opt/rust, a warm Go build cache. Idempotent and quick when everything is there; run as root by `make up`/`make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -27,7 +27,7 @@ if [[ ! -f $ts/typescript/bin/tsc || ! -d $ts/@types/node ]]; then
     npm install -g --silent --no-fund --no-audit --prefix /opt/typescript typescript@5 @types/node@20 >/dev/null
 fi
 
-# Rust: rustup keeps its toolchain under /root, which uid 65534 cannot enter; hard-link a copy
+# Rust: rustup keeps its toolchain under /root, which the sandbox users cannot enter; hard-link a copy
 # (same filesystem: instant, no space) or copy it to /opt/rust. Without rustup, Debian's rustc.
 rustc_bin=""
 if [[ -x /root/.cargo/bin/rustc ]]; then

@@ -4,9 +4,9 @@ On cgroup v1 each write of a pid into `cgroup.procs` waits for an RCU grace peri
 hierarchy here, four hierarchies per step), which made the cgroup join most of a step's startup.
 So after each step (and at start) the sandbox spawns launchers (`launcher.c --armed`) that join a
 never-used cgroup set at once and then block on a control socket. A step takes a ready one, sets
-its cgroup's limits and sends one go message (rlimits, bwrap's argv, stdin as a descriptor);
-the launcher sets the rlimits, drops to the sandbox user and execs bwrap, exactly as when
-spawned per step. Its output pipes, seccomp filter and status pipe were made at arm time.
+its cgroup's limits and sends one go message (the slot's uid and gid, rlimits, bwrap's argv,
+stdin as a descriptor); the launcher sets the rlimits, drops to the slot's user and execs bwrap,
+exactly as when spawned per step. Its output pipes, seccomp filter and status pipe were made at arm time.
 
 Spawning happens on the event loop thread, after the previous result went out: the kernel ties
 PR_SET_PDEATHSIG to the forking *thread*, so a launcher forked from a pool thread would die with
@@ -42,7 +42,7 @@ def _disarm_all() -> None:
 class Armed:
     """One launcher blocked on its control socket, inside its own (idle) step cgroup set."""
 
-    def __init__(self, launcher: str, cgroups: CgroupDriver, uid: int, gid: int) -> None:
+    def __init__(self, launcher: str, cgroups: CgroupDriver) -> None:
         self.cg: StepCgroup = cgroups.make_idle()
         self._cgroups = cgroups
         self.ready = False
@@ -61,7 +61,7 @@ class Armed:
             fds.append(err_w)
             joins = ",".join(map(str, self.cg.join_fds))
             self.popen = subprocess.Popen(
-                [launcher, "--armed", str(uid), str(gid), joins, str(fds[0])],
+                [launcher, "--armed", joins, str(fds[0])],
                 stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, close_fds=True,
                 pass_fds=(fds[0], self._seccomp, status_w, *self.cg.join_fds), env={},
             )  # fmt: skip
@@ -89,12 +89,14 @@ class Armed:
         return True if self.popen.poll() is None else None
 
     def go(self, argv: Sequence[str], rlimits: tuple[tuple[int, int], ...], stdin: int,
-           captures: Sequence[Capture]) -> Child:  # fmt: skip
-        """Start the step (the launcher must be ready); one capture means stderr into stdout.
-        Raises OSError if the launcher is gone, and then owns nothing any more but the cgroup."""
+           captures: Sequence[Capture], uid: int, gid: int) -> Child:  # fmt: skip
+        """Start the step as `uid`/`gid` (the launcher must be ready); one capture means stderr
+        into stdout. Raises OSError if the launcher is gone, and then owns nothing any more but
+        the cgroup."""
         fds = {SECCOMP_FD: str(self._seccomp), STATUS_FD: str(self._status_w)}
         limits = ",".join(f"{which}={value}" for which, value in rlimits) or "-"
-        fields = ["m" if len(captures) == 1 else "-", limits, *(fds.get(a, a) for a in argv)]
+        flags = "m" if len(captures) == 1 else "-"
+        fields = [flags, str(uid), str(gid), limits, *(fds.get(a, a) for a in argv)]
         encoded = [os.fsencode(f) for f in fields]
         if any(b"\0" in f for f in encoded):  # would shift the fields; Popen refuses it too
             raise ValueError("embedded null byte")
@@ -140,9 +142,8 @@ class Armed:
 class Armory:
     """Keeps `count` launchers armed for one sandbox (about two per slot: compile, then run)."""
 
-    def __init__(self, launcher: str, cgroups: CgroupDriver, uid: int, gid: int,
-                 count: int) -> None:  # fmt: skip
-        self._launcher, self._cgroups, self._uid, self._gid = launcher, cgroups, uid, gid
+    def __init__(self, launcher: str, cgroups: CgroupDriver, count: int) -> None:
+        self._launcher, self._cgroups = launcher, cgroups
         self._count = count
         self._armed: list[Armed] = []
         self._closed = False
@@ -155,7 +156,7 @@ class Armory:
             self._armed.remove(armed)
             armed.discard()
         while not self._closed and len(self._armed) < self._count:
-            self._armed.append(Armed(self._launcher, self._cgroups, self._uid, self._gid))
+            self._armed.append(Armed(self._launcher, self._cgroups))
 
     def take(self, memory_bytes: int, pids: int) -> Armed | None:
         """A ready launcher whose cgroup now has these limits, or None (then spawn per step)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -16,13 +17,13 @@ _ISOLATION = (
 # Symlinks that system files point through (update-alternatives, the dynamic loader's cache).
 _ETC_SYSTEM = ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
 # Harmless stand-ins for the host's account and name files, written once by `write_etc`.
-ETC_FILES = {
-    "passwd": "root:x:0:0:root:/root:/usr/sbin/nologin\n"
-    "nobody:x:65534:65534:nobody:/box:/usr/sbin/nologin\n",
-    "group": "root:x:0:\nnogroup:x:65534:\n",
-    "hosts": "127.0.0.1 localhost sandbox\n::1 localhost\n",
-    "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
-}
+ETC_NAMES = ("passwd", "group", "hosts", "nsswitch.conf")
+# Devices bound from the host into a /dev of our own (bwrap's --dev would also mount a devpts:
+# a run could then hold the host's pseudo-terminals, of which the kernel has only a few thousand).
+# /dev/ptmx and /dev/pts are left out altogether, so opening a pty fails plainly (ENOENT) rather
+# than half-working on a stand-in. /dev/tty stays, as with --dev: with no controlling terminal
+# (--new-session) opening it fails with ENXIO, which programs expect.
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 # Replaced by the step with the descriptor of the filter it passes to this very bwrap.
 SECCOMP_FD = "{seccomp_fd}"
 # Replaced by the step with the write end of a pipe: bwrap writes {"exit-code": N} there only once
@@ -51,16 +52,37 @@ def system_args() -> tuple[str, ...]:
     return tuple(args)
 
 
-def write_etc(directory: Path) -> None:
-    """Write the stand-in /etc files (idempotent)."""
+def etc_files(ids: Sequence[tuple[int, int]]) -> dict[str, str]:
+    """The stand-in /etc files: root, one user and group per slot (`ids`: its uid and gid), and
+    nobody (what files of unmapped owners, root's among them, show as inside)."""
+    users = "".join(f"sandbox{i}:x:{u}:{g}:slot {i}:/box:/usr/sbin/nologin\n"
+                    for i, (u, g) in enumerate(ids))  # fmt: skip
+    groups = "".join(f"sandbox{i}:x:{g}:\n" for i, (_u, g) in enumerate(ids))
+    return {
+        "passwd": "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+        f"{users}nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+        "group": f"root:x:0:\n{groups}nogroup:x:65534:\n",
+        "hosts": "127.0.0.1 localhost sandbox\n::1 localhost\n",
+        "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+    }
+
+
+def write_etc(root: Path, ids: Sequence[tuple[int, int]]) -> Path:
+    """Write the stand-in /etc files for these slot users under `root` (idempotent); the
+    directory they are in, named after their content so that sandboxes of other settings (or
+    versions) sharing `root` never rewrite them under each other."""
+    files = etc_files(ids)
+    digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()[:12]
+    directory = root / f"etc-{digest}"
     directory.mkdir(mode=0o755, parents=True, exist_ok=True)
-    for name, content in ETC_FILES.items():
+    for name, content in files.items():
         target = directory / name
         if not target.exists() or target.read_text() != content:
-            tmp = directory / f".{name}.tmp"
+            tmp = directory / f".{name}.{os.getpid()}"
             tmp.write_text(content)
             tmp.chmod(0o644)
             tmp.replace(target)
+    return directory
 
 
 def command_line(
@@ -77,11 +99,16 @@ def command_line(
     """argv for bwrap running `command` in /box; `mounts` are host paths bound read-only if present,
     `binds` (host path, sandbox path) writable ones."""
     args = [bwrap, *_ISOLATION, *system_args()]
-    for name in ETC_FILES:
+    for name in ETC_NAMES:
         args += ["--ro-bind", str(etc_dir / name), f"/etc/{name}"]
     for path in mounts:
         args += ["--ro-bind-try", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--proc", "/proc", "--tmpfs", "/dev"]
+    for device in DEVICES:
+        args += ["--dev-bind", f"/dev/{device}", f"/dev/{device}"]
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        args += ["--symlink", f"/proc/self/fd/{fd}", f"/dev/{name}"]
+    args += ["--symlink", "/proc/self/fd", "/dev/fd"]
     args += ["--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/dev/shm"]
     args += ["--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
     args += ["--bind", str(box), "/box"]

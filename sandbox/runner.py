@@ -68,7 +68,10 @@ class Sandbox:
         s = self.settings
         if os.geteuid() != 0:
             raise SandboxUnavailable("the sandbox must start as root to set cgroups and drop to "
-                                     f"uid {s.uid}")  # fmt: skip
+                                     f"uids {s.uid_base}+")  # fmt: skip
+        if min(s.uid_base, s.gid_base) < 1000:
+            raise SandboxUnavailable("SANDBOX_UID_BASE and SANDBOX_GID_BASE must be >= 1000: "
+                                     "the slot users must be nobody else")  # fmt: skip
         mode = os.stat(s.bwrap).st_mode if os.path.exists(s.bwrap) else None
         if mode is None or not os.access(s.bwrap, os.X_OK):
             raise SandboxUnavailable(f"bubblewrap not found at {s.bwrap}")
@@ -81,8 +84,7 @@ class Sandbox:
             raise SandboxUnavailable("no seccomp syscall table for this architecture")
         seccomp.compiled_filter()
         s.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        self._etc = s.root / "etc"
-        bwrap.write_etc(self._etc)
+        self._etc = bwrap.write_etc(s.root, [s.ids(slot) for slot in range(s.slots)])
         remove_stale(s.root)
         self.cgroups = CgroupDriver.detect(s.cgroup_root, s.cgroup_parent)
         if self.cgroups is None:
@@ -91,7 +93,7 @@ class Sandbox:
             log.warning("sandbox: no usable cgroup v1/v2; running DEGRADED on rlimits only "
                         "(memory per process, CPU per process, pids per user)")  # fmt: skip
         probe = Workdir.create(s.root, f"{os.getpid()}-probe-{uuid.uuid4().hex[:8]}", MIB,
-                               s.uid, s.gid)  # fmt: skip
+                               *s.ids(0))  # fmt: skip
         tmpfs = probe.mounted
         probe.remove()
         if not tmpfs:
@@ -108,6 +110,8 @@ class Sandbox:
         )
         self.launcher = launcher.build(s.root) if s.use_launcher else None
         self._slots = asyncio.Semaphore(s.slots)
+        # Each slot runs as a user of its own (see SandboxSettings.uid_base); a run holds one.
+        self._free_slots = list(range(s.slots))
         # Teardowns scheduled but not yet run, by id of their step list.
         self._pending: dict[int, tuple[asyncio.TimerHandle, list[Callable[[], None]]]] = {}
         # Fresh cgroups kept ready for the next steps (each step uses one once).
@@ -117,7 +121,7 @@ class Sandbox:
         # Launchers already in fresh cgroups, so no step waits for the (slow, v1) cgroup join.
         self.armory: Armory | None = None
         if self.launcher is not None and self.cgroups is not None:
-            self.armory = Armory(self.launcher, self.cgroups, s.uid, s.gid, self._spares)
+            self.armory = Armory(self.launcher, self.cgroups, self._spares)
             self._arm()
         # True only for `python -m sandbox warm`: binds the shared build cache writable.
         self.warming = False
@@ -167,14 +171,17 @@ class Sandbox:
             raise SourceTooLarge(source_bytes=len(code), stdin_bytes=len(data))
         limits = limits or self.limits_for(lang)
         await self._slots.acquire()
+        slot = self._free_slots.pop(0)  # free the longest: any process of its last run is long gone
         teardown: list[Callable[[], None]] = []
         try:
-            return await self._run(lang, code, data, limits, on_output, teardown)
+            return await self._run(lang, code, data, limits, on_output, teardown, slot)
         finally:
             # Unmounting, removing the (empty) cgroups and arming a launcher for a later run
             # block the event loop for a few ms: done a little after the caller has its result,
             # so that what it does next with it (send it, answer a request) goes out first.
             # The slot is free at once: the armed launchers already in stock serve the next run.
+            # Its steps are over: their pid namespaces, and every process in them, are gone.
+            self._free_slots.append(slot)
             self._slots.release()
             handle = asyncio.get_running_loop().call_later(
                 TEARDOWN_DELAY_S, self._teardown, teardown
@@ -199,12 +206,13 @@ class Sandbox:
 
     async def _run(self, lang: Language, code: bytes, data: bytes, limits: Limits,
                    on_output: OutputCallback | None,
-                   teardown: list[Callable[[], None]]) -> Result:  # fmt: skip
+                   teardown: list[Callable[[], None]], slot: int) -> Result:  # fmt: skip
         s = self.settings
         enforced = self.capabilities.enforced
+        uid, gid = s.ids(slot)
         try:
             workdir = Workdir.create(s.root, f"{os.getpid()}-{uuid.uuid4().hex[:12]}",
-                                     limits.workdir_mb * MIB, s.uid, s.gid)  # fmt: skip
+                                     limits.workdir_mb * MIB, uid, gid)  # fmt: skip
         except (OSError, WorkdirError) as exc:
             return system_error(f"sandbox: {exc}", enforced)
         teardown.append(workdir.remove)
@@ -214,13 +222,13 @@ class Sandbox:
             compiled: StepOutcome | None = None
             if lang.compile:
                 compiled = await run_step(self._spec(lang, workdir, binds, limits, b"", True),
-                                          self.cgroups, s.uid, s.gid, launcher=self.launcher,
+                                          self.cgroups, uid, gid, launcher=self.launcher,
                                           armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
                                           teardown=teardown)  # fmt: skip
                 if compile_failed(compiled) or compiled.setup_failed:
                     return classify(lang, compiled, None, enforced)
             ran = await run_step(self._spec(lang, workdir, binds, limits, data, False),
-                                 self.cgroups, s.uid, s.gid, launcher=self.launcher,
+                                 self.cgroups, uid, gid, launcher=self.launcher,
                                  armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
                                  on_output=on_output, teardown=teardown)  # fmt: skip
             return classify(lang, compiled, ran, enforced)
@@ -241,7 +249,7 @@ class Sandbox:
         # No warm cache (or no mounts): a cold private cache, correct but slow.
         cold = workdir.path / "gocache"
         cold.mkdir(mode=0o700)
-        os.chown(cold, self.settings.uid, self.settings.gid)
+        os.chown(cold, workdir.uid, workdir.gid)
         return [(cold, "/gocache")]
 
     def _spec(self, lang: Language, workdir: Workdir, binds: list[tuple[Path, str]],
@@ -271,7 +279,7 @@ class Sandbox:
         if self.cgroups is None:
             rlimits += [
                 (resource.RLIMIT_DATA, memory_mb * MIB),
-                (resource.RLIMIT_NPROC, pids * self.settings.slots),
+                (resource.RLIMIT_NPROC, pids),  # counted per user: the slot's own
             ]
         return StepSpec(
             argv=argv, pass_fds=(), stdin=stdin, wall_ms=wall_ms, cpu_ms=cpu_ms,

@@ -1,6 +1,6 @@
 """Runs one bwrap process (a compile or run step) under limits, and measures it.
 
-The child joins the step's cgroups, sets its rlimits and drops to the sandbox user before exec;
+The child joins the step's cgroups, sets its rlimits and drops to its slot's user before exec;
 the parent streams output with caps (the rest is read and dropped, so a flood never grows our
 memory), enforces wall time and total CPU time, and on a limit freezes and kills the cgroup.
 Whether the user's command started at all comes from bwrap's --json-status-fd, never from what
@@ -193,7 +193,7 @@ def _start(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid: int,
         stdin = _stdin_fd(spec.stdin)
         start = time.monotonic()  # the step starts now: the launcher was waiting for it
         try:
-            child = armed.go(spec.argv, spec.rlimits, stdin, captures)
+            child = armed.go(spec.argv, spec.rlimits, stdin, captures, uid, gid)
             os.set_blocking(armed.status_r, False)
             return child, armed.status_r, start
         except OSError:

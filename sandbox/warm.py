@@ -4,6 +4,7 @@ standard packages most programs use; later runs see it read-only under a private
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from sandbox import gocache
 from sandbox.errors import SandboxError
@@ -40,9 +41,10 @@ def warm_go_cache(settings: SandboxSettings) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     # Writable by the sandbox user while warming (bound as is, not through an overlay); given
     # back to root before root writes in it again.
-    gocache.set_ownership(cache, settings.uid, settings.gid)
+    gocache.set_ownership(cache, *settings.ids(0))
     try:
-        sandbox = Sandbox(settings)
+        # One slot: the run is slot 0's, whose user owns the cache meanwhile.
+        sandbox = Sandbox(dataclasses.replace(settings, slots=1))
         sandbox.warming = True
         limits = Limits(compile_time_limit_ms=120_000, compile_memory_mb=2048, workdir_mb=512)
         result = asyncio.run(sandbox.run("go", WARM_GO, "warm\n", limits))
