@@ -24,7 +24,7 @@ import struct
 import subprocess
 from collections.abc import Sequence
 
-from sandbox.bwrap import SECCOMP_FD, STATUS_FD
+from sandbox.bwrap import ARGS_FD, SECCOMP_FD, STATUS_FD, options_data
 from sandbox.cgroups import CgroupDriver, StepCgroup
 from sandbox.errors import CgroupError
 from sandbox.seccomp import filter_fd
@@ -52,6 +52,8 @@ class Armed:
             fds.append(theirs.detach())
             self._seccomp = filter_fd()
             fds.append(self._seccomp)
+            # bwrap's options, written at go time (bwrap reads them from offset 0 on exec).
+            self._args = os.memfd_create("bwrap-args", os.MFD_CLOEXEC)
             self.status_r, status_w = os.pipe2(os.O_CLOEXEC)
             fds.append(status_w)
             self._status_w = status_w
@@ -63,7 +65,8 @@ class Armed:
             self.popen = subprocess.Popen(
                 [launcher, "--armed", joins, str(fds[0])],
                 stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, close_fds=True,
-                pass_fds=(fds[0], self._seccomp, status_w, *self.cg.join_fds), env={},
+                pass_fds=(fds[0], self._seccomp, status_w, self._args, *self.cg.join_fds),
+                env={},
             )  # fmt: skip
         except BaseException:
             self._close_ours()
@@ -88,12 +91,14 @@ class Armed:
             self.ready = True
         return True if self.popen.poll() is None else None
 
-    def go(self, argv: Sequence[str], rlimits: tuple[tuple[int, int], ...], stdin: int,
-           captures: Sequence[Capture], uid: int, gid: int) -> Child:  # fmt: skip
-        """Start the step as `uid`/`gid` (the launcher must be ready); one capture means stderr
-        into stdout. Raises OSError if the launcher is gone, and then owns nothing any more but
-        the cgroup."""
-        fds = {SECCOMP_FD: str(self._seccomp), STATUS_FD: str(self._status_w)}
+    def go(self, argv: Sequence[str], options: Sequence[str], rlimits: tuple[tuple[int, int], ...],
+           stdin: int, captures: Sequence[Capture], uid: int, gid: int) -> Child:  # fmt: skip
+        """Start the step as `uid`/`gid` (the launcher must be ready); `options` are what bwrap
+        reads from ARGS_FD. One capture means stderr into stdout. Raises OSError if the launcher
+        is gone, and then owns nothing any more but the cgroup."""
+        fds = {SECCOMP_FD: str(self._seccomp), STATUS_FD: str(self._status_w),
+               ARGS_FD: str(self._args)}  # fmt: skip
+        data = options_data(options, fds)
         limits = ",".join(f"{which}={value}" for which, value in rlimits) or "-"
         flags = "m" if len(captures) == 1 else "-"
         fields = [flags, str(uid), str(gid), limits, *(fds.get(a, a) for a in argv)]
@@ -103,6 +108,8 @@ class Armed:
         payload = b"".join(f + b"\0" for f in encoded)
         message = struct.pack("=I", len(payload)) + payload
         try:
+            if os.pwrite(self._args, data, 0) != len(data):  # a memfd takes it whole or fails
+                raise OSError("short write of bwrap's options")
             sent = socket.send_fds(self._ctl, [message], [stdin])
             if sent != len(message):
                 self._ctl.sendall(message[sent:])
@@ -110,6 +117,8 @@ class Armed:
             self.abandon()
             raise
         self._ctl.close()
+        os.close(self._args)
+        del self._args
         if len(captures) == 1:
             os.close(self.err_r)
             return Child(self.popen, {self.out_r: captures[0]})
@@ -129,7 +138,7 @@ class Armed:
     def _close_ours(self) -> None:
         with contextlib.suppress(AttributeError):
             self._ctl.close()
-        for name in ("status_r", "out_r", "err_r"):
+        for name in ("status_r", "out_r", "err_r", "_args"):
             with contextlib.suppress(AttributeError, OSError):
                 os.close(getattr(self, name))
 

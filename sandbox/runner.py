@@ -31,7 +31,7 @@ from sandbox.registry import Language, registry
 from sandbox.result import Result
 from sandbox.settings import SandboxSettings
 from sandbox.step import OutputCallback, StepOutcome, StepSpec, run_step
-from sandbox.workdir import Workdir, remove_stale
+from sandbox.workdir import Workdir, mount_tmpfs, remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,13 @@ class Sandbox:
             raise SandboxUnavailable("no seccomp syscall table for this architecture")
         seccomp.compiled_filter()
         s.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        self._etc = bwrap.write_etc(s.root, [s.ids(slot) for slot in range(s.slots)])
+        ids = [s.ids(slot) for slot in range(s.slots)]
+        self._etc = bwrap.etc_dir(s.root, ids)
+        self._etc.mkdir(mode=0o755, exist_ok=True)
+        if not os.path.ismount(self._etc):
+            with contextlib.suppress(OSError):  # without mounts the probe below says so
+                mount_tmpfs(self._etc, 64 * 1024, 0o755)
+        bwrap.write_etc(self._etc, ids)
         remove_stale(s.root)
         self.cgroups = CgroupDriver.detect(s.cgroup_root, s.cgroup_parent)
         if self.cgroups is None:
@@ -265,11 +271,11 @@ class Sandbox:
             memory_mb = limits.memory_mb + lang.extra_memory_mb
             wall_ms, cpu_ms = limits.wall_ms, limits.time_limit_ms
             pids = limits.pids + lang.extra_pids
-        argv = bwrap.command_line(
+        argv, options = bwrap.via_args_fd(bwrap.command_line(
             bwrap=self.settings.bwrap, etc_dir=self._etc, box=workdir.box, command=command,
             tmp_bytes=limits.workdir_mb * MIB, mounts=lang.mounts, binds=binds,
             env=lang.env,
-        )  # fmt: skip
+        ), command)  # fmt: skip
         rlimits = [
             (resource.RLIMIT_CPU, math.ceil(cpu_ms / 1000) + 1),
             (resource.RLIMIT_FSIZE, limits.file_size_mb * MIB),
@@ -286,5 +292,5 @@ class Sandbox:
             memory_bytes=memory_mb * MIB, pids=pids, rlimits=tuple(rlimits),
             stdout_cap=limits.stdout_bytes if not compiling else MIB,
             stderr_cap=None if compiling else limits.stderr_bytes,
-            purpose="compile" if compiling else "run",
+            purpose="compile" if compiling else "run", bwrap_options=tuple(options),
         )  # fmt: skip

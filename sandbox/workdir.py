@@ -30,6 +30,12 @@ def _mount(source: str, target: Path, fstype: str, flags: int, options: str) -> 
         raise OSError(err, f"mount {fstype} on {target}: {os.strerror(err)}")
 
 
+def mount_tmpfs(target: Path, size_bytes: int, mode: int) -> None:
+    """A private tmpfs on `target` (nosuid, nodev): what is bound from it into a sandbox shows
+    as a path inside it, not as a path of the host, in the sandbox's /proc/self/mountinfo."""
+    _mount("sandbox", target, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_bytes},mode={mode:o}")
+
+
 def _umount(target: Path) -> None:
     if _libc.umount2(os.fsencode(target), _MNT_DETACH) != 0:
         err = ctypes.get_errno()
@@ -103,8 +109,16 @@ class Workdir:
             os.chown(upper / sub, self.uid, self.gid)
         os.chown(upper, self.uid, self.gid)
         os.chown(merged, self.uid, self.gid)
-        _mount("overlay", merged, "overlay", _MS_NOSUID | _MS_NODEV,
-               f"lowerdir={lower},upperdir={upper},workdir={work}")  # fmt: skip
+        # Named through descriptors: the sandbox reads the mount options in its mountinfo, and
+        # the real paths would name the run directory (the worker's pid) and the host's layout.
+        fds = [os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for d in (lower, upper, work)]
+        try:
+            low, up, wk = (f"/proc/self/fd/{fd}" for fd in fds)
+            _mount("overlay", merged, "overlay", _MS_NOSUID | _MS_NODEV,
+                   f"lowerdir={low},upperdir={up},workdir={wk}")  # fmt: skip
+        finally:
+            for fd in fds:
+                os.close(fd)
         self._overlays.append(merged)
         return merged
 
