@@ -41,7 +41,8 @@ ALWAYS_ENFORCED = ("wall_time", "output", "file_size", "open_files", "network", 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What this host lets the sandbox enforce; `degraded` means no usable cgroup."""
+    """What this host lets the sandbox enforce (it refuses to start without cgroups and tmpfs
+    mounts, so `degraded` is never true of a running sandbox)."""
 
     cgroup_version: int | None
     workdir_tmpfs: bool
@@ -94,26 +95,26 @@ class Sandbox:
         remove_stale(s.root)
         self.cgroups = CgroupDriver.detect(s.cgroup_root, s.cgroup_parent)
         if self.cgroups is None:
-            if s.require_cgroups:
-                raise SandboxUnavailable("no usable cgroup (SANDBOX_REQUIRE_CGROUPS is set)")
-            log.warning("sandbox: no usable cgroup v1/v2; running DEGRADED on rlimits only "
-                        "(memory per process, CPU per process, pids per user)")  # fmt: skip
-        probe = Workdir.create(s.root, f"{os.getpid()}-probe-{uuid.uuid4().hex[:8]}", MIB,
-                               *s.ids(0))  # fmt: skip
-        tmpfs = probe.mounted
+            # Without one, memory, total CPU time and processes could not be limited per run.
+            raise SandboxUnavailable(
+                f"no usable cgroup under {s.cgroup_root}: the sandbox needs cgroup v2 with the "
+                "memory, pids and cpu controllers (or v1 with memory, pids, freezer and cpuacct), "
+                "writable by root. Mount it there (in a container: a writable /sys/fs/cgroup, see "
+                "SECURITY.md) or set SANDBOX_CGROUP_ROOT to where it is mounted."
+            )
+        try:
+            probe = Workdir.create(s.root, f"{os.getpid()}-probe-{uuid.uuid4().hex[:8]}", MIB,
+                                   *s.ids(0))  # fmt: skip
+        except (OSError, WorkdirError) as exc:
+            # Without it, a run's files would land on the host's disk, with no size limit.
+            raise SandboxUnavailable(
+                f"cannot mount a tmpfs for a run under {s.root / 'runs'} ({exc}): the sandbox "
+                "needs CAP_SYS_ADMIN in the host's mount namespace (in a container: see "
+                "SECURITY.md) and a SANDBOX_ROOT on a filesystem where it may mount."
+            ) from exc
         probe.remove()
-        if not tmpfs:
-            log.warning("sandbox: cannot mount a tmpfs per run; workdir size is not limited")
-        enforced = list(ALWAYS_ENFORCED)
-        if self.cgroups is not None:
-            enforced += ["memory", "cpu_time", "pids"]
-        else:
-            enforced += ["memory_per_process", "cpu_time_per_process", "pids_per_user"]
-        if tmpfs:
-            enforced.append("workdir_size")
-        self.capabilities = Capabilities(
-            self.cgroups.version if self.cgroups else None, tmpfs, tuple(sorted(enforced))
-        )
+        enforced = [*ALWAYS_ENFORCED, "memory", "cpu_time", "pids", "workdir_size"]
+        self.capabilities = Capabilities(self.cgroups.version, True, tuple(sorted(enforced)))
         self.launcher = launcher.build(s.root) if s.use_launcher else None
         self._slots = asyncio.Semaphore(s.slots)
         # Each slot runs as a user of its own (see SandboxSettings.uid_base); a run holds one.
@@ -248,11 +249,11 @@ class Sandbox:
         if self.warming:
             return [(self.settings.go_cache, "/gocache")]
         cache = self.settings.go_cache
-        if cache.is_dir() and workdir.mounted:
+        if cache.is_dir():
             if self._go_cache_safe:
                 gocache.keep_fresh(cache)
             return [(workdir.overlay("gocache", cache, gocache.ENTRY_DIRS), "/gocache")]
-        # No warm cache (or no mounts): a cold private cache, correct but slow.
+        # No warm cache: a cold private cache, correct but slow.
         cold = workdir.path / "gocache"
         cold.mkdir(mode=0o700)
         os.chown(cold, workdir.uid, workdir.gid)
@@ -282,11 +283,6 @@ class Sandbox:
             (resource.RLIMIT_NOFILE, limits.open_files),
             (resource.RLIMIT_CORE, 0),
         ]
-        if self.cgroups is None:
-            rlimits += [
-                (resource.RLIMIT_DATA, memory_mb * MIB),
-                (resource.RLIMIT_NPROC, pids),  # counted per user: the slot's own
-            ]
         return StepSpec(
             argv=argv, pass_fds=(), stdin=stdin, wall_ms=wall_ms, cpu_ms=cpu_ms,
             memory_bytes=memory_mb * MIB, pids=pids, rlimits=tuple(rlimits),

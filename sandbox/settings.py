@@ -35,8 +35,6 @@ class SandboxSettings:
     """SANDBOX_CGROUP_ROOT: where cgroup v1 controllers or the v2 hierarchy are mounted."""
     cgroup_parent: str = "sandbox"
     """SANDBOX_CGROUP_PARENT: cgroup (under each controller) that holds the per-step cgroups."""
-    require_cgroups: bool = False
-    """SANDBOX_REQUIRE_CGROUPS=1: refuse to start rather than run degraded on rlimits only."""
     go_cache: Path = Path("/var/cache/sandbox/go-build")
     """SANDBOX_GO_CACHE: warm, read-only Go build cache (filled by devstack/runtimes.sh)."""
     use_launcher: bool = True
@@ -76,7 +74,6 @@ class SandboxSettings:
             gid_base=_int(env, "SANDBOX_GID_BASE", base.gid_base),
             cgroup_root=Path(env.get("SANDBOX_CGROUP_ROOT") or base.cgroup_root),
             cgroup_parent=env.get("SANDBOX_CGROUP_PARENT") or base.cgroup_parent,
-            require_cgroups=env.get("SANDBOX_REQUIRE_CGROUPS", "") in ("1", "true", "yes"),
             go_cache=Path(env.get("SANDBOX_GO_CACHE") or base.go_cache),
             use_launcher=env.get("SANDBOX_USE_LAUNCHER", "1") not in ("0", "false", "no"),
             cpu_poll_ms=_int(env, "SANDBOX_CPU_POLL_MS", base.cpu_poll_ms),

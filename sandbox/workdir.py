@@ -1,10 +1,10 @@
 """The private working directory of one run: a size-limited tmpfs of its own, never traversed.
 
 Each run gets a fresh tmpfs mounted at `<root>/runs/<run id>`; its `box/` subdirectory (owned by
-the sandbox user) becomes `/box` inside bubblewrap. Files are written into it only while it is
+the slot's user) becomes `/box` inside bubblewrap. Files are written into it only while it is
 new and empty, and cleanup is an unmount: we never follow a path the user's program could have
 turned into a symlink (the Judge0 CVE-2024-28185/28189 escapes). Where mounting is not allowed
-the run falls back to a plain directory removed with fd-relative, symlink-safe deletes.
+there is no run: never a plain directory on the host's disk, unlimited in size.
 """
 
 from __future__ import annotations
@@ -51,10 +51,9 @@ def mounted_points() -> set[str]:
 class Workdir:
     """One run's tmpfs; `box` is what the program sees as /box."""
 
-    def __init__(self, path: Path, mounted: bool, uid: int, gid: int) -> None:
+    def __init__(self, path: Path, uid: int, gid: int) -> None:
         self.path = path
         self.box = path / "box"
-        self.mounted = mounted
         self.uid, self.gid = uid, gid
         self._overlays: list[Path] = []
 
@@ -64,13 +63,13 @@ class Workdir:
         runs.mkdir(mode=0o711, parents=True, exist_ok=True)
         path = runs / run_id
         path.mkdir(mode=0o711)
-        mounted = True
         try:
             _mount("sandbox", path, "tmpfs", _MS_NOSUID | _MS_NODEV,
                    f"size={size_bytes},nr_inodes=16384,mode=0711")  # fmt: skip
-        except OSError:
-            mounted = False
-        workdir = cls(path, mounted, uid, gid)
+        except OSError as exc:
+            path.rmdir()
+            raise WorkdirError(f"cannot mount a tmpfs on {path}: {exc.strerror}") from exc
+        workdir = cls(path, uid, gid)
         try:
             workdir.box.mkdir(mode=0o700)
             os.chown(workdir.box, uid, gid)
@@ -127,14 +126,7 @@ class Workdir:
         try:
             for merged in reversed(self._overlays):
                 _umount(merged)
-            if self.mounted:
-                _umount(self.path)
-            else:
-                # Fallback only: rmtree uses fd-relative deletes that never follow symlinks.
-                assert shutil.rmtree.avoids_symlink_attacks
-                shutil.rmtree(self.box, ignore_errors=True)
-                for child in self.path.iterdir():
-                    shutil.rmtree(child, ignore_errors=True)
+            _umount(self.path)
             self.path.rmdir()
         except OSError as exc:
             raise WorkdirError(f"cannot remove {self.path}: {exc}") from exc
