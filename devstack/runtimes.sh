@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the language runtimes the sandbox runs programs with, where the sandbox user (65534)
-# can reach them: TypeScript under /opt/typescript, a Rust toolchain under /opt/rust, a warm Go
-# build cache. Idempotent and quick when everything is there; run as root by `make up`/`make test`.
+# Installs the language runtimes the sandbox runs programs with, where the sandbox users (one per
+# slot, never root) can reach them: TypeScript under /opt/typescript, a Rust toolchain under
+# /opt/rust, a warm Go build cache. Idempotent and quick when everything is there; run as root by `make up`/`make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -27,7 +27,7 @@ if [[ ! -f $ts/typescript/bin/tsc || ! -d $ts/@types/node ]]; then
     npm install -g --silent --no-fund --no-audit --prefix /opt/typescript typescript@5 @types/node@20 >/dev/null
 fi
 
-# Rust: rustup keeps its toolchain under /root, which uid 65534 cannot enter; hard-link a copy
+# Rust: rustup keeps its toolchain under /root, which the sandbox users cannot enter; hard-link a copy
 # (same filesystem: instant, no space) or copy it to /opt/rust. Without rustup, Debian's rustc.
 rustc_bin=""
 if [[ -x /root/.cargo/bin/rustc ]]; then
@@ -77,11 +77,10 @@ if [[ ! -f $stamp ]]; then
     SANDBOX_GO_CACHE=$cache /usr/bin/python3 -m sandbox warm >/dev/null
     touch "$stamp"
 fi
-# Cache files owned by root (directories by the sandbox user): go's mtime bumps then fail instead of
-# copying entries into every run's overlay (see sandbox/gocache.py). Once per cache.
-if [[ ! -f $cache/.owned-v2 ]]; then
+# Everything in the cache owned by root: go's mtime bumps then fail instead of copying entries into
+# every run's overlay, and no sandbox user owns a directory root writes in (see sandbox/gocache.py).
+if [[ ! -f $cache/.owned-v3 ]]; then
     say "setting ownership of the Go build cache"
-    /usr/bin/python3 -c 'import sys; from pathlib import Path; from sandbox.gocache import set_ownership; set_ownership(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))' \
-        "$cache" "${SANDBOX_UID:-65534}" "${SANDBOX_GID:-65534}"
-    touch "$cache/.owned-v2"
+    /usr/bin/python3 -c 'import sys; from pathlib import Path; from sandbox.gocache import set_ownership; set_ownership(Path(sys.argv[1]))' "$cache"
+    touch "$cache/.owned-v3"
 fi

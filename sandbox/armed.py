@@ -4,9 +4,9 @@ On cgroup v1 each write of a pid into `cgroup.procs` waits for an RCU grace peri
 hierarchy here, four hierarchies per step), which made the cgroup join most of a step's startup.
 So after each step (and at start) the sandbox spawns launchers (`launcher.c --armed`) that join a
 never-used cgroup set at once and then block on a control socket. A step takes a ready one, sets
-its cgroup's limits and sends one go message (rlimits, bwrap's argv, stdin as a descriptor);
-the launcher sets the rlimits, drops to the sandbox user and execs bwrap, exactly as when
-spawned per step. Its output pipes, seccomp filter and status pipe were made at arm time.
+its cgroup's limits and sends one go message (the slot's uid and gid, rlimits, bwrap's argv,
+stdin as a descriptor); the launcher sets the rlimits, drops to the slot's user and execs bwrap,
+exactly as when spawned per step. Its output pipes, seccomp filter and status pipe were made at arm time.
 
 Spawning happens on the event loop thread, after the previous result went out: the kernel ties
 PR_SET_PDEATHSIG to the forking *thread*, so a launcher forked from a pool thread would die with
@@ -24,7 +24,7 @@ import struct
 import subprocess
 from collections.abc import Sequence
 
-from sandbox.bwrap import SECCOMP_FD, STATUS_FD
+from sandbox.bwrap import ARGS_FD, SECCOMP_FD, STATUS_FD, options_data
 from sandbox.cgroups import CgroupDriver, StepCgroup
 from sandbox.errors import CgroupError
 from sandbox.seccomp import filter_fd
@@ -42,7 +42,7 @@ def _disarm_all() -> None:
 class Armed:
     """One launcher blocked on its control socket, inside its own (idle) step cgroup set."""
 
-    def __init__(self, launcher: str, cgroups: CgroupDriver, uid: int, gid: int) -> None:
+    def __init__(self, launcher: str, cgroups: CgroupDriver) -> None:
         self.cg: StepCgroup = cgroups.make_idle()
         self._cgroups = cgroups
         self.ready = False
@@ -52,6 +52,8 @@ class Armed:
             fds.append(theirs.detach())
             self._seccomp = filter_fd()
             fds.append(self._seccomp)
+            # bwrap's options, written at go time (bwrap reads them from offset 0 on exec).
+            self._args = os.memfd_create("bwrap-args", os.MFD_CLOEXEC)
             self.status_r, status_w = os.pipe2(os.O_CLOEXEC)
             fds.append(status_w)
             self._status_w = status_w
@@ -61,9 +63,10 @@ class Armed:
             fds.append(err_w)
             joins = ",".join(map(str, self.cg.join_fds))
             self.popen = subprocess.Popen(
-                [launcher, "--armed", str(uid), str(gid), joins, str(fds[0])],
+                [launcher, "--armed", joins, str(fds[0])],
                 stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, close_fds=True,
-                pass_fds=(fds[0], self._seccomp, status_w, *self.cg.join_fds), env={},
+                pass_fds=(fds[0], self._seccomp, status_w, self._args, *self.cg.join_fds),
+                env={},
             )  # fmt: skip
         except BaseException:
             self._close_ours()
@@ -88,19 +91,25 @@ class Armed:
             self.ready = True
         return True if self.popen.poll() is None else None
 
-    def go(self, argv: Sequence[str], rlimits: tuple[tuple[int, int], ...], stdin: int,
-           captures: Sequence[Capture]) -> Child:  # fmt: skip
-        """Start the step (the launcher must be ready); one capture means stderr into stdout.
-        Raises OSError if the launcher is gone, and then owns nothing any more but the cgroup."""
-        fds = {SECCOMP_FD: str(self._seccomp), STATUS_FD: str(self._status_w)}
+    def go(self, argv: Sequence[str], options: Sequence[str], rlimits: tuple[tuple[int, int], ...],
+           stdin: int, captures: Sequence[Capture], uid: int, gid: int) -> Child:  # fmt: skip
+        """Start the step as `uid`/`gid` (the launcher must be ready); `options` are what bwrap
+        reads from ARGS_FD. One capture means stderr into stdout. Raises OSError if the launcher
+        is gone, and then owns nothing any more but the cgroup."""
+        fds = {SECCOMP_FD: str(self._seccomp), STATUS_FD: str(self._status_w),
+               ARGS_FD: str(self._args)}  # fmt: skip
+        data = options_data(options, fds)
         limits = ",".join(f"{which}={value}" for which, value in rlimits) or "-"
-        fields = ["m" if len(captures) == 1 else "-", limits, *(fds.get(a, a) for a in argv)]
+        flags = "m" if len(captures) == 1 else "-"
+        fields = [flags, str(uid), str(gid), limits, *(fds.get(a, a) for a in argv)]
         encoded = [os.fsencode(f) for f in fields]
         if any(b"\0" in f for f in encoded):  # would shift the fields; Popen refuses it too
             raise ValueError("embedded null byte")
         payload = b"".join(f + b"\0" for f in encoded)
         message = struct.pack("=I", len(payload)) + payload
         try:
+            if os.pwrite(self._args, data, 0) != len(data):  # a memfd takes it whole or fails
+                raise OSError("short write of bwrap's options")
             sent = socket.send_fds(self._ctl, [message], [stdin])
             if sent != len(message):
                 self._ctl.sendall(message[sent:])
@@ -108,6 +117,8 @@ class Armed:
             self.abandon()
             raise
         self._ctl.close()
+        os.close(self._args)
+        del self._args
         if len(captures) == 1:
             os.close(self.err_r)
             return Child(self.popen, {self.out_r: captures[0]})
@@ -127,7 +138,7 @@ class Armed:
     def _close_ours(self) -> None:
         with contextlib.suppress(AttributeError):
             self._ctl.close()
-        for name in ("status_r", "out_r", "err_r"):
+        for name in ("status_r", "out_r", "err_r", "_args"):
             with contextlib.suppress(AttributeError, OSError):
                 os.close(getattr(self, name))
 
@@ -140,9 +151,8 @@ class Armed:
 class Armory:
     """Keeps `count` launchers armed for one sandbox (about two per slot: compile, then run)."""
 
-    def __init__(self, launcher: str, cgroups: CgroupDriver, uid: int, gid: int,
-                 count: int) -> None:  # fmt: skip
-        self._launcher, self._cgroups, self._uid, self._gid = launcher, cgroups, uid, gid
+    def __init__(self, launcher: str, cgroups: CgroupDriver, count: int) -> None:
+        self._launcher, self._cgroups = launcher, cgroups
         self._count = count
         self._armed: list[Armed] = []
         self._closed = False
@@ -155,7 +165,7 @@ class Armory:
             self._armed.remove(armed)
             armed.discard()
         while not self._closed and len(self._armed) < self._count:
-            self._armed.append(Armed(self._launcher, self._cgroups, self._uid, self._gid))
+            self._armed.append(Armed(self._launcher, self._cgroups))
 
     def take(self, memory_bytes: int, pids: int) -> Armed | None:
         """A ready launcher whose cgroup now has these limits, or None (then spawn per step)."""

@@ -4,13 +4,14 @@
  * usage: launcher UID GID CGROUP_FDS RLIMITS -- BWRAP ARGS...
  *   CGROUP_FDS: comma-separated open cgroup.procs descriptors ("-" for none)
  *   RLIMITS:    comma-separated RESOURCE=VALUE pairs (numbers from <sys/resource.h>)
- * or:    launcher --armed UID GID CGROUP_FDS CTL_FD
+ * or:    launcher --armed CGROUP_FDS CTL_FD
  *   Armed ahead of its step (see armed.py): joins the cgroups now, because on cgroup v1 each join
  *   waits for an RCU grace period (5-10 ms per hierarchy), writes "R" to the control socket, then
  *   blocks until the step starts. The go message is a native uint32 length followed by that many
- *   bytes of NUL-terminated fields: FLAGS ("m": stderr into stdout, else "-"), RLIMITS, then
- *   bwrap's argv; it carries the step's stdin as an SCM_RIGHTS descriptor. End of file instead
- *   means disarmed (or the worker died): exit quietly. */
+ *   bytes of NUL-terminated fields: FLAGS ("m": stderr into stdout, else "-"), UID, GID (those of
+ *   the slot that takes it, unknown at arm time), RLIMITS, then bwrap's argv; it carries the
+ *   step's stdin as an SCM_RIGHTS descriptor. End of file instead means disarmed (or the worker
+ *   died): exit quietly. */
 #define _GNU_SOURCE
 #include <grp.h>
 #include <signal.h>
@@ -73,10 +74,8 @@ static int read_full(int fd, char *buf, size_t len, size_t done) {
 }
 
 static int armed(char **argv) {
-    uid_t uid = (uid_t)strtoul(argv[2], NULL, 10);
-    gid_t gid = (gid_t)strtoul(argv[3], NULL, 10);
-    int ctl = atoi(argv[5]);
-    join_cgroups(argv[4]);
+    int ctl = atoi(argv[3]);
+    join_cgroups(argv[2]);
     if (write(ctl, "R", 1) != 1) _exit(0); /* the worker is gone */
 
     uint32_t len = 0;
@@ -103,7 +102,7 @@ static int armed(char **argv) {
 
     size_t fields = 0;
     for (uint32_t i = 0; i < len; i++) fields += buf[i] == '\0';
-    if (fields < 3) die("launcher: go message without a command");
+    if (fields < 5) die("launcher: go message without a command");
     char **field = calloc(fields + 1, sizeof(char *));
     if (!field) die("launcher: calloc");
     char *p = buf;
@@ -114,20 +113,26 @@ static int armed(char **argv) {
     if (dup2(stdin_fd, 0) != 0) die("launcher: stdin");
     close(stdin_fd);
     if (strchr(field[0], 'm') && dup2(1, 2) != 2) die("launcher: merge stderr");
-    set_rlimits(field[1]);
-    drop_and_exec(uid, gid, field + 2);
+    char *end_uid, *end_gid;
+    uid_t uid = (uid_t)strtoul(field[1], &end_uid, 10);
+    gid_t gid = (gid_t)strtoul(field[2], &end_gid, 10);
+    /* never root: a malformed field must not leave the step privileged */
+    if (*end_uid || *end_gid || uid == 0 || gid == 0) die("launcher: bad uid or gid");
+    set_rlimits(field[3]);
+    drop_and_exec(uid, gid, field + 4);
     return 127;
 }
 
 int main(int argc, char **argv) {
-    if (argc == 6 && strcmp(argv[1], "--armed") == 0) return armed(argv);
+    if (argc == 4 && strcmp(argv[1], "--armed") == 0) return armed(argv);
     if (argc < 7 || strcmp(argv[5], "--") != 0) {
         fprintf(stderr, "usage: launcher UID GID CGROUP_FDS RLIMITS -- CMD...\n"
-                        "       launcher --armed UID GID CGROUP_FDS CTL_FD\n");
+                        "       launcher --armed CGROUP_FDS CTL_FD\n");
         return 127;
     }
     uid_t uid = (uid_t)strtoul(argv[1], NULL, 10);
     gid_t gid = (gid_t)strtoul(argv[2], NULL, 10);
+    if (uid == 0 || gid == 0) die("launcher: bad uid or gid");
     join_cgroups(argv[3]);
     set_rlimits(argv[4]);
     drop_and_exec(uid, gid, argv + 6);

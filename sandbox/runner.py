@@ -31,7 +31,7 @@ from sandbox.registry import Language, registry
 from sandbox.result import Result
 from sandbox.settings import SandboxSettings
 from sandbox.step import OutputCallback, StepOutcome, StepSpec, run_step
-from sandbox.workdir import Workdir, remove_stale
+from sandbox.workdir import Workdir, mount_tmpfs, remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ ALWAYS_ENFORCED = ("wall_time", "output", "file_size", "open_files", "network", 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What this host lets the sandbox enforce; `degraded` means no usable cgroup."""
+    """What this host lets the sandbox enforce (it refuses to start without cgroups and tmpfs
+    mounts, so `degraded` is never true of a running sandbox)."""
 
     cgroup_version: int | None
     workdir_tmpfs: bool
@@ -76,7 +77,10 @@ class Sandbox:
         s = self.settings
         if os.geteuid() != 0:
             raise SandboxUnavailable("the sandbox must start as root to set cgroups and drop to "
-                                     f"uid {s.uid}")  # fmt: skip
+                                     f"uids {s.uid_base}+")  # fmt: skip
+        if min(s.uid_base, s.gid_base) < 1000:
+            raise SandboxUnavailable("SANDBOX_UID_BASE and SANDBOX_GID_BASE must be >= 1000: "
+                                     "the slot users must be nobody else")  # fmt: skip
         mode = os.stat(s.bwrap).st_mode if os.path.exists(s.bwrap) else None
         if mode is None or not os.access(s.bwrap, os.X_OK):
             raise SandboxUnavailable(f"bubblewrap not found at {s.bwrap}")
@@ -89,33 +93,40 @@ class Sandbox:
             raise SandboxUnavailable("no seccomp syscall table for this architecture")
         seccomp.compiled_filter()
         s.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        self._etc = s.root / "etc"
-        bwrap.write_etc(self._etc)
+        ids = [s.ids(slot) for slot in range(s.slots)]
+        self._etc = bwrap.etc_dir(s.root, ids)
+        self._etc.mkdir(mode=0o755, exist_ok=True)
+        if not os.path.ismount(self._etc):
+            with contextlib.suppress(OSError):  # without mounts the probe below says so
+                mount_tmpfs(self._etc, 64 * 1024, 0o755)
+        bwrap.write_etc(self._etc, ids)
         remove_stale(s.root)
         self.cgroups = CgroupDriver.detect(s.cgroup_root, s.cgroup_parent)
         if self.cgroups is None:
-            if s.require_cgroups:
-                raise SandboxUnavailable("no usable cgroup (SANDBOX_REQUIRE_CGROUPS is set)")
-            log.warning("sandbox: no usable cgroup v1/v2; running DEGRADED on rlimits only "
-                        "(memory per process, CPU per process, pids per user)")  # fmt: skip
-        probe = Workdir.create(s.root, f"{os.getpid()}-probe-{uuid.uuid4().hex[:8]}", MIB,
-                               s.uid, s.gid)  # fmt: skip
-        tmpfs = probe.mounted
+            # Without one, memory, total CPU time and processes could not be limited per run.
+            raise SandboxUnavailable(
+                f"no usable cgroup under {s.cgroup_root}: the sandbox needs cgroup v2 with the "
+                "memory, pids and cpu controllers (or v1 with memory, pids, freezer and cpuacct), "
+                "writable by root. Mount it there (in a container: a writable /sys/fs/cgroup, see "
+                "SECURITY.md) or set SANDBOX_CGROUP_ROOT to where it is mounted."
+            )
+        try:
+            probe = Workdir.create(s.root, f"{os.getpid()}-probe-{uuid.uuid4().hex[:8]}", MIB,
+                                   *s.ids(0))  # fmt: skip
+        except (OSError, WorkdirError) as exc:
+            # Without it, a run's files would land on the host's disk, with no size limit.
+            raise SandboxUnavailable(
+                f"cannot mount a tmpfs for a run under {s.root / 'runs'} ({exc}): the sandbox "
+                "needs CAP_SYS_ADMIN in the host's mount namespace (in a container: see "
+                "SECURITY.md) and a SANDBOX_ROOT on a filesystem where it may mount."
+            ) from exc
         probe.remove()
-        if not tmpfs:
-            log.warning("sandbox: cannot mount a tmpfs per run; workdir size is not limited")
-        enforced = list(ALWAYS_ENFORCED)
-        if self.cgroups is not None:
-            enforced += ["memory", "cpu_time", "pids"]
-        else:
-            enforced += ["memory_per_process", "cpu_time_per_process", "pids_per_user"]
-        if tmpfs:
-            enforced.append("workdir_size")
-        self.capabilities = Capabilities(
-            self.cgroups.version if self.cgroups else None, tmpfs, tuple(sorted(enforced))
-        )
+        enforced = [*ALWAYS_ENFORCED, "memory", "cpu_time", "pids", "workdir_size"]
+        self.capabilities = Capabilities(self.cgroups.version, True, tuple(sorted(enforced)))
         self.launcher = launcher.build(s.root) if s.use_launcher else None
         self._slots = asyncio.Semaphore(s.slots)
+        # Each slot runs as a user of its own (see SandboxSettings.uid_base); a run holds one.
+        self._free_slots = list(range(s.slots))
         # Teardowns scheduled but not yet run, by id of their step list.
         self._pending: dict[int, tuple[asyncio.TimerHandle, list[Callable[[], None]]]] = {}
         self._teardowns: set[asyncio.Future[None]] = set()  # running in a thread
@@ -126,10 +137,16 @@ class Sandbox:
         # Launchers already in fresh cgroups, so no step waits for the (slow, v1) cgroup join.
         self.armory: Armory | None = None
         if self.launcher is not None and self.cgroups is not None:
-            self.armory = Armory(self.launcher, self.cgroups, s.uid, s.gid, self._spares)
+            self.armory = Armory(self.launcher, self.cgroups, self._spares)
             self._arm()
         # True only for `python -m sandbox warm`: binds the shared build cache writable.
         self.warming = False
+        # Root refreshes files in the shared Go cache only if no one else can write there.
+        self._go_cache_safe = gocache.is_safe(s.go_cache)
+        if s.go_cache.is_dir() and not self._go_cache_safe:
+            log.warning("sandbox: the Go cache %s is writable by others than root: it is used "
+                        "read-only but not kept fresh (devstack/runtimes.sh fixes its ownership)",
+                        s.go_cache)  # fmt: skip
 
     def _arm(self) -> None:
         # Best effort: a step that finds no armed launcher spawns one itself, as before.
@@ -172,14 +189,17 @@ class Sandbox:
         if len(code) > limits.workdir_mb * MIB:
             raise SourceTooLarge(source_bytes=len(code), workdir_mb=limits.workdir_mb)
         await self._slots.acquire()
+        slot = self._free_slots.pop(0)  # free the longest: any process of its last run is long gone
         teardown: list[Callable[[], None]] = []
         try:
-            return await self._run(lang, code, data, limits, on_output, teardown)
+            return await self._run(lang, code, data, limits, on_output, teardown, slot)
         finally:
             # Unmounting, removing the (empty) cgroups and arming a launcher for a later run
             # block the event loop for a few ms: done a little after the caller has its result,
             # so that what it does next with it (send it, answer a request) goes out first.
             # The slot is free at once: the armed launchers already in stock serve the next run.
+            # Its steps are over: their pid namespaces, and every process in them, are gone.
+            self._free_slots.append(slot)
             self._slots.release()
             handle = asyncio.get_running_loop().call_later(
                 TEARDOWN_DELAY_S, self._start_teardown, teardown
@@ -207,12 +227,13 @@ class Sandbox:
 
     async def _run(self, lang: Language, code: bytes, data: bytes, limits: Limits,
                    on_output: OutputCallback | None,
-                   teardown: list[Callable[[], None]]) -> Result:  # fmt: skip
+                   teardown: list[Callable[[], None]], slot: int) -> Result:  # fmt: skip
         s = self.settings
         enforced = self.capabilities.enforced
+        uid, gid = s.ids(slot)
         try:
             workdir = Workdir.create(s.root, f"{os.getpid()}-{uuid.uuid4().hex[:12]}",
-                                     limits.workdir_mb * MIB, s.uid, s.gid)  # fmt: skip
+                                     limits.workdir_mb * MIB, uid, gid)  # fmt: skip
         except (OSError, WorkdirError) as exc:
             return system_error(f"sandbox: {exc}", enforced)
         teardown.append(workdir.remove)
@@ -222,13 +243,13 @@ class Sandbox:
             compiled: StepOutcome | None = None
             if lang.compile:
                 compiled = await run_step(self._spec(lang, workdir, binds, limits, b"", True),
-                                          self.cgroups, s.uid, s.gid, launcher=self.launcher,
+                                          self.cgroups, uid, gid, launcher=self.launcher,
                                           armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
                                           teardown=teardown)  # fmt: skip
                 if compile_failed(compiled) or compiled.setup_failed:
                     return classify(lang, compiled, None, enforced)
             ran = await run_step(self._spec(lang, workdir, binds, limits, data, False),
-                                 self.cgroups, s.uid, s.gid, launcher=self.launcher,
+                                 self.cgroups, uid, gid, launcher=self.launcher,
                                  armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
                                  on_output=on_output, teardown=teardown)  # fmt: skip
             return classify(lang, compiled, ran, enforced)
@@ -241,13 +262,15 @@ class Sandbox:
             return []
         if self.warming:
             return [(self.settings.go_cache, "/gocache")]
-        if self.settings.go_cache.is_dir() and workdir.mounted:
-            gocache.keep_fresh(self.settings.go_cache)
-            return [(workdir.overlay("gocache", self.settings.go_cache), "/gocache")]
-        # No warm cache (or no mounts): a cold private cache, correct but slow.
+        cache = self.settings.go_cache
+        if cache.is_dir():
+            if self._go_cache_safe:
+                gocache.keep_fresh(cache)
+            return [(workdir.overlay("gocache", cache, gocache.ENTRY_DIRS), "/gocache")]
+        # No warm cache: a cold private cache, correct but slow.
         cold = workdir.path / "gocache"
         cold.mkdir(mode=0o700)
-        os.chown(cold, self.settings.uid, self.settings.gid)
+        os.chown(cold, workdir.uid, workdir.gid)
         return [(cold, "/gocache")]
 
     def _spec(self, lang: Language, workdir: Workdir, binds: list[tuple[Path, str]],
@@ -263,26 +286,21 @@ class Sandbox:
             memory_mb = limits.memory_mb + lang.extra_memory_mb
             wall_ms, cpu_ms = limits.wall_ms, limits.time_limit_ms
             pids = limits.pids + lang.extra_pids
-        argv = bwrap.command_line(
+        argv, options = bwrap.via_args_fd(bwrap.command_line(
             bwrap=self.settings.bwrap, etc_dir=self._etc, box=workdir.box, command=command,
             tmp_bytes=limits.workdir_mb * MIB, mounts=lang.mounts, binds=binds,
             env=lang.env,
-        )  # fmt: skip
+        ), command)  # fmt: skip
         rlimits = [
             (resource.RLIMIT_CPU, math.ceil(cpu_ms / 1000) + 1),
             (resource.RLIMIT_FSIZE, limits.file_size_mb * MIB),
             (resource.RLIMIT_NOFILE, limits.open_files),
             (resource.RLIMIT_CORE, 0),
         ]
-        if self.cgroups is None:
-            rlimits += [
-                (resource.RLIMIT_DATA, memory_mb * MIB),
-                (resource.RLIMIT_NPROC, pids * self.settings.slots),
-            ]
         return StepSpec(
             argv=argv, pass_fds=(), stdin=stdin, wall_ms=wall_ms, cpu_ms=cpu_ms,
             memory_bytes=memory_mb * MIB, pids=pids, rlimits=tuple(rlimits),
             stdout_cap=limits.stdout_bytes if not compiling else MIB,
             stderr_cap=None if compiling else limits.stderr_bytes,
-            purpose="compile" if compiling else "run",
+            purpose="compile" if compiling else "run", bwrap_options=tuple(options),
         )  # fmt: skip

@@ -1,9 +1,12 @@
 """A seccomp BPF program, assembled once per process, handed to bwrap with `--seccomp FD`.
 
-Hand-assembled classic BPF (no libseccomp needed): kill on a foreign architecture, EPERM for
-syscalls that reach outside the sandbox (ptrace, mount, namespaces, bpf, keyrings, io_uring, ...),
-EACCES for sockets other than AF_UNIX, EPERM for clone() with namespace flags and for the TIOCSTI/
-TIOCLINUX ioctls, ENOSYS for clone3 (its flags live in memory BPF cannot read; libc falls back).
+Hand-assembled classic BPF (no libseccomp needed): kill on a foreign architecture, ENOSYS for
+syscall numbers newer than the table below knows (a kernel's new syscalls are unreviewed attack
+surface; libc treats ENOSYS as "old kernel" and falls back), EPERM for syscalls that reach outside
+the sandbox (ptrace, mount, namespaces, bpf, keyrings, io_uring, modify_ldt, ...), EACCES for
+sockets other than AF_UNIX, EPERM for clone() with namespace flags, for the TIOCSTI/TIOCLINUX
+ioctls and for personality() other than the values Docker's default profile allows, ENOSYS for
+clone3 (its flags live in memory BPF cannot read; libc falls back).
 """
 
 from __future__ import annotations
@@ -38,6 +41,13 @@ _TIOCLINUX = 0x541C
 # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME(0x80)
 _CLONE_NS_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000
 _CLONE_NS_FLAGS |= 0x40000000 | 0x00000080
+
+# personality(): query (0xffffffff), PER_LINUX, and with UNAME26 (0x20000) or PER_LINUX32 (0x8).
+# Not ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC and the like, which weaken the next exec's hardening.
+_PERSONALITIES = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)
+# The newest syscall the tables know: mseal (Linux 6.10, the same number on every architecture
+# since 5.1). Raise it after reviewing what the kernel added since.
+_LAST_KNOWN = 462
 
 _DENIED = [
     "ptrace",
@@ -86,6 +96,8 @@ _DENIED = [
     "fanotify_init",
     "pidfd_getfd",
 ]
+# Denied where the architecture has them.
+_DENIED_IF_PRESENT = ["modify_ldt", "iopl", "ioperm", "uselib"]
 
 _X86_64 = dict(
     ptrace=101, process_vm_readv=310, process_vm_writev=311, mount=165, umount2=166,
@@ -97,6 +109,7 @@ _X86_64 = dict(
     acct=163, sethostname=170, setdomainname=171, syslog=103, userfaultfd=323,
     open_by_handle_at=304, name_to_handle_at=303, quotactl=179, lookup_dcookie=212, kcmp=312,
     vhangup=153, fanotify_init=300, pidfd_getfd=438, clone=56, clone3=435, socket=41, ioctl=16,
+    personality=135, modify_ldt=154, iopl=172, ioperm=173, uselib=134,
 )  # fmt: skip
 _AARCH64 = dict(
     ptrace=117, process_vm_readv=270, process_vm_writev=271, mount=40, umount2=39,
@@ -108,6 +121,7 @@ _AARCH64 = dict(
     acct=89, sethostname=161, setdomainname=162, syslog=116, userfaultfd=282,
     open_by_handle_at=265, name_to_handle_at=264, quotactl=60, lookup_dcookie=18, kcmp=272,
     vhangup=58, fanotify_init=262, pidfd_getfd=438, clone=220, clone3=435, socket=198, ioctl=29,
+    personality=92,
 )  # fmt: skip
 # (AUDIT_ARCH value, syscall table, x32 bit to refuse or 0)
 _ARCHES = {
@@ -154,13 +168,21 @@ def build_filter(machine: str | None = None) -> bytes:
     a.op(_LD_ABS_W, _OFF_NR)
     if x32_bit:
         a.op(_JGE, x32_bit, jt="deny")
-    for name in _DENIED:
+    a.op(_JGE, _LAST_KNOWN + 1, jt="enosys")
+    for name in _DENIED + [n for n in _DENIED_IF_PRESENT if n in table]:
         a.op(_JEQ, table[name], jt="deny")
     a.op(_JEQ, table["clone3"], jt="enosys")
     a.op(_JEQ, table["socket"], jt="socket")
     a.op(_JEQ, table["ioctl"], jt="ioctl")
     a.op(_JEQ, table["clone"], jt="clone")
+    a.op(_JEQ, table["personality"], jt="personality")
     a.op(_RET, _RET_ALLOW)
+    a.label("personality")
+    # The kernel takes an unsigned int: only the low 32 bits count.
+    a.op(_LD_ABS_W, _arg(0))
+    for value in _PERSONALITIES:
+        a.op(_JEQ, value, jt="allow")
+    a.op(_RET, _RET_ERRNO | errno.EPERM)
     a.label("socket")
     a.op(_LD_ABS_W, _arg(0))
     a.op(_JEQ, _AF_UNIX, jt="allow")

@@ -44,16 +44,16 @@ class SandboxSettings:
     """SANDBOX_ROOT: parent of the per-run working directories (each a tmpfs mounted here)."""
     bwrap: str = "/usr/bin/bwrap"
     """SANDBOX_BWRAP: the bubblewrap binary (must not be setuid: we drop privileges first)."""
-    uid: int = 65534
-    """SANDBOX_UID: the unprivileged user programs run as (nobody)."""
-    gid: int = 65534
-    """SANDBOX_GID: its group (nogroup)."""
+    uid_base: int = 60000
+    """SANDBOX_UID_BASE: slot i runs programs as uid base+i, a user of its own (as isolate does),
+    so runs never share the kernel's per-user counters; sandboxes sharing a kernel need disjoint
+    ranges. Nothing on the host may use these uids."""
+    gid_base: int = 60000
+    """SANDBOX_GID_BASE: slot i's group is gid base+i."""
     cgroup_root: Path = Path("/sys/fs/cgroup")
     """SANDBOX_CGROUP_ROOT: where cgroup v1 controllers or the v2 hierarchy are mounted."""
     cgroup_parent: str = "sandbox"
     """SANDBOX_CGROUP_PARENT: cgroup (under each controller) that holds the per-step cgroups."""
-    require_cgroups: bool = False
-    """SANDBOX_REQUIRE_CGROUPS=1: refuse to start rather than run degraded on rlimits only."""
     go_cache: Path = Path("/var/cache/sandbox/go-build")
     """SANDBOX_GO_CACHE: warm, read-only Go build cache (filled by devstack/runtimes.sh)."""
     use_launcher: bool = True
@@ -62,6 +62,10 @@ class SandboxSettings:
     """SANDBOX_CPU_POLL_MS: how often total CPU time is checked against the limit."""
     defaults: Limits = field(default_factory=Limits)
     """Limits used where a run gives none (SANDBOX_TIME_LIMIT_MS, SANDBOX_MEMORY_MB, ...)."""
+
+    def ids(self, slot: int) -> tuple[int, int]:
+        """The uid and gid programs of `slot` (0 ... slots-1) run as."""
+        return self.uid_base + slot, self.gid_base + slot
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SandboxSettings:
@@ -83,11 +87,10 @@ class SandboxSettings:
             slots=_int(env, "SANDBOX_SLOTS", base.slots, 1, 256),
             root=Path(env.get("SANDBOX_ROOT") or base.root),
             bwrap=env.get("SANDBOX_BWRAP") or base.bwrap,
-            uid=_int(env, "SANDBOX_UID", base.uid),
-            gid=_int(env, "SANDBOX_GID", base.gid),
+            uid_base=_int(env, "SANDBOX_UID_BASE", base.uid_base),
+            gid_base=_int(env, "SANDBOX_GID_BASE", base.gid_base),
             cgroup_root=Path(env.get("SANDBOX_CGROUP_ROOT") or base.cgroup_root),
             cgroup_parent=env.get("SANDBOX_CGROUP_PARENT") or base.cgroup_parent,
-            require_cgroups=_flag(env, "SANDBOX_REQUIRE_CGROUPS", base.require_cgroups),
             go_cache=Path(env.get("SANDBOX_GO_CACHE") or base.go_cache),
             use_launcher=_flag(env, "SANDBOX_USE_LAUNCHER", base.use_launcher),
             cpu_poll_ms=_int(env, "SANDBOX_CPU_POLL_MS", base.cpu_poll_ms, 1, 1000),

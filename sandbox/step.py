@@ -1,6 +1,6 @@
 """Runs one bwrap process (a compile or run step) under limits, and measures it.
 
-The child joins the step's cgroups, sets its rlimits and drops to the sandbox user before exec;
+The child joins the step's cgroups, sets its rlimits and drops to its slot's user before exec;
 the parent streams output with caps (the rest is read and dropped, so a flood never grows our
 memory), enforces wall time and total CPU time, and on a limit freezes and kills the cgroup.
 Whether the user's command started at all comes from bwrap's --json-status-fd, never from what
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sandbox.armed import Armed, Armory
-from sandbox.bwrap import SECCOMP_FD, STATUS_FD
+from sandbox.bwrap import ARGS_FD, SECCOMP_FD, STATUS_FD, options_data
 from sandbox.cgroups import CgroupDriver, CgroupStats, StepCgroup
 from sandbox.launcher import argv as launcher_argv
 from sandbox.seccomp import filter_fd
@@ -55,6 +55,7 @@ class StepSpec:
     stdout_cap: int
     stderr_cap: int | None  # None: stderr goes into stdout (compile steps)
     purpose: str = "run"
+    bwrap_options: tuple[str, ...] = ()  # read by bwrap from ARGS_FD in `argv` (bwrap.via_args_fd)
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ def _start(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid: int,
         stdin = _stdin_fd(spec.stdin)
         start = time.monotonic()  # the step starts now: the launcher was waiting for it
         try:
-            child = armed.go(spec.argv, spec.rlimits, stdin, captures)
+            child = armed.go(spec.argv, spec.bwrap_options, spec.rlimits, stdin, captures, uid,
+                             gid)  # fmt: skip
             os.set_blocking(armed.status_r, False)
             return child, armed.status_r, start
         except OSError:
@@ -206,9 +208,11 @@ def _start(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid: int,
     stdin = _stdin_fd(spec.stdin)
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     os.set_blocking(status_r, False)
+    fds = {SECCOMP_FD: str(seccomp), STATUS_FD: str(status_w)}
+    args = _stdin_fd(options_data(spec.bwrap_options, fds))  # a memfd: never blocks
+    fds[ARGS_FD] = str(args)
     start = time.monotonic()
     try:
-        fds = {SECCOMP_FD: str(seccomp), STATUS_FD: str(status_w)}
         argv = [fds.get(arg, arg) for arg in spec.argv]
         join_fds = cg.join_fds if cg else []
         preexec: Callable[[], None] | None = None
@@ -218,13 +222,13 @@ def _start(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid: int,
         else:
             preexec = _child_setup(join_fds, spec.rlimits, uid, gid)
         child = spawn(argv, stdin=stdin, captures=captures, merge_stderr=len(captures) == 1,
-                      pass_fds=(seccomp, status_w, *spec.pass_fds,
+                      pass_fds=(seccomp, status_w, args, *spec.pass_fds,
                                 *(join_fds if launcher else ())), preexec=preexec)  # fmt: skip
     except BaseException:
         os.close(status_r)
         raise
     finally:
-        for fd in (seccomp, stdin, status_w):
+        for fd in (seccomp, stdin, status_w, args):
             os.close(fd)
         if cg is not None:
             cg.close_join_fds()

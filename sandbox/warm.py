@@ -4,7 +4,7 @@ standard packages most programs use; later runs see it read-only under a private
 from __future__ import annotations
 
 import asyncio
-import os
+import dataclasses
 
 from sandbox import gocache
 from sandbox.errors import SandboxError
@@ -39,17 +39,18 @@ def warm_go_cache(settings: SandboxSettings) -> None:
     """Compile WARM_GO with the shared cache bound writable (run as root, before serving)."""
     cache = settings.go_cache
     cache.mkdir(parents=True, exist_ok=True)
-    # Writable by the sandbox user while warming (bound as is, not through an overlay).
-    for dirpath, dirnames, filenames in os.walk(cache):
-        for name in (*dirnames, *filenames):
-            os.lchown(os.path.join(dirpath, name), settings.uid, settings.gid)
-    os.chown(cache, settings.uid, settings.gid)
-    os.chmod(cache, 0o755)
-    sandbox = Sandbox(settings)
-    sandbox.warming = True
-    limits = Limits(compile_time_limit_ms=120_000, compile_memory_mb=2048, workdir_mb=512)
-    result = asyncio.run(sandbox.run("go", WARM_GO, "warm\n", limits))
+    # Writable by the sandbox user while warming (bound as is, not through an overlay); given
+    # back to root before root writes in it again.
+    gocache.set_ownership(cache, *settings.ids(0))
+    try:
+        # One slot: the run is slot 0's, whose user owns the cache meanwhile.
+        sandbox = Sandbox(dataclasses.replace(settings, slots=1))
+        sandbox.warming = True
+        limits = Limits(compile_time_limit_ms=120_000, compile_memory_mb=2048, workdir_mb=512)
+        result = asyncio.run(sandbox.run("go", WARM_GO, "warm\n", limits))
+        sandbox.close()
+    finally:
+        gocache.set_ownership(cache)
     if result.status is not Status.COMPLETED:
         raise SandboxError(f"warming the Go cache failed: {result.compile_output}{result.stderr}")
-    gocache.set_ownership(cache, settings.uid, settings.gid)
     gocache.keep_fresh(cache)

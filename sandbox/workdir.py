@@ -1,10 +1,10 @@
 """The private working directory of one run: a size-limited tmpfs of its own, never traversed.
 
 Each run gets a fresh tmpfs mounted at `<root>/runs/<run id>`; its `box/` subdirectory (owned by
-the sandbox user) becomes `/box` inside bubblewrap. Files are written into it only while it is
+the slot's user) becomes `/box` inside bubblewrap. Files are written into it only while it is
 new and empty, and cleanup is an unmount: we never follow a path the user's program could have
 turned into a symlink (the Judge0 CVE-2024-28185/28189 escapes). Where mounting is not allowed
-the run falls back to a plain directory removed with fd-relative, symlink-safe deletes.
+there is no run: never a plain directory on the host's disk, unlimited in size.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from sandbox.errors import WorkdirError
@@ -27,6 +28,12 @@ def _mount(source: str, target: Path, fstype: str, flags: int, options: str) -> 
                    options.encode()) != 0:  # fmt: skip
         err = ctypes.get_errno()
         raise OSError(err, f"mount {fstype} on {target}: {os.strerror(err)}")
+
+
+def mount_tmpfs(target: Path, size_bytes: int, mode: int) -> None:
+    """A private tmpfs on `target` (nosuid, nodev): what is bound from it into a sandbox shows
+    as a path inside it, not as a path of the host, in the sandbox's /proc/self/mountinfo."""
+    _mount("sandbox", target, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_bytes},mode={mode:o}")
 
 
 def _umount(target: Path) -> None:
@@ -44,10 +51,9 @@ def mounted_points() -> set[str]:
 class Workdir:
     """One run's tmpfs; `box` is what the program sees as /box."""
 
-    def __init__(self, path: Path, mounted: bool, uid: int, gid: int) -> None:
+    def __init__(self, path: Path, uid: int, gid: int) -> None:
         self.path = path
         self.box = path / "box"
-        self.mounted = mounted
         self.uid, self.gid = uid, gid
         self._overlays: list[Path] = []
 
@@ -57,13 +63,13 @@ class Workdir:
         runs.mkdir(mode=0o711, parents=True, exist_ok=True)
         path = runs / run_id
         path.mkdir(mode=0o711)
-        mounted = True
         try:
             _mount("sandbox", path, "tmpfs", _MS_NOSUID | _MS_NODEV,
                    f"size={size_bytes},nr_inodes=16384,mode=0711")  # fmt: skip
-        except OSError:
-            mounted = False
-        workdir = cls(path, mounted, uid, gid)
+        except OSError as exc:
+            path.rmdir()
+            raise WorkdirError(f"cannot mount a tmpfs on {path}: {exc.strerror}") from exc
+        workdir = cls(path, uid, gid)
         try:
             workdir.box.mkdir(mode=0o700)
             os.chown(workdir.box, uid, gid)
@@ -89,15 +95,29 @@ class Workdir:
         finally:
             os.close(dir_fd)
 
-    def overlay(self, name: str, lower: Path) -> Path:
-        """A writable view of the read-only `lower` whose changes stay in this run's tmpfs."""
+    def overlay(self, name: str, lower: Path, writable: Sequence[str] = ()) -> Path:
+        """A writable view of the read-only `lower` whose changes stay in this run's tmpfs.
+        `writable`: directories of `lower` the run may add files to although root owns them in
+        `lower`: made in the upper layer, owned by the run's user, they lend the merged directory
+        their owner (while it is new, before any sandboxed process exists)."""
         upper, work, merged = (self.path / f"{name}-{part}" for part in ("upper", "work", "merged"))
         for d in (upper, work, merged):
             d.mkdir(mode=0o700)
+        for sub in writable:
+            (upper / sub).mkdir(mode=0o755)
+            os.chown(upper / sub, self.uid, self.gid)
         os.chown(upper, self.uid, self.gid)
         os.chown(merged, self.uid, self.gid)
-        _mount("overlay", merged, "overlay", _MS_NOSUID | _MS_NODEV,
-               f"lowerdir={lower},upperdir={upper},workdir={work}")  # fmt: skip
+        # Named through descriptors: the sandbox reads the mount options in its mountinfo, and
+        # the real paths would name the run directory (the worker's pid) and the host's layout.
+        fds = [os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for d in (lower, upper, work)]
+        try:
+            low, up, wk = (f"/proc/self/fd/{fd}" for fd in fds)
+            _mount("overlay", merged, "overlay", _MS_NOSUID | _MS_NODEV,
+                   f"lowerdir={low},upperdir={up},workdir={wk}")  # fmt: skip
+        finally:
+            for fd in fds:
+                os.close(fd)
         self._overlays.append(merged)
         return merged
 
@@ -106,14 +126,7 @@ class Workdir:
         try:
             for merged in reversed(self._overlays):
                 _umount(merged)
-            if self.mounted:
-                _umount(self.path)
-            else:
-                # Fallback only: rmtree uses fd-relative deletes that never follow symlinks.
-                assert shutil.rmtree.avoids_symlink_attacks
-                shutil.rmtree(self.box, ignore_errors=True)
-                for child in self.path.iterdir():
-                    shutil.rmtree(child, ignore_errors=True)
+            _umount(self.path)
             self.path.rmdir()
         except OSError as exc:
             raise WorkdirError(f"cannot remove {self.path}: {exc}") from exc

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import Sandbox, SandboxSettings
+from sandbox import Sandbox, SandboxSettings, SandboxUnavailable
 from sandbox.workdir import mounted_points
 
 TEST_ROOT = Path("/var/lib/sandbox/tests")
@@ -24,7 +24,7 @@ TEST_ROOT = Path("/var/lib/sandbox/tests")
 
 def _requirements_missing() -> str | None:
     if os.geteuid() != 0:
-        return "the sandbox tests must run as root (the sandbox drops to uid 65534 itself)"
+        return "the sandbox tests must run as root (the sandbox drops to its slot users itself)"
     if shutil.which("bwrap") is None:
         return "bubblewrap is not installed: run devstack/runtimes.sh (make up) first"
     return None
@@ -36,15 +36,16 @@ def sandbox() -> Sandbox:
     if reason:
         pytest.fail(reason)
     settings = dataclasses.replace(SandboxSettings.from_env(), root=TEST_ROOT, slots=2)
-    sb = Sandbox(settings)
-    if sb.capabilities.degraded:
-        pytest.fail("no usable cgroup v1/v2 on this host: the limit tests cannot be checked")
-    return sb
+    try:
+        return Sandbox(settings)
+    except SandboxUnavailable as exc:  # no cgroups, no tmpfs mounts, ...: it says what and why
+        pytest.fail(f"the sandbox cannot start on this host: {exc}")
 
 
 def _ours(pid: int, ppid: int) -> bool:
     """Started by this test process: a descendant of it, or in one of its step cgroups (named
-    after its pid). Other sandboxes on a shared host run as the same user and do not count."""
+    after its pid). Other sandboxes on a shared host may run as the same users and do not
+    count."""
     with open(f"/proc/{pid}/cgroup") as f:
         if f"/{os.getpid()}-" in f.read():
             return True
@@ -58,15 +59,15 @@ def _ours(pid: int, ppid: int) -> bool:
     return False
 
 
-def _nobody_pids() -> set[int]:
-    """Live processes of the sandbox user started by these tests. Zombies are left out: bwrap's
+def _slot_user_pids(uids: range) -> set[int]:
+    """Live processes of the slot users started by these tests. Zombies are left out: bwrap's
     exited init is reaped by the host's init, which on some hosts takes a moment; it holds
     nothing but its pid."""
     pids = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid != 65534:
+                if os.stat(f"/proc/{entry}").st_uid not in uids:
                     continue
                 with open(f"/proc/{entry}/stat") as f:
                     state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
@@ -85,12 +86,16 @@ def _cmdline(pid: int) -> str:
         return "(gone)"
 
 
+def _uids(sb: Sandbox) -> range:
+    return range(sb.settings.uid_base, sb.settings.uid_base + sb.settings.slots)
+
+
 async def leftovers(sb: Sandbox, before: set[int]) -> list[str]:
     """Processes, cgroups and mounts of finished runs that still exist (polled for a while, on
     the event loop: the sandbox tears a run down shortly after returning its result)."""
     deadline = time.monotonic() + 5
     while True:
-        found = [f"process {pid} {_cmdline(pid)}" for pid in _nobody_pids() - before]
+        found = [f"process {pid} {_cmdline(pid)}" for pid in _slot_user_pids(_uids(sb)) - before]
         assert sb.cgroups is not None
         found += [f"cgroup {d}" for d in sb.cgroups.step_dirs()]
         # Run directories are named after the pid that made them: other test processes on the
@@ -105,7 +110,7 @@ async def leftovers(sb: Sandbox, before: set[int]) -> list[str]:
 @pytest.fixture
 async def clean_host(sandbox: Sandbox) -> AsyncIterator[None]:
     """After the test: nothing of its runs remains, and the host can still start processes."""
-    before = _nobody_pids()
+    before = _slot_user_pids(_uids(sandbox))
     yield
     assert await leftovers(sandbox, before) == []
     assert subprocess.run(["true"], check=False).returncode == 0  # noqa: ASYNC221 - one tiny probe

@@ -34,7 +34,10 @@ async def test_a_run_takes_an_armed_launcher_with_the_usual_isolation(sandbox: S
     assert result.status is Status.COMPLETED, result
     lines = result.stdout.splitlines()
     # Only stdin, stdout, stderr (and the descriptor ls reads /proc/self/fd through).
-    assert lines[:2] == ["got héllo", "65534"] and lines[2].split() == ["0", "1", "2", "3"]
+    assert lines[0] == "got héllo" and lines[2].split() == ["0", "1", "2", "3"]
+    # The user of the slot that took it, not one fixed when it was armed.
+    base = sandbox.settings.uid_base
+    assert base <= int(lines[1]) < base + sandbox.slots
     assert result.stderr == "oops\n"
     assert result.cpu_time_ms is not None and result.memory_peak_kb is not None
 

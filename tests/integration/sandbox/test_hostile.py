@@ -155,7 +155,7 @@ async def test_secrets_of_the_host_are_out_of_reach(
 
 async def test_writes_outside_the_workdir_fail(sandbox: Sandbox) -> None:
     targets = ["/usr/x", "/etc/x", "/x", "/proc/sys/kernel/hostname", "/sys/x", "/dev/x",
-               "/var/x"]  # fmt: skip
+               "/var/x", "/usr/local/x", "/proc/cmdline"]  # fmt: skip
     src = (
         f"for p in {targets!r}:\n    try:\n        open(p, 'w').write('x'); print(p, 'WROTE')\n"
         "    except OSError as e:\n        print(p, 'denied')\n"
@@ -185,3 +185,42 @@ async def test_symlinks_in_the_workdir_never_lead_the_host_out(sandbox: Sandbox)
         result = await sandbox.run("c", c_src, limits=QUICK)
         assert result.status is Status.COMPLETED, result
         assert victim.read_text() == "untouched"
+
+
+HOST_KERNEL_CMDLINE = Path("/proc/cmdline").read_text().strip()
+LOOK_AROUND = {
+    "python": (
+        "import os\nprint(open('/proc/1/cmdline').read().replace('\\0', ' '))\n"
+        "print('KERNEL', repr(open('/proc/cmdline').read()))\n"
+        "print('LOCAL', sorted(os.listdir('/usr/local')))\n"
+        "print(open('/proc/self/mountinfo').read())\n"
+    ),
+    # Go: its build cache is an overlay mounted for the run step too.
+    "go": (
+        'package main\n\nimport (\n\t"fmt"\n\t"os"\n)\n\nfunc main() {\n'
+        '\tfor _, p := range []string{"/proc/1/cmdline", "/proc/cmdline", "/proc/self/mountinfo"} {\n'
+        "\t\tb, _ := os.ReadFile(p)\n\t\tfmt.Println(p, string(b))\n\t}\n"
+        '\tentries, _ := os.ReadDir("/usr/local")\n'
+        '\tfor _, e := range entries {\n\t\tfmt.Println("LOCAL", e.Name())\n\t}\n}\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("key", sorted(LOOK_AROUND))
+async def test_the_sandbox_shows_no_host_path_kernel_command_line_or_worker_pid(
+    sandbox: Sandbox, key: str
+) -> None:
+    result = await sandbox.run(key, LOOK_AROUND[key], limits=Limits(time_limit_ms=3000))
+    assert result.status is Status.COMPLETED, result
+    seen = result.stdout
+    # bwrap's argv (pid 1's cmdline) and the mount table named the run directory, whose name
+    # holds the worker's pid, and the sandbox's root on the host.
+    for host in (str(sandbox.settings.root), "/var/lib/sandbox", str(sandbox.settings.go_cache),
+                 f"/{os.getpid()}-", f"{os.getpid()}-"):  # fmt: skip
+        assert host not in seen, (host, seen)
+    assert HOST_KERNEL_CMDLINE not in seen
+    local = sorted(line.split()[-1] for line in seen.splitlines() if line.startswith("LOCAL"))
+    if key == "python":
+        assert "KERNEL ''" in seen and local == ["[]"]
+    else:
+        assert local == ["go"]  # only what the language mounts

@@ -42,10 +42,10 @@ def test_exception_docstring_is_the_default_message() -> None:
 def test_settings_from_an_explicit_environment() -> None:
     settings = SandboxSettings.from_env(
         {"SANDBOX_SLOTS": "3", "SANDBOX_ROOT": "/srv/sb", "SANDBOX_MEMORY_MB": "128",
-         "SANDBOX_REQUIRE_CGROUPS": "1"}
+         "SANDBOX_UID_BASE": "70000"}
     )  # fmt: skip
     assert settings.slots == 3 and settings.root == Path("/srv/sb")
-    assert settings.defaults.memory_mb == 128 and settings.require_cgroups
+    assert settings.defaults.memory_mb == 128 and settings.ids(2) == (70002, 60002)
     assert SandboxSettings.from_env({}).slots >= 1
 
 
@@ -57,4 +57,4 @@ def test_settings_refuse_invalid_default_limits_naming_the_variable() -> None:
     ):
         SandboxSettings.from_env({"SANDBOX_SLOTS": "two"})
     with pytest.raises(SettingsError, match=r"SANDBOX_REQUIRE_CGROUPS='maybe'"):
-        SandboxSettings.from_env({"SANDBOX_REQUIRE_CGROUPS": "maybe"})
+        SandboxSettings.from_env({"SANDBOX_USE_LAUNCHER": "maybe"})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import struct
 from pathlib import Path
 
 import pytest
 
-from sandbox import bwrap, gocache
+from sandbox import bwrap
 from sandbox.seccomp import build_filter
 
 
@@ -23,6 +24,51 @@ def test_filter_checks_the_architecture_first(machine: str, arch: int) -> None:
     for pc, (code, jt, jf, _k) in enumerate(insns):
         if code & 0x07 == 0x05:
             assert pc + 1 + max(jt, jf) < len(insns)
+
+
+def _run(program: bytes, nr: int, arch: int, *args: int) -> int:
+    """What the filter returns for one syscall: a small classic-BPF interpreter for the
+    instructions the assembler emits (load word, jeq, jge, jset, ret)."""
+    # struct seccomp_data: nr, arch, instruction pointer, six arguments.
+    data = struct.pack("<IIQ6Q", nr, arch, 0, *args, *[0] * (6 - len(args)))
+    insns = [struct.unpack("<HBBI", program[i : i + 8]) for i in range(0, len(program), 8)]
+    pc, acc = 0, 0
+    while True:
+        code, jt, jf, k = insns[pc]
+        if code == 0x20:
+            acc = struct.unpack_from("<I", data, k)[0]
+        elif code == 0x06:
+            return int(k)
+        else:
+            taken = {0x15: acc == k, 0x35: acc >= k, 0x45: bool(acc & k)}[code]
+            pc += jt if taken else jf
+        pc += 1
+
+
+EPERM, ENOSYS = 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
+ALLOW, KILL = 0x7FFF0000, 0x80000000
+# (personality, mount, read, highest number the filter knows) per architecture.
+NUMBERS = {"x86_64": (135, 165, 0, 462), "aarch64": (92, 40, 63, 462)}
+
+
+@pytest.mark.parametrize(("machine", "arch"), [("x86_64", 0xC000003E), ("aarch64", 0xC00000B7)])
+def test_filter_refuses_unknown_numbers_and_unsafe_personalities(machine: str, arch: int) -> None:
+    program = build_filter(machine)
+    personality, mount, read, last = NUMBERS[machine]
+    assert _run(program, read, arch) == ALLOW
+    assert _run(program, read, 0x40000003) == KILL  # i386 or any other architecture
+    assert _run(program, mount, arch) == EPERM
+    assert _run(program, last, arch) == ALLOW
+    for unknown in (last + 1, 999, 0x3FFFFFFF):
+        assert _run(program, unknown, arch) == ENOSYS, unknown
+    # Docker's default profile: only these personalities (query, Linux, with the harmless flags).
+    for persona in (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF):
+        assert _run(program, personality, arch, persona) == ALLOW, hex(persona)
+    for persona in (0x0040000, 0x0400000, 0x1_0000_0000 | 0x0040000, 0x0200000):
+        assert _run(program, personality, arch, persona) == EPERM, hex(persona)
+    if machine == "x86_64":
+        assert _run(program, 154, arch) == EPERM  # modify_ldt
+        assert _run(program, 0x40000000, arch) == EPERM  # x32
 
 
 def test_command_line_isolates_everything(tmp_path: Path) -> None:
@@ -46,10 +92,21 @@ def test_status_fd_is_asked_for(tmp_path: Path) -> None:
     assert argv[argv.index("--json-status-fd") + 1] == bwrap.STATUS_FD
 
 
-def test_go_trim_stamp_is_rewritten_before_go_would_trim(tmp_path: Path) -> None:
-    (tmp_path / gocache.TRIM_FILE).write_text("1000")
-    assert gocache.keep_fresh(tmp_path, now=1000 + 3600) is False
-    assert gocache.keep_fresh(tmp_path, now=1000 + 7 * 3600) is True
-    assert (tmp_path / gocache.TRIM_FILE).read_text() == str(1000 + 7 * 3600)
-    (tmp_path / gocache.TRIM_FILE).write_text("garbage")
-    assert gocache.keep_fresh(tmp_path, now=5000) is True
+def test_dev_is_built_without_a_devpts(tmp_path: Path) -> None:
+    argv = bwrap.command_line(bwrap="/usr/bin/bwrap", etc_dir=tmp_path, box=tmp_path / "box",
+                              command=["./main"], tmp_bytes=1 << 20)  # fmt: skip
+    # bwrap's --dev always mounts a devpts (and /dev/ptmx into it).
+    assert "--dev" not in argv and not [a for a in argv if "pts" in a or "ptmx" in a]
+    assert "/dev" in [argv[i + 1] for i, arg in enumerate(argv) if arg == "--tmpfs"]
+
+
+def test_stand_in_accounts_name_every_slot_user(tmp_path: Path) -> None:
+    ids = [(60000, 61000), (60001, 61001)]
+    etc = bwrap.etc_dir(tmp_path, ids)
+    bwrap.write_etc(etc, ids)
+    passwd = (etc / "passwd").read_text().splitlines()
+    assert "sandbox1:x:60001:61001:slot 1:/box:/usr/sbin/nologin" in passwd
+    assert "sandbox0:x:61000:" in (etc / "group").read_text()
+    # Other slot counts or bases get a directory of their own: never rewritten under a run.
+    assert bwrap.etc_dir(tmp_path, ids[:1]) != etc
+    assert bwrap.etc_dir(tmp_path, list(ids)) == etc
