@@ -68,19 +68,22 @@ if [[ ! -x /usr/local/go/bin/go ]]; then
     fi
     ln -sfn "$(readlink -f /usr/lib/go)" /usr/local/go
 fi
+# The project's own Python (its virtualenv, or the image's on PATH): the sandbox needs its packages.
+py=.venv/bin/python
+[[ -x $py ]] || py=python3
 # A warm, shared, read-only build cache; each run writes only to its own overlay on top of it.
 cache=${SANDBOX_GO_CACHE:-/var/cache/sandbox/go-build}
 stamp=$cache/.warm-$(/usr/local/go/bin/go version | tr -c 'a-zA-Z0-9.\n' '_')
 if [[ ! -f $stamp ]]; then
     say "warming the Go build cache at $cache"
     rm -rf "$cache" && mkdir -p "$cache"
-    SANDBOX_GO_CACHE=$cache /usr/bin/python3 -m sandbox warm >/dev/null
+    SANDBOX_GO_CACHE=$cache "$py" -m sandbox warm >/dev/null
     touch "$stamp"
 fi
 # Everything in the cache owned by root: go's mtime bumps then fail instead of copying entries into
 # every run's overlay, and no sandbox user owns a directory root writes in (see sandbox/gocache.py).
 if [[ ! -f $cache/.owned-v3 ]]; then
     say "setting ownership of the Go build cache"
-    /usr/bin/python3 -c 'import sys; from pathlib import Path; from sandbox.gocache import set_ownership; set_ownership(Path(sys.argv[1]))' "$cache"
+    "$py" -c 'import sys; from pathlib import Path; from sandbox.gocache import set_ownership; set_ownership(Path(sys.argv[1]))' "$cache"
     touch "$cache/.owned-v3"
 fi

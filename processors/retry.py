@@ -25,6 +25,10 @@ def register(worker: Worker) -> None:
 
 
 async def redispatch(worker: Worker, raw: bytes) -> None:
+    requeued = read(raw, events.RunRequeued)
+    if requeued is not None:
+        await requeue(worker, requeued)
+        return
     retry = read(raw, events.RetryScheduled)
     if retry is None:
         return
@@ -42,3 +46,18 @@ async def redispatch(worker: Worker, raw: bytes) -> None:
     except Exception as exc:
         log.exception("retry failed", extra={"execution_id": retry.execution_id})
         await dead_letter(worker, retry.request, retry.attempt, f"retry failed: {exc}")
+
+
+async def requeue(worker: Worker, requeued: events.RunRequeued) -> None:
+    """An operator's requeue: recorded in the execution's own history (executions.events, so it
+    is ordered before the new attempt's events), then dispatched as that attempt."""
+    headers = trace_headers(requeued.request)
+    await publish(worker.events, requeued, headers)
+    accepted = events.RunAccepted(
+        execution_id=requeued.execution_id, attempt=requeued.attempt, request=requeued.request
+    )
+    await publish(worker.dispatch, accepted, headers)
+    log.info(
+        "requeued run dispatched",
+        extra={"execution_id": requeued.execution_id, "attempt": requeued.attempt},
+    )

@@ -6,8 +6,6 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from processors import heartbeat
 from processors.failures import dead_letter
 from processors.publisher import handle_safely, publish, read, trace_headers
@@ -29,15 +27,11 @@ def register(worker: Worker) -> None:
 
 async def screen(worker: Worker, raw: bytes) -> None:
     """Never raises: Faust would ack the message and drop it (docs/architecture.md, Faust)."""
-    event = read(raw, events.RunRequested) or read(raw, events.RunRequeued)
-    if event is None:
+    request = read(raw, events.RunRequested)
+    if request is None:
         return
-    # A requeued dead letter is screened again, then runs as the attempt the operator made.
-    request = event if isinstance(event, events.RunRequested) else event.request
     try:
         decision = check(request, heartbeat.keys(), worker.settings.policy, datetime.now(UTC))
-        if isinstance(decision, events.RunAccepted) and isinstance(event, events.RunRequeued):
-            decision = msgspec.structs.replace(decision, attempt=event.attempt)
         if isinstance(decision, events.RunAccepted):
             await publish(worker.dispatch, decision, trace_headers(request))
             log.info("run accepted", extra={"execution_id": request.execution_id})

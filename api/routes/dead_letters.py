@@ -6,7 +6,9 @@ which the run is screened and executed again as a new attempt of the same execut
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -17,8 +19,8 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
 from api.dto import RequeueOptions, parse_body
-from api.errors import Conflict, InvalidInput, NotFound
-from api.routes.sessions import parse_id, visible
+from api.errors import Conflict, InvalidInput, NotFound, ProjectionBehind
+from api.routes.sessions import parse_id
 from api.services import Services, ServicesDep
 from api.tracing import trace_headers
 from eventlog import topics
@@ -81,6 +83,21 @@ async def get_dead_letter(services: ServicesDep, execution_id: FromPath[str]) ->
     return entry(await _load(services, execution_id))
 
 
+async def requeue_visible(services: Services, execution_id: uuid.UUID, attempt: int) -> None:
+    """Until the execution shows the new attempt (a 2xx means the next read sees it)."""
+    deadline = time.monotonic() + services.settings.read_your_writes_timeout_s
+    while True:
+        row = await services.db.execution(execution_id)
+        if row is not None and row["attempt"] >= attempt:
+            return
+        if time.monotonic() > deadline:
+            raise ProjectionBehind(
+                "the requeue is recorded but not yet visible; read it again shortly",
+                execution_id=str(execution_id),
+            )
+        await asyncio.sleep(0.02)
+
+
 @post("/dead-letters/{execution_id:str}/requeue")
 async def requeue_dead_letter(
     services: ServicesDep, execution_id: FromPath[str], request: Request[Any, Any, Any]
@@ -117,8 +134,9 @@ async def requeue_dead_letter(
         ),
         requeued_at=datetime.now(UTC),
     )
-    appended = await services.eventlog.append(topics.REQUESTED, new_event(requeued), headers)
-    await visible(services, appended, execution_id=execution_id)
+    # To the retry agent, which records it in the execution's history and dispatches it.
+    await services.eventlog.append(topics.RETRY, new_event(requeued), headers)
+    await requeue_visible(services, row["execution_id"], attempt)
     return Response(
         {"execution_id": str(row["execution_id"]), "status": events.QUEUED, "attempt": attempt},
         status_code=202,

@@ -21,7 +21,12 @@ async def test_health(client: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok"}
     ready = await client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json()["services"] == {"kafka": "up", "postgres": "up", "redis": "up"}
+    assert ready.json()["services"] == {
+        "kafka": "up",
+        "postgres": "up",
+        "redis": "up",
+        "executors": "up",
+    }
 
 
 async def test_event_in_kafka_reaches_http(engine: Engine, client: httpx.AsyncClient) -> None:

@@ -63,7 +63,12 @@ async def test_everything_down_is_reported_fast(all_down: AsyncTestClient) -> No
     assert (await all_down.get("/health")).json() == {"status": "ok"}
     ready = await all_down.get("/health/ready")
     assert ready.status_code == 503
-    assert ready.json()["services"] == {"kafka": "down", "postgres": "down", "redis": "down"}
+    assert ready.json()["services"] == {
+        "kafka": "down",
+        "postgres": "down",
+        "redis": "down",
+        "executors": "down",
+    }
     for method, path, body in [
         ("GET", "/languages", None),
         ("POST", "/code-sessions", {"language_id": "python"}),

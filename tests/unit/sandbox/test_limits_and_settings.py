@@ -56,5 +56,5 @@ def test_settings_refuse_invalid_default_limits_naming_the_variable() -> None:
         SettingsError, match=r"SANDBOX_SLOTS='two' is not valid: expected an integer"
     ):
         SandboxSettings.from_env({"SANDBOX_SLOTS": "two"})
-    with pytest.raises(SettingsError, match=r"SANDBOX_REQUIRE_CGROUPS='maybe'"):
+    with pytest.raises(SettingsError, match=r"SANDBOX_USE_LAUNCHER='maybe'"):
         SandboxSettings.from_env({"SANDBOX_USE_LAUNCHER": "maybe"})
