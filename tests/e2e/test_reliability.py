@@ -167,6 +167,11 @@ async def test_a_dead_letter_is_listed_and_a_requeue_runs_it_as_a_new_attempt(
             )
     finally:
         await producer.stop()
+    # Produced straight to Kafka (no API write to wait for): poll until projected.
+    deadline = asyncio.get_running_loop().time() + 30
+    while (await client.get(f"/executions/{execution_id}")).status_code == 404:
+        assert asyncio.get_running_loop().time() < deadline, "the dead letter was not projected"
+        await asyncio.sleep(0.05)
     failed = await wait_result(client, execution_id, deadline_s=30)
     assert (failed["status"], failed["error_code"], failed["attempt"]) == ("FAILED", "E005", 4)
     listed = (await client.get("/dead-letters", params={"limit": 100})).json()
