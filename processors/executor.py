@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import redis.asyncio as aioredis
 
-from processors.failures import retry_or_dead_letter
+from fleet.quota import COOLDOWN_KEY, settle
+from processors.failures import retry_or_dead_letter, settle_neutral
 from processors.output import OutputPump
-from processors.publisher import handle_safely, read, send, trace_headers
+from processors.publisher import handle_safely, publish, read, send, trace_headers
 from sandbox import ErrorCode, Result, Status
 from schemas import events
 
@@ -37,11 +38,16 @@ def register(worker: Worker) -> None:
             await handle_safely(execute, worker, event.value)
 
 
-def outcome_of(result: Result) -> events.Outcome:
+# What the sandbox cannot know: the rest of the outcome comes from its Result, field by field.
+FROM_THE_RULES = ("warnings",)
+
+
+def outcome_of(result: Result, warnings: list[str] | None = None) -> events.Outcome:
     """The event's outcome from the sandbox's result: every field of Outcome, by name."""
-    values = {name: getattr(result, name) for name in OUTCOME_FIELDS}
+    values = {name: getattr(result, name) for name in OUTCOME_FIELDS if name not in FROM_THE_RULES}
     return events.Outcome(
-        **{name: v.value if isinstance(v, Enum) else v for name, v in values.items()}
+        **{name: v.value if isinstance(v, Enum) else v for name, v in values.items()},
+        warnings=warnings or [],
     )
 
 
@@ -56,6 +62,9 @@ async def execute(worker: Worker, raw: bytes) -> None:
         if await worker.redis.exists(DONE_KEY.format(request.execution_id)):
             log.info("already executed, skipped", extra=extra)
             return
+        if await worker.redis.exists(COOLDOWN_KEY.format(request.session_id)):
+            await refuse_during_cooldown(worker, request)
+            return
         result = await run_attempt(worker, accepted)
     except Exception as exc:
         log.exception("attempt failed", extra=extra)
@@ -67,6 +76,20 @@ async def execute(worker: Worker, raw: bytes) -> None:
         await retry_or_dead_letter(
             worker, request, accepted.attempt, result.stderr[-500:] or "sandbox system error"
         )
+
+
+async def refuse_during_cooldown(worker: Worker, request: events.RunRequested) -> None:
+    """The session's failure streak started a cooldown after this run was queued: not run."""
+    rejected = events.RunRejected(
+        execution_id=request.execution_id,
+        reason="the session failed too many runs in a row; runs queued before it cooled down "
+        "are not run",
+        rejected_at=datetime.now(UTC),
+        rule="failure_streak",
+    )
+    await publish(worker.events, rejected, trace_headers(request))
+    await settle_neutral(worker, request)
+    log.info("run refused: cooldown", extra={"execution_id": request.execution_id})
 
 
 async def run_attempt(worker: Worker, accepted: events.RunAccepted) -> Result:
@@ -116,7 +139,7 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted) -> Result:
             worker_id=worker.settings.worker_id,
             started_at=started_at,
             finished_at=datetime.now(UTC),
-            outcome=outcome_of(result),
+            outcome=outcome_of(result, accepted.warnings),
         )
         finished_ack = await send(worker.events, finished, headers)
     # Live output is a convenience (the result carries it all): its failures are not the run's.
@@ -134,24 +157,18 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted) -> Result:
 
 
 async def remember(worker: Worker, request: events.RunRequested, result: Result) -> None:
-    """Mark the run done, and count failure streaks for the session cooldown."""
+    """Mark the run done, and settle it in the session's bookkeeping (queues, failure streak)."""
     settings = worker.settings
-    redis = worker.redis
-    streak_key = f"failures:session:{request.session_id}"
     try:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.set(DONE_KEY.format(request.execution_id), 1, ex=7 * 24 * 3600)
-            if result.status == Status.COMPLETED:
-                pipe.delete(streak_key)
-            else:
-                pipe.incr(streak_key)
-                pipe.expire(streak_key, 3600)
-            replies = await pipe.execute()
-        if result.status != Status.COMPLETED and replies[1] >= settings.failure_streak_limit:
-            await redis.set(
-                f"cooldown:session:{request.session_id}", 1, ex=settings.failure_cooldown_s
-            )
-            await redis.delete(streak_key)
+        await worker.redis.set(DONE_KEY.format(request.execution_id), 1, ex=7 * 24 * 3600)
+        await settle(
+            worker.redis,
+            request.session_id,
+            request.execution_id,
+            "ok" if result.status == Status.COMPLETED else "fail",
+            settings.failure_streak_limit,
+            settings.failure_cooldown_s,
+        )
     except (aioredis.RedisError, OSError) as exc:  # bookkeeping only; the result is already logged
         log.warning(
             "could not record run outcome in Redis: %s",

@@ -6,6 +6,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import redis.asyncio as aioredis
+
+from fleet.quota import settle
 from processors.publisher import publish, trace_headers
 from schemas import events
 
@@ -60,9 +63,20 @@ async def dead_letter(
     try:
         await publish(worker.events, dead, trace_headers(request))
         await publish(worker.dead_letter, dead, trace_headers(request))
+        await settle_neutral(worker, request)
         log.error(
             "dead lettered",
             extra={"execution_id": request.execution_id, "attempts": attempts, "reason": reason},
         )
     except Exception:  # the broker itself is failing: nothing left to tell, say it loudly
         log.exception("could not dead-letter", extra={"execution_id": request.execution_id})
+
+
+async def settle_neutral(worker: Worker, request: events.RunRequested) -> None:
+    """A run that ended for reasons that are not the program's: off the queues, no streak."""
+    try:
+        await settle(worker.redis, request.session_id, request.execution_id, "neutral", 1, 1)
+    except (aioredis.RedisError, OSError) as exc:  # bookkeeping only: queued entries expire
+        log.warning(
+            "could not settle the run: %s", exc, extra={"execution_id": request.execution_id}
+        )

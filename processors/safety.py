@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from processors import heartbeat
-from processors.failures import dead_letter
+from processors.failures import dead_letter, settle_neutral
 from processors.publisher import handle_safely, publish, read, trace_headers
 from processors.rules import check
 from schemas import events
@@ -31,15 +31,26 @@ async def screen(worker: Worker, raw: bytes) -> None:
     if request is None:
         return
     try:
-        decision = check(request, heartbeat.keys(), worker.settings.policy, datetime.now(UTC))
+        decision = check(
+            request,
+            heartbeat.keys(),
+            worker.settings.policy,
+            datetime.now(UTC),
+            worker.settings.infinite_loop_rule,
+        )
         if isinstance(decision, events.RunAccepted):
             await publish(worker.dispatch, decision, trace_headers(request))
             log.info("run accepted", extra={"execution_id": request.execution_id})
         else:
             await publish(worker.events, decision, trace_headers(request))
+            await settle_neutral(worker, request)
             log.info(
                 "run rejected",
-                extra={"execution_id": request.execution_id, "reason": decision.reason},
+                extra={
+                    "execution_id": request.execution_id,
+                    "rule": decision.rule,
+                    "reason": decision.reason,
+                },
             )
     except Exception as exc:  # a bug of ours: the run ends with E005, never silently
         log.exception("safety check failed", extra={"execution_id": request.execution_id})

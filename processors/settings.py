@@ -11,6 +11,7 @@ from msgspec import Meta
 
 from config.endpoints import Endpoints
 from config.limits import RunPolicy
+from processors.rules import LoopRule
 
 
 def _default_worker_id() -> str:
@@ -47,4 +48,10 @@ class ProcessorSettings(Endpoints, frozen=True, kw_only=True):
     heartbeat_interval_s: Annotated[
         float, Meta(gt=0, description="how often a worker says it is alive")
     ] = 5.0
+    infinite_loop_rule: Annotated[
+        LoopRule,
+        Meta(
+            description="a loop that can never end: off, warn (runs, with a warning in the result) or block (E006)"
+        ),
+    ] = "block"
     policy: RunPolicy = msgspec.field(default_factory=RunPolicy)
