@@ -43,6 +43,9 @@ class CgroupStats:
     memory_peak_bytes: int | None
     oom_kills: int
     cpu_ns: int
+    memory_limit_hits: int = 0
+    """Charges the kernel could not make under the memory limit (each then reclaimed or OOM-killed):
+    more than zero means the cgroup's usage reached its limit (see `at_memory_limit` in step.py)."""
 
 
 class StepCgroup:
@@ -110,16 +113,25 @@ class StepCgroup:
     def stats(self) -> CgroupStats:
         if self.version == 1:
             mem = self.dirs["memory"]
+            # With swap accounting the memory+swap counter is charged first, and at equal limits
+            # it is the one that fails: both count.
+            hits = int(read(mem / "memory.failcnt"))
+            memsw = mem / "memory.memsw.failcnt"
+            if memsw.exists():
+                hits += int(read(memsw))
             return CgroupStats(
                 memory_peak_bytes=int(read(mem / "memory.max_usage_in_bytes")),
                 oom_kills=counter_from(read(mem / "memory.oom_control"), "oom_kill"),
                 cpu_ns=self.cpu_ns(),
+                memory_limit_hits=hits,
             )
         peak_file = self._main / "memory.peak"
+        events = read(self._main / "memory.events")
         return CgroupStats(
             memory_peak_bytes=int(read(peak_file)) if peak_file.exists() else None,
-            oom_kills=counter_from(read(self._main / "memory.events"), "oom_kill"),
+            oom_kills=counter_from(events, "oom_kill"),
             cpu_ns=self.cpu_ns(),
+            memory_limit_hits=counter_from(events, "max"),
         )
 
     def remove(self, timeout: float = 5.0) -> None:

@@ -28,7 +28,7 @@ from sandbox.errors import (
 )
 from sandbox.limits import MIB, Limits
 from sandbox.registry import Language, registry
-from sandbox.result import Result
+from sandbox.result import ErrorCode, Result
 from sandbox.settings import SandboxSettings
 from sandbox.step import OutputCallback, StepOutcome, StepSpec, run_step
 from sandbox.workdir import Workdir, remove_stale
@@ -207,20 +207,39 @@ class Sandbox:
             binds = self._build_cache(lang, workdir)
             compiled: StepOutcome | None = None
             if lang.compile:
-                compiled = await run_step(self._spec(lang, workdir, binds, limits, b"", True),
+                compiled = await run_step(self._spec(lang, workdir, binds, limits, b"", "compile"),
                                           self.cgroups, s.uid, s.gid, launcher=self.launcher,
                                           armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
                                           teardown=teardown)  # fmt: skip
                 if compile_failed(compiled) or compiled.setup_failed:
-                    return classify(lang, compiled, None, enforced)
-            ran = await run_step(self._spec(lang, workdir, binds, limits, data, False),
+                    return classify(compiled, None, enforced)
+            ran = await run_step(self._spec(lang, workdir, binds, limits, data, "run"),
                                  self.cgroups, s.uid, s.gid, launcher=self.launcher,
                                  armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
                                  on_output=on_output, teardown=teardown)  # fmt: skip
-            return classify(lang, compiled, ran, enforced)
+            result = classify(compiled, ran, enforced)
+            if lang.check is not None and result.error_code is ErrorCode.RUNTIME:
+                # Only a failed run pays for the syntax check (a successful run has no syntax
+                # error to report): E001 is then the checker's verdict, never the run's stderr.
+                checked = await self._check(lang, code, limits, teardown)
+                result = classify(compiled, ran, enforced, checked)
+            return result
         except (OSError, CgroupError, WorkdirError) as exc:
             log.exception("sandbox: run failed")
             return system_error(f"sandbox: {exc}", enforced)
+
+    async def _check(self, lang: Language, code: bytes, limits: Limits,
+                     teardown: list[Callable[[], None]]) -> StepOutcome:  # fmt: skip
+        """The language's syntax check of the submitted source, in a fresh workdir: the program
+        could have rewritten its own file in the one it ran in."""
+        s = self.settings
+        workdir = Workdir.create(s.root, f"{os.getpid()}-{uuid.uuid4().hex[:12]}",
+                                 limits.workdir_mb * MIB, s.uid, s.gid)  # fmt: skip
+        teardown.append(workdir.remove)
+        workdir.write_file(lang.file_name, code)
+        return await run_step(self._spec(lang, workdir, [], limits, b"", "check"), self.cgroups,
+                              s.uid, s.gid, launcher=self.launcher, armory=self.armory,
+                              cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
 
     def _build_cache(self, lang: Language, workdir: Workdir) -> list[tuple[Path, str]]:
         if lang.build_cache != "go":
@@ -237,18 +256,20 @@ class Sandbox:
         return [(cold, "/gocache")]
 
     def _spec(self, lang: Language, workdir: Workdir, binds: list[tuple[Path, str]],
-              limits: Limits, stdin: bytes, compiling: bool) -> StepSpec:  # fmt: skip
+              limits: Limits, stdin: bytes, purpose: str) -> StepSpec:  # fmt: skip
+        compiling = purpose != "run"  # the compile step, or the syntax check of a failed run
         if compiling:
-            assert lang.compile is not None
-            command = lang.command(lang.compile, limits.memory_mb)
+            template = lang.compile if purpose == "compile" else lang.check
+            assert template is not None
             memory_mb = limits.compile_memory_mb
             wall_ms = cpu_ms = limits.compile_time_limit_ms
             pids = limits.pids + lang.compile_extra_pids + lang.extra_pids
         else:
-            command = lang.command(lang.run, limits.memory_mb)
+            template = lang.run
             memory_mb = limits.memory_mb + lang.extra_memory_mb
             wall_ms, cpu_ms = limits.wall_ms, limits.time_limit_ms
             pids = limits.pids + lang.extra_pids
+        command = lang.command(template, limits.memory_mb, memory_mb)
         argv = bwrap.command_line(
             bwrap=self.settings.bwrap, etc_dir=self._etc, box=workdir.box, command=command,
             tmp_bytes=limits.workdir_mb * MIB, mounts=lang.mounts, binds=binds,
@@ -270,5 +291,5 @@ class Sandbox:
             memory_bytes=memory_mb * MIB, pids=pids, rlimits=tuple(rlimits),
             stdout_cap=limits.stdout_bytes if not compiling else MIB,
             stderr_cap=None if compiling else limits.stderr_bytes,
-            purpose="compile" if compiling else "run",
+            purpose=purpose,
         )  # fmt: skip
