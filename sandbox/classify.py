@@ -8,11 +8,9 @@ program's output, and does not need to know its language.
 
 from __future__ import annotations
 
+from sandbox.limits import MIB
 from sandbox.result import ErrorCode, Result, Status
-from sandbox.step import StepOutcome
-
-COMPILE_TIMEOUT_NOTE = "\n[compilation stopped: time limit exceeded]"
-COMPILE_MEMORY_NOTE = "\n[compilation stopped: memory limit exceeded]"
+from sandbox.step import StepOutcome, StepSpec, Stop
 
 
 def _text(data: bytes) -> str:
@@ -49,24 +47,38 @@ def check_failed(step: StepOutcome) -> bool:
     )
 
 
+def _compile_note(compiled: StepOutcome, spec: StepSpec | None) -> str:
+    """Why the compiler was stopped, with the bound it was given (derived from the run's limits:
+    a user who sees it knows a larger request gets a larger compile)."""
+    if compiled.stopped is not None:
+        bound = ""
+        if spec is not None:
+            bound = (f" of {spec.cpu_ms} ms CPU" if compiled.stopped is Stop.CPU
+                     else f" of {spec.wall_ms} ms wall-clock")  # fmt: skip
+        return f"\n[compilation stopped: time limit{bound} exceeded]"
+    if compiled.at_memory_limit:
+        bound = f" of {spec.memory_bytes // MIB} MB" if spec is not None else ""
+        return f"\n[compilation stopped: memory limit{bound} exceeded]"
+    return ""
+
+
 def classify(
     compiled: StepOutcome | None,
     ran: StepOutcome | None,
     enforced: tuple[str, ...] = (),
     checked: StepOutcome | None = None,
+    compile_spec: StepSpec | None = None,
 ) -> Result:
     """The Result of a run: a failed compile stops there (E001); otherwise the run step decides,
     and a run that would be a runtime error (E002) is a syntax error (E001) instead when the
-    syntax check (`checked`, run only then: see runner.py) rejected the submitted source."""
+    syntax check (`checked`, run only then: see runner.py) rejected the submitted source.
+    `compile_spec`, the compile step's limits, only words the note of a stopped compile."""
     compile_output = _text(compiled.stdout) if compiled else ""
     compile_ms = compiled.wall_ms if compiled else None
     if compiled is not None and compiled.setup_failed:
         return system_error(compile_output.strip(), enforced)
     if compiled is not None and compile_failed(compiled):
-        if compiled.stopped is not None:
-            compile_output += COMPILE_TIMEOUT_NOTE
-        elif compiled.oom_killed:
-            compile_output += COMPILE_MEMORY_NOTE
+        compile_output += _compile_note(compiled, compile_spec)
         return Result(
             status=Status.FAILED, error_code=ErrorCode.COMPILE, exit_code=compiled.exit_code,
             signal=compiled.signal, stdout="", stderr="", compile_output=compile_output,

@@ -46,6 +46,10 @@ class Language:
     compile_extra_pids: int = 0
     extra_memory_mb: int = 0
     build_cache: str | None = None
+    compile_floor_ms: int = 2000
+    """Least CPU time its compile step (or syntax check) gets, whatever the run's limits."""
+    compile_floor_mb: int = 128
+    """Least memory its compile step (or syntax check) gets (see limits.compile_bounds)."""
     check: tuple[str, ...] | None = None
     """Syntax check of an interpreted language (py_compile, node --check, ...): run by the sandbox
     on the submitted source only after a failed run, and then the only source of its E001."""

@@ -26,7 +26,7 @@ from sandbox.errors import (
     UnknownLanguage,
     WorkdirError,
 )
-from sandbox.limits import MIB, Limits
+from sandbox.limits import COMPILE_WALL_MULTIPLE, MIB, Limits
 from sandbox.registry import Language, registry
 from sandbox.result import ErrorCode, Result
 from sandbox.settings import SandboxSettings
@@ -207,12 +207,12 @@ class Sandbox:
             binds = self._build_cache(lang, workdir)
             compiled: StepOutcome | None = None
             if lang.compile:
-                compiled = await run_step(self._spec(lang, workdir, binds, limits, b"", "compile"),
-                                          self.cgroups, s.uid, s.gid, launcher=self.launcher,
-                                          armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
-                                          teardown=teardown)  # fmt: skip
+                spec = self._spec(lang, workdir, binds, limits, b"", "compile")
+                compiled = await run_step(spec, self.cgroups, s.uid, s.gid,
+                                          launcher=self.launcher, armory=self.armory,
+                                          cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
                 if compile_failed(compiled) or compiled.setup_failed:
-                    return classify(compiled, None, enforced)
+                    return classify(compiled, None, enforced, compile_spec=spec)
             ran = await run_step(self._spec(lang, workdir, binds, limits, data, "run"),
                                  self.cgroups, s.uid, s.gid, launcher=self.launcher,
                                  armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
@@ -261,8 +261,8 @@ class Sandbox:
         if compiling:
             template = lang.compile if purpose == "compile" else lang.check
             assert template is not None
-            memory_mb = limits.compile_memory_mb
-            wall_ms = cpu_ms = limits.compile_time_limit_ms
+            cpu_ms, memory_mb = limits.compile_bounds(lang.compile_floor_ms, lang.compile_floor_mb)
+            wall_ms = COMPILE_WALL_MULTIPLE * cpu_ms
             pids = limits.pids + lang.compile_extra_pids + lang.extra_pids
         else:
             template = lang.run

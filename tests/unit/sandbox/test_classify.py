@@ -8,7 +8,7 @@ import pytest
 
 from sandbox import ErrorCode, Status
 from sandbox.classify import classify
-from sandbox.step import StepOutcome, Stop, started_exit_code
+from sandbox.step import StepOutcome, StepSpec, Stop, started_exit_code
 
 OK = StepOutcome(exit_code=0, signal=None, stdout=b"out", stderr=b"", stdout_truncated=False,
                  stderr_truncated=False, wall_ms=10, cpu_ms=5, memory_peak_kb=100,
@@ -33,6 +33,21 @@ def test_compile_failure_stops_before_running() -> None:
 def test_compile_timeout_is_a_compile_error_with_a_note() -> None:
     result = classify(step(exit_code=None, signal=9, stopped=Stop.WALL), None)
     assert result.error_code is ErrorCode.COMPILE and "time limit" in result.compile_output
+
+
+def test_a_stopped_compile_names_the_bound_it_was_given() -> None:
+    spec = StepSpec(argv=["cc"], pass_fds=(), stdin=b"", wall_ms=16_500, cpu_ms=8000,
+                    memory_bytes=128 << 20, pids=64, rlimits=(), stdout_cap=1 << 20,
+                    stderr_cap=None, purpose="compile")  # fmt: skip
+    cpu = classify(step(exit_code=None, signal=9, stopped=Stop.CPU), None, compile_spec=spec)
+    assert cpu.compile_output.endswith("[compilation stopped: time limit of 8000 ms CPU exceeded]")
+    oom = step(exit_code=1, stdout=b"cc1: out of memory", at_memory_limit=True)
+    memory = classify(oom, None, compile_spec=spec)
+    assert memory.error_code is ErrorCode.COMPILE
+    assert (
+        memory.compile_output
+        == "cc1: out of memory\n[compilation stopped: memory limit of 128 MB exceeded]"
+    )
 
 
 def test_timeout_and_memory() -> None:

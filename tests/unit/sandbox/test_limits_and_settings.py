@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import InvalidLimits, Limits, SandboxError, SandboxSettings
+from sandbox import InvalidLimits, Limits, SandboxError, SandboxSettings, registry
+from sandbox.limits import COMPILE_MEMORY_CAP_MB, COMPILE_TIME_CAP_MS
 
 
 def test_defaults_follow_the_design() -> None:
@@ -51,3 +52,24 @@ def test_settings_from_an_explicit_environment() -> None:
 def test_settings_refuse_invalid_default_limits() -> None:
     with pytest.raises(InvalidLimits):
         SandboxSettings.from_env({"SANDBOX_TIME_LIMIT_MS": "5"})
+
+
+def test_compile_bounds_follow_the_run_limits_between_floor_and_cap() -> None:
+    # The smallest run gets the language's floor, not the old fixed 30 s / 1 GiB.
+    assert Limits(time_limit_ms=100, memory_mb=32).compile_bounds(8000, 512) == (8000, 512)
+    # The default run: 4 x its time, 2 x its memory.
+    assert Limits().compile_bounds(2000, 128) == (20_000, 512)
+    # The largest run: capped.
+    assert Limits(time_limit_ms=60_000, memory_mb=2048).compile_bounds(2000, 128) == (
+        COMPILE_TIME_CAP_MS,
+        COMPILE_MEMORY_CAP_MB,
+    )
+    # An operator's explicit compile limits win (warming the Go cache).
+    warm = Limits(compile_time_limit_ms=120_000, compile_memory_mb=2048)
+    assert warm.compile_bounds(2000, 128) == (120_000, 2048)
+
+
+def test_every_compile_floor_is_within_the_cap() -> None:
+    for lang in registry():
+        assert 100 <= lang.compile_floor_ms <= COMPILE_TIME_CAP_MS, lang.key
+        assert 32 <= lang.compile_floor_mb <= COMPILE_MEMORY_CAP_MB, lang.key
