@@ -34,8 +34,19 @@ COMPILE_MEMORY_MULTIPLE = 2
 """Compile memory = 2 x the run's memory (256 MB run: 512 MB compile)."""
 COMPILE_TIME_CAP_MS = 30_000
 COMPILE_MEMORY_CAP_MB = 1024
-COMPILE_WALL_MULTIPLE = 2
-"""Compile wall-clock = 2 x its CPU time: compilers wait on files and run several processes."""
+
+# Every step's wall-clock limit is a multiple of its CPU time limit plus a constant: a step gets
+# one CPU (SANDBOX_CPUS), so CPU-bound work reaches its CPU limit first even on a host busy enough
+# to give it only half a core, while a program that waits (sleep, a blocked read) is stopped
+# after twice its CPU limit; the constant covers starting the sandbox and a runtime (a JVM) at the
+# smallest limits.
+WALL_MULTIPLE = 2
+WALL_EXTRA_MS = 500
+
+
+def wall_ms_for(cpu_ms: int) -> int:
+    """The wall-clock limit of a step whose CPU time limit is `cpu_ms`."""
+    return WALL_MULTIPLE * cpu_ms + WALL_EXTRA_MS
 
 
 @dataclass(frozen=True)
@@ -43,11 +54,11 @@ class Limits:
     """What one run may use; the run step and the compile step each have their own time/memory."""
 
     time_limit_ms: int = 5000
-    """CPU time of all processes together, and wall time unless `wall_time_limit_ms` is set."""
+    """CPU time of all processes together; the wall-clock limit is derived from it."""
     wall_time_limit_ms: int | None = None
-    """Wall-clock limit of the run step; defaults to `time_limit_ms`."""
+    """Wall-clock limit of the run step; defaults to `wall_ms_for(time_limit_ms)` (2 x + 500 ms)."""
     memory_mb: int = 256
-    """Memory (RSS + page cache + tmpfs) of all processes together; the JVM gets it as its heap."""
+    """Memory (RSS + page cache + tmpfs) of all processes together; the JVM's heap starts at it."""
     stdout_bytes: int = MIB
     """Bytes of stdout kept; the rest is read and dropped, and `stdout_truncated` is set."""
     stderr_bytes: int = MIB
@@ -86,7 +97,7 @@ class Limits:
     @property
     def wall_ms(self) -> int:
         """Wall-clock limit of the run step."""
-        return self.wall_time_limit_ms or self.time_limit_ms
+        return self.wall_time_limit_ms or wall_ms_for(self.time_limit_ms)
 
     def compile_bounds(self, floor_ms: int, floor_mb: int) -> tuple[int, int]:
         """CPU time (ms) and memory (MB) of the compile step: the multiples above of the run's

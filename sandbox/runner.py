@@ -26,7 +26,7 @@ from sandbox.errors import (
     UnknownLanguage,
     WorkdirError,
 )
-from sandbox.limits import COMPILE_WALL_MULTIPLE, MIB, Limits
+from sandbox.limits import MIB, Limits, wall_ms_for
 from sandbox.registry import Language, registry
 from sandbox.result import ErrorCode, Result
 from sandbox.settings import SandboxSettings
@@ -84,7 +84,9 @@ class Sandbox:
         self._etc = s.root / "etc"
         bwrap.write_etc(self._etc)
         remove_stale(s.root)
-        self.cgroups = CgroupDriver.detect(s.cgroup_root, s.cgroup_parent)
+        self.cgroups = CgroupDriver.detect(s.cgroup_root, s.cgroup_parent, s.cpus)
+        if self.cgroups is not None:
+            self.cgroups.weigh(s.slots)
         if self.cgroups is None:
             if s.require_cgroups:
                 raise SandboxUnavailable("no usable cgroup (SANDBOX_REQUIRE_CGROUPS is set)")
@@ -99,6 +101,8 @@ class Sandbox:
         enforced = list(ALWAYS_ENFORCED)
         if self.cgroups is not None:
             enforced += ["memory", "cpu_time", "pids"]
+            if self.cgroups.quota_in is not None:
+                enforced.append("cpu_quota")
         else:
             enforced += ["memory_per_process", "cpu_time_per_process", "pids_per_user"]
         if tmpfs:
@@ -262,7 +266,7 @@ class Sandbox:
             template = lang.compile if purpose == "compile" else lang.check
             assert template is not None
             cpu_ms, memory_mb = limits.compile_bounds(lang.compile_floor_ms, lang.compile_floor_mb)
-            wall_ms = COMPILE_WALL_MULTIPLE * cpu_ms
+            wall_ms = wall_ms_for(cpu_ms)
             pids = limits.pids + lang.compile_extra_pids + lang.extra_pids
         else:
             template = lang.run

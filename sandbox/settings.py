@@ -39,6 +39,9 @@ class SandboxSettings:
     """SANDBOX_GO_CACHE: warm, read-only Go build cache (filled by devstack/runtimes.sh)."""
     use_launcher: bool = True
     """SANDBOX_USE_LAUNCHER=0: spawn with fork + preexec_fn instead of the vfork-able C shim."""
+    cpus: float = 1.0
+    """SANDBOX_CPUS: CPUs each step may use at once (the cgroup's CPU quota; may be fractional);
+    0 sets no quota, and then one run's threads can take every core."""
     cpu_poll_ms: int = 20
     """SANDBOX_CPU_POLL_MS: how often total CPU time is checked against the limit."""
     max_source_bytes: int = 256 * 1024
@@ -73,6 +76,7 @@ class SandboxSettings:
             require_cgroups=env.get("SANDBOX_REQUIRE_CGROUPS", "") in ("1", "true", "yes"),
             go_cache=Path(env.get("SANDBOX_GO_CACHE") or base.go_cache),
             use_launcher=env.get("SANDBOX_USE_LAUNCHER", "1") not in ("0", "false", "no"),
+            cpus=float(env.get("SANDBOX_CPUS") or base.cpus),
             cpu_poll_ms=_int(env, "SANDBOX_CPU_POLL_MS", base.cpu_poll_ms),
             max_source_bytes=_int(env, "SANDBOX_MAX_SOURCE_BYTES", base.max_source_bytes),
             max_stdin_bytes=_int(env, "SANDBOX_MAX_STDIN_BYTES", base.max_stdin_bytes),

@@ -15,7 +15,8 @@ def test_defaults_follow_the_design() -> None:
     assert (limits.time_limit_ms, limits.memory_mb, limits.pids) == (5000, 256, 64)
     assert limits.stdout_bytes == limits.stderr_bytes == 1 << 20
     assert (limits.file_size_mb, limits.workdir_mb) == (64, 64)
-    assert limits.wall_ms == 5000
+    # Wall-clock: twice the CPU time limit and half a second (sandbox/limits.py).
+    assert limits.wall_ms == 10_500
 
 
 @pytest.mark.parametrize(
@@ -42,9 +43,10 @@ def test_exception_docstring_is_the_default_message() -> None:
 def test_settings_from_an_explicit_environment() -> None:
     settings = SandboxSettings.from_env(
         {"SANDBOX_SLOTS": "3", "SANDBOX_ROOT": "/srv/sb", "SANDBOX_MEMORY_MB": "128",
-         "SANDBOX_REQUIRE_CGROUPS": "1"}
+         "SANDBOX_REQUIRE_CGROUPS": "1", "SANDBOX_CPUS": "0.5"}
     )  # fmt: skip
-    assert settings.slots == 3 and settings.root == Path("/srv/sb")
+    assert settings.slots == 3 and settings.root == Path("/srv/sb") and settings.cpus == 0.5
+    assert SandboxSettings.from_env({}).cpus == 1.0
     assert settings.defaults.memory_mb == 128 and settings.require_cgroups
     assert SandboxSettings.from_env({}).slots >= 1
 
