@@ -5,11 +5,7 @@ The state lives in Redis (fleet.quota) so every API process shares it. Redis dow
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import Any
-
 import redis.asyncio as aioredis
-from litestar import Request
 
 from api.dto import RunOptions
 from api.errors import Backpressure, DependencyDown, InvalidInput, RateLimited, TooLarge
@@ -39,30 +35,6 @@ def limits_for(settings: ApiSettings, options: RunOptions) -> RunLimits:
         error = TooLarge if violation.too_large else InvalidInput
         raise error(violation.message, field=violation.field, value=violation.value)
     return limits
-
-
-def client_of(
-    request: Request[Any, Any, Any], trusted: tuple[IPv4Network | IPv6Network, ...]
-) -> str:
-    """The client a per-client limit applies to: the peer's address, or, when the peer is a
-    trusted proxy, the nearest address in X-Forwarded-For that is not one (a client can write
-    anything into that header; only what our proxies appended is believed)."""
-    peer = request.client.host if request.client else "unknown"
-    if not _trusted(peer, trusted):
-        return peer
-    forwarded = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",")]
-    for address in reversed([a for a in forwarded if a]):
-        if not _trusted(address, trusted):
-            return address
-    return peer
-
-
-def _trusted(address: str, trusted: tuple[IPv4Network | IPv6Network, ...]) -> bool:
-    try:
-        ip = ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
 
 
 async def admit(services: Services, session_id: str, client: str, execution_id: str) -> Admission:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network
 
 import redis.asyncio as aioredis
 from litestar.datastructures import State
@@ -12,6 +11,7 @@ from litestar.di import NamedDependency
 from api.catalogue import Catalogue
 from api.eventlog import EventLog, ProjectionWaiter
 from api.fleet import Fleet
+from api.proxies import TrustedProxies
 from api.queries import Database
 from api.settings import ApiSettings
 
@@ -27,7 +27,7 @@ class Services:
     redis: aioredis.Redis = field(init=False)
     catalogue: Catalogue = field(init=False)
     fleet: Fleet = field(init=False)
-    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = field(init=False)
+    proxies: TrustedProxies = field(init=False)
 
     def __post_init__(self) -> None:
         timeout = self.settings.dependency_timeout_s
@@ -39,7 +39,7 @@ class Services:
         )
         self.catalogue = Catalogue(self.redis)
         self.fleet = Fleet(self.redis, self.settings.worker_dead_after_s)
-        self.trusted_proxies = self.settings.proxy_networks()
+        self.proxies = TrustedProxies(self.settings.proxy_networks())
 
     async def start(self) -> None:
         await self.db.start()

@@ -252,7 +252,7 @@ async def run_session(
     try:
         language = await services.catalogue.get(str(row["language_id"]))
         await services.fleet.require_executor(language.key)
-        client = admission.client_of(request, services.trusted_proxies)
+        client = services.proxies.client_of(request)
         admitted = await admission.admit(services, session_key, client, execution_id)
         headers, traceparent = trace_headers("RunRequested", execution_id)
         requested = events.RunRequested(
