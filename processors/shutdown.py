@@ -65,6 +65,8 @@ class DrainingWorker(faust.Worker):
     def _on_sigterm(self) -> None:
         if self._drain_task is None:
             self._drain_task = asyncio.ensure_future(self._drain_then_stop())
+        else:  # told twice: stop now (what runs is abandoned to the monitor)
+            super()._on_sigterm()
 
     async def _drain_then_stop(self) -> None:
         try:
