@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import os
 import re
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.services import Process
+from devstack.services import REPO, Process
 from devstack.supervisor import CrashLoop, RestartPolicy, Supervisor
 
 FAST = RestartPolicy(
@@ -229,3 +230,35 @@ async def test_a_component_that_cannot_be_started_is_reported(tmp_path: Path) ->
     supervisor.stop()
     assert "kafka could not be started: [Errno 2]" in said[1]
     assert "the last one could not be started" in str(raised.value)
+
+
+async def test_the_processors_wait_for_kafka_instead_of_exiting(tmp_path: Path) -> None:
+    # Faust's worker exits when it cannot bootstrap at start; during a Kafka restart that would
+    # be a crash loop, and `make up` would stop everything. The processors must wait instead.
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+            "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+            "PYTHONUNBUFFERED": "1",
+        }
+        proc = Process(
+            "processors",
+            [sys.executable, "-m", "processors"],
+            tmp_path / "processors.log",
+            env,
+            REPO,
+        )
+        said: list[str] = []
+        supervisor = Supervisor(FAST, announce=said.append)
+        supervisor.start(proc)
+
+        def waits() -> int:
+            return proc.log_path.read_text().count("Kafka is not answering")
+
+        async with watching(supervisor):
+            await until(lambda: waits() >= 2 or supervisor.restarts["processors"] > 0, 60)
+            assert said == [], proc.log_path.read_text()[-2000:]
+            assert proc.returncode is None
