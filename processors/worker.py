@@ -73,6 +73,9 @@ def create_worker(settings: ProcessorSettings, sandbox_settings: SandboxSettings
         topic_allow_declare=False,  # topics are created with their retention by eventlog.admin
         topic_disable_leader=True,
         broker_commit_interval=0.5,
+        # A worker that died without leaving the group (SIGKILL, OOM) holds its partitions until
+        # its session expires: 60 s by default, during which no run is executed.
+        broker_session_timeout=10.0,
         consumer_auto_offset_reset="earliest",
         logging_config=dict_config(),  # JSON lines with execution_id, like the API and projector
     )
