@@ -47,6 +47,7 @@ class _Watched:
     restarts: int = 0
     restart_at: float | None = None  # set while waiting out the backoff
     quick_exits: deque[float] = field(default_factory=deque)
+    log_offset: int = 0  # where the current run's output starts in the log
 
 
 def _shown(path: Path) -> str:
@@ -63,11 +64,19 @@ def _exit_status(code: int | None) -> str:
     return f"exited with code {code}"
 
 
-def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+def _log_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _log_tail(path: Path, offset: int, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last lines the last run wrote (from `offset`), not its predecessors' same error."""
     try:
         with path.open("rb") as log:
             log.seek(0, 2)
-            log.seek(max(0, log.tell() - 8192))
+            log.seek(max(offset, log.tell() - 8192))
             text = log.read().decode(errors="replace")
     except OSError:
         return []
@@ -101,8 +110,10 @@ class Supervisor:
         self._watched.append(_Watched(proc, self.clock(), self.policy.first_delay_s))
 
     def start(self, proc: Process) -> None:
+        offset = _log_size(proc.log_path)
         proc.start()
         self.adopt(proc)
+        self._watched[-1].log_offset = offset
 
     def check(self) -> None:
         """Restart what has exited and whose delay is over; raise CrashLoop for a crash loop."""
@@ -134,7 +145,7 @@ class Supervisor:
             while watched.quick_exits[0] < now - self.policy.crash_window_s:
                 watched.quick_exits.popleft()
         if len(watched.quick_exits) >= self.policy.crash_limit:
-            tail = "".join(f"\n    {line}" for line in _log_tail(proc.log_path))
+            tail = "".join(f"\n    {line}" for line in _log_tail(proc.log_path, watched.log_offset))
             raise CrashLoop(
                 f"{proc.name} keeps exiting right after it starts ({len(watched.quick_exits)} "
                 f"times within {self.policy.crash_window_s:.0f}s; the last one "
@@ -152,6 +163,7 @@ class Supervisor:
     def _restart(self, watched: _Watched, now: float) -> None:
         watched.restart_at = None
         watched.started_at = now
+        watched.log_offset = _log_size(watched.proc.log_path)
         try:
             watched.proc.start()
         except OSError as exc:
