@@ -10,13 +10,17 @@ import mode.loop
 from config import exit_on_bad_settings
 from processors.settings import ProcessorSettings
 from processors.shutdown import DrainingWorker
-from processors.worker import create_worker
+from processors.worker import create_worker, wait_for_kafka
 from sandbox import SandboxSettings
+from telemetry.logs import configure
 
 
 def main() -> None:
     settings = exit_on_bad_settings(ProcessorSettings.from_env)
     sandbox_settings = exit_on_bad_settings(SandboxSettings.from_env)
+    configure()  # Faust configures logging when it starts; the wait before it logs alike
+    # On a loop of its own, before the app exists: Faust makes its loop when it starts.
+    asyncio.run(wait_for_kafka(settings.kafka_bootstrap_servers))
     mode.loop.use("uvloop")
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

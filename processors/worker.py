@@ -8,18 +8,23 @@ starts, on the event loop that will use it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import faust
 import redis.asyncio as aioredis
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
 
 from eventlog import topics
 from fleet.workers import RunningExecution
 from processors.settings import ProcessorSettings
 from sandbox import Sandbox, SandboxSettings
 from telemetry.logs import dict_config
+
+log = logging.getLogger("processors.worker")
 
 
 @dataclass
@@ -110,3 +115,29 @@ def create_worker(settings: ProcessorSettings, sandbox_settings: SandboxSettings
     for module in (heartbeat, monitor, safety, executor, retry):
         module.register(worker)
     return worker
+
+
+async def wait_for_kafka(bootstrap_servers: str, max_delay_s: float = 5.0) -> None:
+    """Return once a broker answers a metadata request, retrying with backoff until then.
+
+    Faust's worker exits when it cannot bootstrap at start: started during a Kafka outage (or
+    restarted while Kafka restarts) it would crash again and again. Once started, Faust and
+    aiokafka reconnect by themselves.
+    """
+    delay = 0.5
+    while True:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+        try:
+            await client.bootstrap()
+            return
+        except KafkaError as exc:
+            log.warning(
+                "Kafka is not answering at %s (%s); trying again in %gs",
+                bootstrap_servers,
+                exc,
+                delay,
+            )
+        finally:
+            await client.close()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_delay_s)
