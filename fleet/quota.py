@@ -1,4 +1,5 @@
-"""The run bookkeeping the API and the workers share in Redis, each step one atomic script.
+"""The run bookkeeping the API and the workers share in Redis, each step one atomic script
+on Redis's own clock (so several API processes agree on the order of their requests).
 
 - `admit` (API, before a run is appended): the session's failure cooldown, a GCRA rate limit per
   session and per client (a burst of N, then one every 60/N s: no window boundary to game), and
@@ -12,7 +13,6 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -21,7 +21,8 @@ COOLDOWN_KEY = "cooldown:session:{}"
 QUEUED_STALE_MS = 15 * 60 * 1000  # a queued entry older than this is forgotten (its run crashed)
 
 _ADMIT = """
-local now = tonumber(ARGV[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local cooldown = redis.call('PTTL', KEYS[3])
 if cooldown > 0 then return {'failure_streak', cooldown} end
 local function tat(key, period, burst)
@@ -126,11 +127,10 @@ def _keys(session_id: str, client: str) -> list[str]:
 async def admit(
     redis: aioredis.Redis, quota: Quota, session_id: str, client: str, execution_id: str
 ) -> Admission:
-    now_ms = int(time.time() * 1000)
     s_period = 60_000 / quota.session_per_minute
     c_period = 60_000 / quota.client_per_minute
     answer = await redis.eval(
-        _ADMIT, 7, *_keys(session_id, client), now_ms, s_period, quota.session_per_minute,
+        _ADMIT, 7, *_keys(session_id, client), 0, s_period, quota.session_per_minute,
         c_period, quota.client_per_minute, quota.queued_per_session, quota.queued_total,
         execution_id, QUEUED_STALE_MS,
     )  # fmt: skip

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from fleet.quota import settle
 from processors.publisher import publish_until_sent, trace_headers
-from schemas import events
+from schemas import events, new_event
 
 if TYPE_CHECKING:
     from processors.worker import Worker
@@ -86,8 +86,9 @@ async def dead_letter(
         worker_id=worker_id,
         started_at=started_at,
     )
-    await publish_until_sent(worker.events, dead, trace_headers(request))
-    await publish_until_sent(worker.dead_letter, dead, trace_headers(request))
+    envelope = new_event(dead)  # one event, in two topics
+    await publish_until_sent(worker.events, envelope, trace_headers(request))
+    await publish_until_sent(worker.dead_letter, envelope, trace_headers(request))
     await settle_neutral(worker, request)
     log.error(
         "dead lettered",

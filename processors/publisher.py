@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from schemas import SchemaError, decode, encode, events, new_event
+from schemas import Envelope, SchemaError, decode, encode, events, new_event
 
 if TYPE_CHECKING:
     from processors.worker import Worker
@@ -35,14 +35,15 @@ def read(raw: bytes, kind: type[E]) -> E | None:
 
 
 async def send(
-    topic: Any, payload: events.Event, headers: dict[str, bytes] | None = None
+    topic: Any, payload: events.Event | Envelope[Any], headers: dict[str, bytes] | None = None
 ) -> Awaitable[Any]:
-    """Append `payload` to `topic`; the returned future resolves on the broker's ack.
+    """Append `payload` (an event, or one already in its envelope: the same event, with the same
+    id, in a second topic) to `topic`; the returned future resolves on the broker's ack.
 
     Sends of one key keep their order without waiting in between: waiting for each ack in turn
     would put one broker round trip per event on the run's critical path.
     """
-    envelope = new_event(payload)
+    envelope = payload if isinstance(payload, Envelope) else new_event(payload)
     all_headers = {"event_type": envelope.type.encode(), **(headers or {})}
     fut: Awaitable[Any] = await topic.send(
         key=envelope.key.encode(), value=encode(envelope), headers=all_headers
@@ -51,14 +52,14 @@ async def send(
 
 
 async def publish(
-    topic: Any, payload: events.Event, headers: dict[str, bytes] | None = None
+    topic: Any, payload: events.Event | Envelope[Any], headers: dict[str, bytes] | None = None
 ) -> None:
     """Append `payload` to `topic` and wait for the broker's ack."""
     await (await send(topic, payload, headers))
 
 
 async def publish_until_sent(
-    topic: Any, payload: events.Event, headers: dict[str, bytes] | None = None
+    topic: Any, payload: events.Event | Envelope[Any], headers: dict[str, bytes] | None = None
 ) -> None:
     """Append `payload` to `topic`, retrying with backoff until the broker acks it.
 

@@ -172,3 +172,18 @@ def own_workers(engine: Engine) -> Iterator[Workers]:
             if name in engine.processes:
                 engine.stop(name)
         engine.start("processors", "processors")
+        wait_for_worker(engine, engine.env["WORKER_ID"])
+
+
+def wait_for_worker(engine: Engine, worker_id: str, timeout: float = 90.0) -> None:
+    """Until `worker_id` has announced itself (the API refuses runs no live worker can take)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            listed = httpx.get(f"{engine.url}/workers", timeout=2).json()["workers"]
+            if any(w["worker_id"] == worker_id and w["state"] == "running" for w in listed):
+                return
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"worker {worker_id} did not come back within {timeout:.0f}s", pytrace=False)

@@ -65,12 +65,15 @@ async def produce(bootstrap: str, topic: topics.Topic, *payloads: events.Event) 
 
 
 async def history(bootstrap: str, execution_id: str) -> list[Envelope[events.Event]]:
-    """Every event of one execution in the log and the work queues, per topic in log order."""
-    return [
-        envelope
-        async for envelope in read_log(bootstrap, EXECUTION_TOPICS)
-        if envelope.key == execution_id
-    ]
+    """Every event of one execution in the log and the work queues, per topic in log order; an
+    event in two topics (a dead letter: the kept log and the operators' queue) counts once."""
+    seen: set[object] = set()
+    found = []
+    async for envelope in read_log(bootstrap, EXECUTION_TOPICS):
+        if envelope.key == execution_id and envelope.event_id not in seen:
+            seen.add(envelope.event_id)
+            found.append(envelope)
+    return found
 
 
 def of(kind: type[events.Event], found: list[Envelope[events.Event]]) -> list[Any]:
