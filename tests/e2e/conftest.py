@@ -147,9 +147,13 @@ class Workers:
     engine: Engine
     names: list[str] = field(default_factory=list)
 
-    def start(self, worker_id: str, **env: str) -> None:
+    def start(self, worker_id: str, wait: bool = True, **env: str) -> None:
+        """Start a worker; with `wait`, until it has announced itself (the API takes no run
+        that no live worker can run)."""
         self.engine.start(worker_id, "processors", {"WORKER_ID": worker_id, **env})
         self.names.append(worker_id)
+        if wait:
+            wait_for_worker(self.engine, worker_id)
 
     def signal(self, worker_id: str, signum: signal.Signals) -> None:
         os.kill(self.engine.processes[worker_id].pid, signum)
