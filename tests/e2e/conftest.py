@@ -147,9 +147,10 @@ class Workers:
     engine: Engine
     names: list[str] = field(default_factory=list)
 
-    def start(self, worker_id: str, wait: bool = True, **env: str) -> None:
-        """Start a worker; with `wait`, until it has announced itself (the API takes no run
-        that no live worker can run)."""
+    def start(self, worker_id: str, env: dict[str, str] | None = None, wait: bool = True) -> None:
+        """Start a worker with `env` added; with `wait`, until it has announced itself (the API
+        takes no run that no live worker can run)."""
+        env = env or {}
         self.engine.start(worker_id, "processors", {"WORKER_ID": worker_id, **env})
         self.names.append(worker_id)
         if wait:

@@ -58,7 +58,7 @@ async def test_a_killed_worker_s_run_completes_on_another_as_attempt_2(
 ) -> None:
     bootstrap, redis_url = engine.env["KAFKA_BOOTSTRAP_SERVERS"], engine.env["REDIS_URL"]
     for worker_id in ("left", "right"):
-        own_workers.start(worker_id, **FAST_FLEET)
+        own_workers.start(worker_id, FAST_FLEET)
     for worker_id in ("left", "right"):
         await wait_beat(redis_url, worker_id)
     source = "import time\nprint('start', flush=True)\ntime.sleep(3)\nprint('done')"
@@ -98,7 +98,7 @@ async def test_a_worker_told_to_stop_finishes_its_run_and_hands_back_the_rest(
     # A rolling restart: the old worker is told to stop while it runs one program and has more
     # queued; its successor starts meanwhile.
     bootstrap, redis_url = engine.env["KAFKA_BOOTSTRAP_SERVERS"], engine.env["REDIS_URL"]
-    own_workers.start("leaving", SANDBOX_SLOTS="1", **FAST_FLEET)
+    own_workers.start("leaving", {"SANDBOX_SLOTS": "1", **FAST_FLEET})
     source = "import time\ntime.sleep(2)\nprint('ok')"
     execution_ids = []
     for _ in range(4):
@@ -108,7 +108,7 @@ async def test_a_worker_told_to_stop_finishes_its_run_and_hands_back_the_rest(
     own_workers.signal("leaving", signal.SIGTERM)
     draining = await wait_beat(redis_url, "leaving", state="draining")
     assert len(draining.running) == 1  # it was running a program when told to stop
-    own_workers.start("staying", **FAST_FLEET)
+    own_workers.start("staying", FAST_FLEET)
     assert own_workers.wait_exit("leaving", 30) == 0
     results = [await wait_result(client, e, deadline_s=60) for e in execution_ids]
 
