@@ -30,6 +30,7 @@ def limits_for(settings: ApiSettings, options: RunOptions) -> RunLimits:
         memory_mb=limits.memory_mb,
         source_bytes=0,
         stdin_bytes=len((options.stdin or "").encode()),
+        args=options.args,
     )
     if violation is not None:
         error = TooLarge if violation.too_large else InvalidInput

@@ -28,6 +28,7 @@ class RunOptions(msgspec.Struct, forbid_unknown_fields=True):
     time_limit_ms: int | None = None
     memory_mb: int | None = None
     stdin: str | None = None
+    args: list[str] | None = None
 
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -75,6 +76,7 @@ class ExecutionResult(Outcome, frozen=True, kw_only=True):
     language: LanguageView
     time_limit_ms: int | None
     memory_mb: int | None
+    args: list[str] | None
 
 
 # Read from the `executions` row by name; the others are built from several columns.

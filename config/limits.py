@@ -48,6 +48,12 @@ class RunPolicy(Settings, frozen=True, kw_only=True):
     max_source_bytes: Annotated[
         int, Meta(ge=1, le=16 * MIB, description="largest source code (UTF-8 bytes); 413 beyond")
     ] = 256 * KIB
+    max_args: Annotated[
+        int, Meta(ge=0, le=4096, description="command-line arguments a run may pass its program")
+    ] = 64
+    max_args_bytes: Annotated[
+        int, Meta(ge=0, le=MIB, description="their total size (UTF-8 bytes); 413 beyond")
+    ] = 16 * KIB
     max_stdin_bytes: Annotated[
         int, Meta(ge=0, le=16 * MIB, description="largest stdin (UTF-8 bytes); 413 beyond")
     ] = MIB
@@ -63,9 +69,28 @@ class RunPolicy(Settings, frozen=True, kw_only=True):
                 )
 
     def violation(
-        self, *, time_limit_ms: int, memory_mb: int, source_bytes: int, stdin_bytes: int
+        self,
+        *,
+        time_limit_ms: int,
+        memory_mb: int,
+        source_bytes: int,
+        stdin_bytes: int,
+        args: list[str] | None = None,
     ) -> Violation | None:
         """The first limit the run breaks, or None."""
+        args = args or []
+        if len(args) > self.max_args:
+            return Violation("args", len(args), f"at most {self.max_args} arguments")
+        if any("\x00" in arg for arg in args):
+            return Violation("args", len(args), "an argument contains a NUL character")
+        args_bytes = sum(len(arg.encode()) for arg in args)
+        if args_bytes > self.max_args_bytes:
+            return Violation(
+                "args",
+                args_bytes,
+                f"the arguments are {args_bytes} bytes; the limit is {self.max_args_bytes}",
+                too_large=True,
+            )
         if source_bytes > self.max_source_bytes:
             return Violation(
                 "source_code",

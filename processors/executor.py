@@ -154,6 +154,7 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
             stdin=request.stdin,
             limits=limits,
             on_output=pump.feed,
+            args=request.args,
         )
     finally:
         await pump.close()

@@ -60,5 +60,6 @@ def _violation(
         memory_mb=request.limits.memory_mb,
         source_bytes=len(request.source_code.encode()),
         stdin_bytes=len(request.stdin.encode()),
+        args=request.args,
     )
     return ("limits", broken.message) if broken is not None else None

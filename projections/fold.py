@@ -19,8 +19,8 @@ from schemas import events
 # Bump when a change here changes rows already written: the projector then rebuilds the tables
 # from the log at start (projections.migrate.ensure_fold_version). 2: RunFinished v2, Outcome;
 # 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start;
-# 4: Outcome.warnings.
-FOLD_VERSION = 4
+# 4: Outcome.warnings; 5: args.
+FOLD_VERSION = 5
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 
@@ -57,6 +57,7 @@ class ExecutionRow:
     stdin: str | None = None
     time_limit_ms: int | None = None
     memory_mb: int | None = None
+    args: list[str] | None = None
     error_message: str | None = None
     attempt: int = 0
     worker_id: str | None = None
@@ -153,6 +154,7 @@ def _snapshot(row: ExecutionRow, request: events.RunRequested) -> ExecutionRow:
         stdin=request.stdin,
         time_limit_ms=request.limits.time_limit_ms,
         memory_mb=request.limits.memory_mb,
+        args=request.args,
         queued_at=request.requested_at,
     )
 

@@ -11,7 +11,7 @@ import resource
 import stat
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from sandbox.cgroups import CgroupDriver
 from sandbox.classify import classify, compile_failed, system_error
 from sandbox.errors import (
     CgroupError,
+    InvalidLimits,
     SandboxUnavailable,
     SourceTooLarge,
     UnknownLanguage,
@@ -181,13 +182,17 @@ class Sandbox:
         )
 
     async def run(self, language: str, source: str, stdin: str = "", limits: Limits | None = None,
-                  on_output: OutputCallback | None = None) -> Result:  # fmt: skip
-        """Compile (if the language needs it) and run `source`; never raises for what the program
-        does, only for bad input (unknown language, oversized source or stdin)."""
+                  on_output: OutputCallback | None = None,
+                  args: Sequence[str] = ()) -> Result:  # fmt: skip
+        """Compile (if the language needs it) and run `source` with command-line `args`; never
+        raises for what the program does, only for bad input (unknown language, oversized
+        source, an argument with a NUL byte)."""
         lang = registry().get(language)
         if lang is None:
             raise UnknownLanguage(f"unknown language {language!r}", language=language)
         code, data = source.encode(), stdin.encode()
+        if any("\x00" in arg for arg in args):
+            raise InvalidLimits("an argument contains a NUL byte", field="args")
         limits = limits or self.limits_for(lang)
         # How much a run may ask for is the caller's policy; what cannot fit its tmpfs is ours.
         if len(code) > limits.workdir_mb * MIB:
@@ -196,7 +201,8 @@ class Sandbox:
         slot = self._free_slots.pop(0)  # free the longest: any process of its last run is long gone
         teardown: list[Callable[[], None]] = []
         try:
-            return await self._run(lang, code, data, limits, on_output, teardown, slot)
+            return await self._run(lang, code, data, limits, on_output, teardown, slot,
+                                   tuple(args))  # fmt: skip
         finally:
             # Unmounting, removing the (empty) cgroups and arming a launcher for a later run
             # block the event loop for a few ms: done a little after the caller has its result,
@@ -231,7 +237,8 @@ class Sandbox:
 
     async def _run(self, lang: Language, code: bytes, data: bytes, limits: Limits,
                    on_output: OutputCallback | None,
-                   teardown: list[Callable[[], None]], slot: int) -> Result:  # fmt: skip
+                   teardown: list[Callable[[], None]], slot: int,
+                   args: tuple[str, ...] = ()) -> Result:  # fmt: skip
         s = self.settings
         enforced = self.capabilities.enforced
         uid, gid = s.ids(slot)
@@ -252,7 +259,7 @@ class Sandbox:
                                           cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
                 if compile_failed(compiled) or compiled.setup_failed:
                     return classify(compiled, None, enforced, compile_spec=spec)
-            ran = await run_step(self._spec(lang, workdir, binds, limits, data, "run"),
+            ran = await run_step(self._spec(lang, workdir, binds, limits, data, "run", args),
                                  self.cgroups, uid, gid, launcher=self.launcher,
                                  armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
                                  on_output=on_output, teardown=teardown)  # fmt: skip
@@ -297,7 +304,8 @@ class Sandbox:
         return [(cold, "/gocache")]
 
     def _spec(self, lang: Language, workdir: Workdir, binds: list[tuple[Path, str]],
-              limits: Limits, stdin: bytes, purpose: str) -> StepSpec:  # fmt: skip
+              limits: Limits, stdin: bytes, purpose: str,
+              args: tuple[str, ...] = ()) -> StepSpec:  # fmt: skip
         compiling = purpose != "run"  # the compile step, or the syntax check of a failed run
         if compiling:
             template = lang.compile if purpose == "compile" else lang.check
@@ -310,7 +318,8 @@ class Sandbox:
             memory_mb = limits.memory_mb + lang.extra_memory_mb
             wall_ms, cpu_ms = limits.wall_ms, limits.time_limit_ms
             pids = limits.pids + lang.extra_pids
-        command = lang.command(template, limits.memory_mb, memory_mb)
+        # The program's own arguments go last, as given: never read as placeholders.
+        command = [*lang.command(template, limits.memory_mb, memory_mb), *args]
         argv, options = bwrap.via_args_fd(bwrap.command_line(
             bwrap=self.settings.bwrap, etc_dir=self._etc, box=workdir.box, command=command,
             tmp_bytes=limits.workdir_mb * MIB, mounts=lang.mounts, binds=binds,

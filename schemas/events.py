@@ -92,6 +92,7 @@ class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
     stdin: str
     limits: RunLimits
     requested_at: datetime
+    args: list[str] = []  # command-line arguments for the program
     traceparent: str | None = None  # W3C trace context of the request that asked for the run
 
 

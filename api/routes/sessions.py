@@ -263,6 +263,7 @@ async def run_session(
             ),
             source_code=row["source_code"],
             stdin=options.stdin or "",
+            args=options.args or [],
             limits=limits,
             requested_at=datetime.now(UTC),
             traceparent=traceparent,

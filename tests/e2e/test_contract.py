@@ -249,3 +249,12 @@ async def test_openapi_document(client: httpx.AsyncClient) -> None:
     for path, methods in expected.items():
         assert path in paths, sorted(paths)
         assert methods <= set(paths[path]), (path, sorted(paths[path]))
+
+
+async def test_arguments_out_of_bounds_are_refused(client: httpx.AsyncClient) -> None:
+    session_id = await open_session(client, "python", "print(1)")
+    url = f"/code-sessions/{session_id}/run"
+    assert_error(await client.post(url, json={"args": ["a\x00b"]}), 422, "invalid_input")
+    assert_error(await client.post(url, json={"args": ["x"] * 65}), 422, "invalid_input")
+    assert_error(await client.post(url, json={"args": ["x" * 20000]}), 413, "too_large")
+    assert_error(await client.post(url, json={"args": "not a list"}), 422, "invalid_input")

@@ -34,6 +34,7 @@ class Programs:
     exit_3: str
     forever: str
     hidden: str
+    args: str  # prints its command-line arguments joined by |
 
 
 PROGRAMS: dict[str, Programs] = {
@@ -42,30 +43,35 @@ PROGRAMS: dict[str, Programs] = {
         'import sys\nprint("before")\nsys.exit(3)',
         "while True:\n    pass",
         "n = 0\nwhile n >= 0:\n    n += 1",
+        'import sys\nprint("|".join(sys.argv[1:]))',
     ),
     "javascript": Programs(
         'console.log("Hello, world!");',
         'console.log("before");\nprocess.exit(3);',
         "while (true) {}",
         "let n = 0;\nwhile (n >= 0) { n++; }",
+        'console.log(process.argv.slice(2).join("|"));',
     ),
     "typescript": Programs(
         'const who: string = "world";\nconsole.log(`Hello, ${who}!`);',
         'const code: number = 3;\nconsole.log("before");\nprocess.exit(code);',
         "let n: number = 0;\nwhile (true) { n++; }",
         "let n: number = 0;\nwhile (n >= 0) { n++; }",
+        'const args: string[] = process.argv.slice(2);\nconsole.log(args.join("|"));',
     ),
     "c": Programs(
         '#include <stdio.h>\nint main(void) { puts("Hello, world!"); return 0; }',
         '#include <stdio.h>\nint main(void) { puts("before"); return 3; }',
         "int main(void) { volatile unsigned long n = 0; for (;;) n++; }",
         "int main(void) { volatile unsigned long n = 1; while (n != 0) n |= 1; }",
+        '#include <stdio.h>\nint main(int argc, char **argv) {\n  for (int i = 1; i < argc; i++) printf("%s%s", i > 1 ? "|" : "", argv[i]);\n  puts("");\n  return 0;\n}',
     ),
     "cpp": Programs(
         '#include <iostream>\nint main() { std::cout << "Hello, world!" << std::endl; }',
         '#include <iostream>\nint main() { std::cout << "before" << std::endl; return 3; }',
         "int main() { volatile unsigned long n = 0; for (;;) n++; }",
         "int main() { volatile unsigned long n = 1; while (n != 0) n |= 1; }",
+        '#include <cstdio>\nint main(int argc, char **argv) {\n  for (int i = 1; i < argc; i++) std::printf("%s%s", i > 1 ? "|" : "", argv[i]);\n  std::puts("");\n}',
     ),
     "go": Programs(
         'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("Hello, world!") }',
@@ -73,40 +79,47 @@ PROGRAMS: dict[str, Programs] = {
         'func main() {\n\tfmt.Println("before")\n\tos.Exit(3)\n}',
         "package main\n\nfunc main() {\n\tn := 0\n\tfor {\n\t\tn++\n\t}\n}",
         "package main\n\nfunc main() {\n\tn := 1\n\tfor n != 0 {\n\t\tn |= 1\n\t}\n}",
+        'package main\n\nimport (\n\t"fmt"\n\t"os"\n\t"strings"\n)\n\nfunc main() { fmt.Println(strings.Join(os.Args[1:], "|")) }',
     ),
     "java": Programs(
         'public class Main { public static void main(String[] a) { System.out.println("Hello, world!"); } }',
         'public class Main { public static void main(String[] a) { System.out.println("before"); System.exit(3); } }',
         "public class Main { public static void main(String[] a) { long n = 0; while (true) { n++; } } }",
         "public class Main { public static void main(String[] a) { long n = 1; while (n != 0) { n |= 1; } } }",
+        'public class Main { public static void main(String[] a) { System.out.println(String.join("|", a)); } }',
     ),
     "php": Programs(
         '<?php\necho "Hello, world!\\n";',
         '<?php\necho "before\\n";\nexit(3);',
         "<?php\nwhile (true) {}",
         "<?php\n$n = 1;\nwhile ($n != 0) { $n |= 1; }",
+        '<?php\necho implode("|", array_slice($argv, 1)), "\\n";',
     ),
     "ruby": Programs(
         'puts "Hello, world!"',
         'puts "before"\nexit 3',
         "loop {}",
         "n = 1\nwhile n != 0\n  n |= 1\nend",
+        'puts ARGV.join("|")',
     ),
     "rust": Programs(
         'fn main() { println!("Hello, world!"); }',
         'fn main() { println!("before"); std::process::exit(3); }',
         "fn main() { let mut n: u64 = 0; loop { n = n.wrapping_add(1); std::hint::black_box(n); } }",
         "fn main() { let mut n: u64 = 1; while n != 0 { n = std::hint::black_box(n | 1); } }",
+        'fn main() {\n    let a: Vec<String> = std::env::args().skip(1).collect();\n    println!("{}", a.join("|"));\n}',
     ),
     "bash": Programs(
         'echo "Hello, world!"',
         "echo before\nexit 3",
         "while true; do :; done",
         "n=1\nwhile [ $n -ne 0 ]; do n=$((n | 1)); done",
+        'IFS="|"\necho "$*"',
     ),
 }
 TIME_LIMIT_MS = 1000
-CASES = ("hello", "exit_3", "forever", "hidden")
+CASES = ("hello", "exit_3", "forever", "hidden", "args")
+ARGS = ["a b", "{memory_mb}", "-x", "ü", ""]
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +129,11 @@ async def submitted(engine: Engine) -> AsyncIterator[dict[tuple[str, str], str]]
 
         async def one(language: str, case: str) -> tuple[tuple[str, str], str]:
             session_id = await open_session(http, language, getattr(PROGRAMS[language], case))
-            options = {"time_limit_ms": TIME_LIMIT_MS} if case in ("forever", "hidden") else {}
+            options: dict[str, object] = {}
+            if case in ("forever", "hidden"):
+                options = {"time_limit_ms": TIME_LIMIT_MS}
+            elif case == "args":
+                options = {"args": ARGS}
             return (language, case), await submit(http, session_id, options)
 
         pairs = await asyncio.gather(*(one(lang, case) for case in CASES for lang in PROGRAMS))
@@ -155,6 +172,15 @@ async def test_non_zero_exit_fails(
     assert result["error_code"] == "E002"
     assert result["exit_code"] == 3
     assert result["stdout"] == "before\n"
+
+
+@pytest.mark.parametrize("language", sorted(PROGRAMS))
+async def test_arguments_reach_the_program_as_given(
+    client: httpx.AsyncClient, submitted: dict[tuple[str, str], str], language: str
+) -> None:
+    result = await wait_result(client, submitted[language, "args"])
+    assert (result["status"], result["stdout"]) == ("COMPLETED", "|".join(ARGS) + "\n"), result
+    assert result["args"] == ARGS  # kept in the snapshot, shown with the result
 
 
 @pytest.mark.parametrize("language", sorted(PROGRAMS))

@@ -69,3 +69,16 @@ def test_the_loop_rule_can_warn_or_be_off_per_deployment() -> None:
     assert check(fine, {"python"}, POLICY, NOW) == events.RunAccepted(
         execution_id="e3", attempt=1, request=fine
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        ([str(i) for i in range(65)], "at most 64 arguments"),
+        (["ok", "nul\x00byte"], "NUL"),
+        (["x" * 16385], "the limit is 16384"),
+    ],
+)
+def test_arguments_beyond_the_policy_are_rejected(args: list[str], reason: str) -> None:
+    decision = check(msgspec.structs.replace(REQUEST, args=args), {"python"}, POLICY, NOW)
+    assert isinstance(decision, events.RunRejected) and reason in decision.reason
