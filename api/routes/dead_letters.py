@@ -1,7 +1,8 @@
 """Dead letters: runs that failed for reasons of ours after their last attempt (E005).
 
-An operator can list them, look at one, and requeue it: a RunRequeued event in the log, after
-which the run is screened and executed again as a new attempt of the same execution.
+An operator can list them, look at one, and requeue it: a RunRequeued event (to the retry
+agent, which records it in the execution's history and dispatches it) runs it again as a new
+attempt of the same execution, with the limits it was accepted with.
 """
 
 from __future__ import annotations
