@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from api.catalogue import Catalogue
 from api.eventlog import EventLog, ProjectionWaiter
@@ -35,7 +38,12 @@ class Services:
         self.waiter = ProjectionWaiter(self.settings)
         self.db = Database(self.settings)
         self.redis = aioredis.from_url(
-            self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            self.settings.redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            # A restarted Redis closes the pooled connections: one quick try on a fresh one.
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
         )
         self.catalogue = Catalogue(self.redis)
         self.fleet = Fleet(self.redis, self.settings.worker_dead_after_s)

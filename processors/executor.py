@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -61,7 +62,7 @@ async def execute(worker: Worker, raw: bytes) -> None:
     extra = {"execution_id": request.execution_id, "attempt": accepted.attempt}
     started_at = datetime.now(UTC)
     try:
-        claimed_before = await claims.claim(worker, accepted, raw, started_at)
+        claimed_before = await claim_patiently(worker, accepted, raw, started_at)
     except (aioredis.RedisError, OSError) as exc:
         # Without its claim a run could run twice: not running it is a failure of ours.
         log.warning("could not claim the attempt: %s", exc, extra=extra)
@@ -86,6 +87,29 @@ async def execute(worker: Worker, raw: bytes) -> None:
         await claims.release(worker, request.execution_id, accepted.attempt)
     except (aioredis.RedisError, OSError) as exc:  # the next beat lists the runs as they are
         log.warning("could not release the attempt's claim: %s", exc, extra=extra)
+
+
+async def claim_patiently(
+    worker: Worker, accepted: events.RunAccepted, raw: bytes, started_at: datetime
+) -> int:
+    """The claim, retried in place while Redis is away for up to CLAIM_PATIENCE_S: giving up at
+    once would schedule the next attempt while another delivery of this one may be running."""
+    deadline = time.monotonic() + worker.settings.claim_patience_s
+    delay = 0.2
+    while True:
+        try:
+            return await claims.claim(worker, accepted, raw, started_at)
+        except (aioredis.RedisError, OSError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "claim failed, trying again in %.1fs: %s",
+                delay,
+                exc,
+                extra={"execution_id": accepted.execution_id, "attempt": accepted.attempt},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 async def attempt(worker: Worker, accepted: events.RunAccepted, started_at: datetime) -> None:

@@ -6,8 +6,10 @@ WORKER_DEAD_AFTER_S is a dead worker: each attempt it was running (still in flig
 failure of ours through the normal path, a RetryScheduled of the next attempt or after the
 last a dead letter (E005), and then its beat is removed.
 
-A worker only paused (not dead) may still finish an attempt the monitor has retried; the claims
-keep each attempt to one run, and the projection keeps the first result.
+Before running an attempt again, the monitor asks the event log whether it ended after all (the
+worker may have died between its RunFinished reaching Kafka and clearing its claim in Redis):
+then it is not run again. A worker only paused (not dead) may still finish an attempt the
+monitor has retried; the claims keep each attempt to one run, the projection keeps the first.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from fleet.workers import (
 )
 from processors import claims
 from processors.failures import retry_or_dead_letter
+from processors.logcheck import attempt_ended
 from processors.publisher import read
 from schemas import events
 
@@ -124,6 +127,15 @@ async def take_over(worker: Worker, dead_worker: str, run: RunningExecution) -> 
     accepted = read(_bytes(raw), events.RunAccepted) if raw else None
     if accepted is None or accepted.attempt != run.attempt:
         return  # it ended, or a later attempt is under way elsewhere
+    bootstrap = worker.settings.kafka_bootstrap_servers
+    if await attempt_ended(bootstrap, run.execution_id, run.attempt, run.started_at):
+        # It died after its RunFinished was in the log, before it could clear its claim.
+        await claims.forget(worker, run.execution_id, run.attempt)
+        log.info(
+            "attempt of a dead worker had ended: not run again",
+            extra={"execution_id": run.execution_id, "attempt": run.attempt},
+        )
+        return
     await retry_or_dead_letter(
         worker,
         accepted.request,

@@ -66,6 +66,10 @@ class ProcessorSettings(Endpoints, frozen=True, kw_only=True):
             description="a worker silent this long loses its partitions to the others",
         ),
     ] = 30.0
+    claim_patience_s: Annotated[
+        float,
+        Meta(ge=0, le=300, description="how long a run waits for Redis to claim its attempt"),
+    ] = 15.0
     infinite_loop_rule: Annotated[
         LoopRule,
         Meta(

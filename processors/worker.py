@@ -17,6 +17,10 @@ import faust
 import redis.asyncio as aioredis
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from eventlog import topics
 from fleet.workers import RunningExecution
@@ -68,7 +72,13 @@ class Worker:
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
             self._redis = aioredis.from_url(
-                self.settings.redis_url, socket_timeout=3, socket_connect_timeout=3
+                self.settings.redis_url,
+                socket_timeout=3,
+                socket_connect_timeout=3,
+                # A restarted Redis closes the pooled connections: try a command again on a
+                # fresh one before calling it an outage.
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+                retry_on_error=[RedisConnectionError, RedisTimeoutError],
             )
         return self._redis
 

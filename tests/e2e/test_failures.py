@@ -223,7 +223,9 @@ async def test_without_redis_no_attempt_can_be_claimed_so_none_runs_and_it_ends_
 ) -> None:
     # A worker whose Redis is gone: it cannot claim an attempt, so it runs none (a run could
     # otherwise run twice) and treats each as a failure of ours.
-    own_workers.start("no-redis", {"REDIS_URL": "redis://127.0.0.1:1/0"}, wait=False)
+    own_workers.start(
+        "no-redis", {"REDIS_URL": "redis://127.0.0.1:1/0", "CLAIM_PATIENCE_S": "0.5"}, wait=False
+    )
     bootstrap = engine.env["KAFKA_BOOTSTRAP_SERVERS"]
     accepted = accepted_run("print('never')")
     await produce(bootstrap, topics.DISPATCH, accepted)
