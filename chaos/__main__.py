@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -81,8 +82,9 @@ async def run_faults(args: argparse.Namespace) -> int:
                     traceback.print_exc()
                     report = faults.Report(name, "(harness error)", [],
                                            [f"harness error: {type(exc).__name__}: {exc}"])  # fmt: skip
-                unplanned = [e for e in engine.journal.since(since) if "on its own" in e]
-                report.notes.extend(f"engine: {e}" for e in unplanned)
+                unplanned = Counter(e for e in engine.journal.since(since) if "on its own" in e)
+                report.notes.extend(f"engine: {e}" + (f" x{n}" if n > 1 else "")
+                                    for e, n in unplanned.items())  # fmt: skip
                 reports.append(report)
                 if not await engine.wait_healthy(90):
                     report.notes.append("the engine was not healthy 90s after this fault")

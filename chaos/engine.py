@@ -79,6 +79,7 @@ class Supervised:
     wanted: bool = True
     proc: subprocess.Popen[bytes] | None = None
     planned: str | None = None  # what the harness last did to it, until it exits
+    started_at: float = 0.0  # time.time() of the latest start
     exited_at: float | None = None
     restarts: int = 0
 
@@ -92,6 +93,7 @@ class Supervised:
             )  # fmt: skip
         self.planned = None
         self.exited_at = None
+        self.started_at = time.time()
 
     @property
     def pid(self) -> int | None:
@@ -262,6 +264,24 @@ class Engine:
         if response.status_code != 200:
             return {}
         return {w["worker_id"]: w for w in response.json().get("workers", [])}
+
+    async def wait_back(self, name: str, since: float, timeout: float) -> bool:
+        """`name` was started again after `since` (time.time()) and, for a worker, beats again
+        from its new process; then the engine is healthy."""
+        deadline = time.monotonic() + timeout
+        proc = self.processes[name]
+        async with httpx.AsyncClient(timeout=3) as http:
+            while time.monotonic() < deadline:
+                if proc.running and proc.started_at > since:
+                    if name not in self.executors:
+                        break
+                    beat = (await self.workers(http)).get(self.worker_id(name))
+                    if beat and beat["started_at"] > since and beat["state"] == "running":
+                        break
+                await asyncio.sleep(0.2)
+            else:
+                return False
+        return await self.wait_healthy(max(deadline - time.monotonic(), 0.1))
 
     async def wait_healthy(self, timeout: float) -> bool:
         """Ready (every dependency up), both workers alive and every engine process running."""

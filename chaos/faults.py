@@ -27,9 +27,11 @@ from schemas import encode, events, new_event
 class Target(Protocol):
     """What the scenarios need of the engine under test."""
 
-    url: str
     journal: Journal
     executors: tuple[str, ...]  # names of the processors workers' processes
+
+    @property
+    def url(self) -> str: ...
 
     @property
     def bootstrap(self) -> str: ...
@@ -40,6 +42,9 @@ class Target(Protocol):
         """Signal the process; it is then started again as a supervisor would."""
 
     async def wait_healthy(self, timeout: float) -> bool: ...
+
+    async def wait_back(self, name: str, since: float, timeout: float) -> bool:
+        """The process signalled at `since` (time.time()) runs again, and the engine is ready."""
 
 
 @dataclass
@@ -80,9 +85,9 @@ def accepted(runs: list[Run]) -> list[Run]:
     return [r for r in runs if r.execution_id is not None and r.accepted_at is not None]
 
 
-async def running_on(ctx: Context, runs: list[Run], worker_id: str, timeout: float) -> int:
-    """Wait until `worker_id` runs at least one of `runs` (RunStarted, no RunFinished yet);
-    how many it runs then (0 at the deadline)."""
+async def running_on(ctx: Context, runs: list[Run], worker_id: str | None, timeout: float) -> int:
+    """Wait until `worker_id` (None: any worker) runs at least one of `runs` (RunStarted, no
+    terminal event yet); how many it runs then (0 at the deadline)."""
     deadline = time.monotonic() + timeout
     while True:
         await ctx.tail.catch_up()
@@ -90,7 +95,7 @@ async def running_on(ctx: Context, runs: list[Run], worker_id: str, timeout: flo
         for run in accepted(runs):
             history = ctx.tail.histories.get(run.execution_id or "", [])
             started = any(isinstance(e.payload, events.RunStarted)
-                          and e.payload.worker_id == worker_id for e in history)  # fmt: skip
+                          and worker_id in (None, e.payload.worker_id) for e in history)  # fmt: skip
             busy += started and not ctx.tail.terminal(run.execution_id or "")
         if busy or time.monotonic() > deadline:
             return busy
@@ -140,7 +145,7 @@ def describe(refusals: list[Refusal]) -> str:
         groups.setdefault((r.status, r.code), []).append(r.seconds)
     parts = []
     for (status, code), seconds in sorted(groups.items(), key=lambda g: -len(g[1])):
-        what = f"{status} {code}" if status else f"no answer ({code})"
+        what = f"{status} {code}".strip() if status else f"no answer ({code})"
         parts.append(f"{what} x{len(seconds)} (slowest {max(seconds):.2f}s)")
     return ", ".join(parts)
 
@@ -208,13 +213,14 @@ async def rolling_restart(ctx: Context) -> Report:
     async def inject() -> None:
         for name in ctx.target.executors:
             busy = await running_on(ctx, report.runs, ctx.target.worker_id(name), ctx.spread_s)
-            signalled = time.monotonic()
+            signalled = time.time()
             await ctx.target.kill(name, signal.SIGTERM)
-            healthy = await ctx.target.wait_healthy(60)
+            back = await ctx.target.wait_back(name, signalled, 60)
             report.notes.append(
-                f"{name}: SIGTERM while running {busy}, back in {time.monotonic() - signalled:.1f}s"
-                if healthy
-                else f"{name}: not back in 60s"
+                f"{name}: SIGTERM while running {busy}, working again after "
+                f"{time.time() - signalled:.1f}s"
+                if back
+                else f"{name}: not back within 60s"
             )
 
     await under_load(ctx, report, inject, spread_s=2 * ctx.spread_s)
@@ -277,8 +283,10 @@ async def service_outage(
 
     async def inject() -> None:
         await until(lambda: len(accepted(report.runs)) >= ctx.runs // 3, ctx.spread_s)
+        busy = await running_on(ctx, report.runs, None, ctx.spread_s)
         await engine.stop_service(service)
         times.append(time.time())
+        report.notes.append(f"{service} stopped while {busy} of these runs were running")
         end = time.monotonic() + down_s
         while time.monotonic() < end:
             if probe is not None:

@@ -64,6 +64,7 @@ class RunVerdict:
     twice: bool  # more than one RunFinished, or one attempt started more than once
     stuck_s: float  # from the 202 to the terminal state that counts (or to `now`)
     why_lost: str | None  # None when completed
+    why_twice: str | None = None
 
 
 def verdict(
@@ -77,6 +78,11 @@ def verdict(
         e.payload.attempt for e in distinct if isinstance(e.payload, events.RunStarted)
     )
     twice = len(finished) > 1 or any(n > 1 for n in starts.values())
+    why_twice = None
+    if twice:
+        again = sorted(n for n, times in starts.items() if times > 1)
+        why_twice = (f"{len(finished)} RunFinished" if len(finished) > 1
+                     else f"attempt {again[0]} started {starts[again[0]]} times")  # fmt: skip
     ends = sorted((e for e in distinct if isinstance(e.payload, TERMINAL)), key=at)
     good = [
         e
@@ -89,9 +95,11 @@ def verdict(
         end = at(good[0])
         stuck = max(end - run.accepted_at, 0.0)
         late = stuck > deadline_s
-        return RunVerdict(not late, twice, stuck, "finished after the deadline" if late else None)
+        lost = "finished after the deadline" if late else None
+        return RunVerdict(not late, twice, stuck, lost, why_twice)
     if not ends:
-        return RunVerdict(False, twice, max(now - run.accepted_at, 0.0), "no terminal event")
+        return RunVerdict(False, twice, max(now - run.accepted_at, 0.0), "no terminal event",
+                          why_twice)  # fmt: skip
     first = ends[0]
     payload = first.payload
     if isinstance(payload, events.DeadLettered):
@@ -104,7 +112,7 @@ def verdict(
         )
     else:  # pragma: no cover - TERMINAL lists only the three above
         why = type(payload).__name__
-    return RunVerdict(False, twice, max(at(first) - run.accepted_at, 0.0), why)
+    return RunVerdict(False, twice, max(at(first) - run.accepted_at, 0.0), why, why_twice)
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,12 @@ class Summary:
     twice: int
     worst_stuck_s: float
     lost_because: dict[str, int]
+    twice_because: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def still_stuck(self) -> bool:
+        """Some run had no end at all: its stuck time runs until the harness stopped looking."""
+        return "no terminal event" in self.lost_because
 
 
 def judge(
@@ -138,6 +152,7 @@ def judge(
         twice=sum(v.twice for v in verdicts),
         worst_stuck_s=max((v.stuck_s for v in verdicts), default=0.0),
         lost_because=dict(lost),
+        twice_because=dict(Counter(v.why_twice for v in verdicts if v.why_twice is not None)),
     )
 
 

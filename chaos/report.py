@@ -15,7 +15,7 @@ def row(report: Report, summary: Summary) -> list[str]:
         str(summary.completed),
         str(summary.lost),
         str(summary.twice),
-        f"{summary.worst_stuck_s:.1f}",
+        (">" if summary.still_stuck else "") + f"{summary.worst_stuck_s:.1f}",
     ]
 
 
@@ -23,6 +23,10 @@ def notes(report: Report, summary: Summary) -> list[str]:
     found = [report.title]
     if summary.lost_because:
         found.append("lost: " + ", ".join(f"{n} {why}" for why, n in summary.lost_because.items()))
+    if summary.twice_because:
+        found.append(
+            "run twice: " + ", ".join(f"{n} {why}" for why, n in summary.twice_because.items())
+        )
     return found + report.notes
 
 

@@ -56,12 +56,13 @@ def test_the_same_attempt_started_twice_is_a_run_twice_even_with_one_result() ->
     found = verdict(run(), [started(0.1, worker="a"), started(30, worker="b"), finished(31)],
                     NOW, 90)  # fmt: skip
     assert (found.completed, found.twice) == (True, True)
+    assert found.why_twice == "attempt 1 started 2 times"
 
 
 def test_two_results_are_a_run_twice() -> None:
     found = verdict(run(), [started(0.1), finished(1), started(2, 2), finished(3, attempt=2)],
                     NOW, 90)  # fmt: skip
-    assert found.twice
+    assert found.why_twice == "2 RunFinished"
 
 
 def test_one_event_read_twice_is_not_a_second_run() -> None:
