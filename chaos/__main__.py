@@ -89,6 +89,7 @@ async def run_faults(args: argparse.Namespace) -> int:
                 if not await engine.wait_healthy(90):
                     report.notes.append("the engine was not healthy 90s after this fault")
             await tail.catch_up(30)
+            await tail.close()
             now = time.time()
             for report in reports:
                 results.append((report, judge(report.runs, tail.histories, now, args.run_deadline)))

@@ -70,6 +70,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     api_checked: bool = True
+    in_flight: int | None = None  # runs under way on the process the fault hit, when it hit
 
 
 async def until(check: Callable[[], bool], timeout: float, poll_s: float = 0.05) -> bool:
@@ -198,7 +199,9 @@ async def kill_executor(ctx: Context, count: int | None = None) -> Report:
     name = ctx.target.executors[0]
 
     async def inject() -> None:
-        busy = await running_on(ctx, report.runs, ctx.target.worker_id(name), ctx.spread_s)
+        # Killed mid-run, or the fault tests nothing: wait for a run on it (the load goes on).
+        busy = await running_on(ctx, report.runs, ctx.target.worker_id(name), ctx.spread_s + 20)
+        report.in_flight = busy
         await ctx.target.kill(name, signal.SIGKILL)
         report.notes.append(f"SIGKILL to {name} while it ran {busy} of these runs")
 

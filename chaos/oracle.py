@@ -167,8 +167,9 @@ class LogTail:
         self.histories: dict[str, list[Envelope[events.Event]]] = defaultdict(list)
         self.topic_of: dict[str, list[str]] = defaultdict(list)  # event_id -> topics seen in
         self.undecodable = 0
+        self._consumer: AIOKafkaConsumer | None = None
 
-    def _consumer(self) -> AIOKafkaConsumer:
+    def _consumer_new(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
@@ -187,7 +188,7 @@ class LogTail:
 
     async def start_at_end(self, timeout: float = 30.0) -> None:
         """Ignore what is already in the log: the harness's executions are all new."""
-        consumer = self._consumer()
+        consumer = self._consumer_new()
         try:
             async with asyncio.timeout(timeout):
                 await consumer.start()
@@ -198,32 +199,43 @@ class LogTail:
                 await consumer.stop()
 
     async def catch_up(self, timeout: float = 10.0) -> bool:
-        """Read what was appended since the last call; False if the broker did not answer."""
-        consumer = self._consumer()
+        """Read what was appended since the last call; False if the broker did not answer (the
+        consumer is then dropped, and the next call starts a new one where this one stopped)."""
         try:
             async with asyncio.timeout(timeout):
-                await consumer.start()
-                ends = await consumer.end_offsets(await self._partitions(consumer))
-                pending = {tp: end for tp, end in ends.items() if end > self.positions.get(tp, 0)}
-                if not pending:
-                    return True
-                consumer.assign(list(pending))
-                for tp in pending:
-                    consumer.seek(tp, self.positions.get(tp, 0))
+                consumer = await self._connected()
+                partitions = list(self.positions)
+                ends = await consumer.end_offsets(partitions)
+                pending = {tp: end for tp, end in ends.items() if end > self.positions[tp]}
                 while pending:
                     batch = await consumer.getmany(*pending, timeout_ms=500)
                     for tp, messages in batch.items():
                         for message in messages:
-                            if message.offset >= pending.get(tp, 0):
-                                continue
-                            self._record(tp.topic, message.value or b"")
-                            self.positions[tp] = message.offset + 1
-                        if tp in pending and self.positions.get(tp, 0) >= pending[tp]:
+                            if self.positions[tp] <= message.offset < pending.get(tp, 0):
+                                self._record(tp.topic, message.value or b"")
+                                self.positions[tp] = message.offset + 1
+                        if tp in pending and self.positions[tp] >= pending[tp]:
                             del pending[tp]
             return True
         except (TimeoutError, KafkaError, OSError):
+            await self.close()
             return False
-        finally:
+
+    async def _connected(self) -> AIOKafkaConsumer:
+        if self._consumer is not None:
+            return self._consumer
+        consumer = self._consumer = self._consumer_new()
+        await consumer.start()
+        partitions = await self._partitions(consumer)
+        consumer.assign(partitions)
+        for tp in partitions:
+            self.positions.setdefault(tp, 0)
+            consumer.seek(tp, self.positions[tp])
+        return consumer
+
+    async def close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
             with contextlib.suppress(Exception):
                 await consumer.stop()
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -16,6 +18,14 @@ from chaos.oracle import LogTail, Summary, judge
 from tests.e2e.conftest import Engine
 
 RUN_DEADLINE_S = 90.0
+
+
+@asynccontextmanager
+async def closing(tail: LogTail) -> AsyncIterator[LogTail]:
+    try:
+        yield tail
+    finally:
+        await tail.close()
 
 
 @dataclass
@@ -66,7 +76,7 @@ async def fault(engine: Engine, name: str) -> tuple[faults.Report, Summary]:
     target = E2ETarget(engine)
     tail = LogTail(target.bootstrap)
     await tail.start_at_end()
-    async with httpx.AsyncClient(base_url=engine.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=engine.url, timeout=10) as http, closing(tail):
         ctx = faults.Context(target, http, tail, runs=10, spread_s=4, run_deadline_s=RUN_DEADLINE_S)
         if name == "kill9":
             report = await faults.kill_executor(ctx)
@@ -84,6 +94,7 @@ async def test_an_executor_killed_mid_run_loses_nothing_and_runs_nothing_twice(
     engine: Engine,
 ) -> None:
     report, summary = await fault(engine, "kill9")
+    assert report.in_flight, f"the executor was not running any of the runs when killed: {report}"
     assert summary.accepted == 10, explain(report, summary)
     assert (summary.lost, summary.twice) == (0, 0), explain(report, summary)
     assert summary.completed == 10
