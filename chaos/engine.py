@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,13 @@ class Supervised:
         except subprocess.TimeoutExpired:
             self.signal(signal.SIGKILL)
             self.proc.wait()
+
+
+def epoch(value: float | str) -> float:
+    """A time of GET /workers (unix seconds or ISO 8601) as unix seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 class Engine:
@@ -276,7 +284,7 @@ class Engine:
                     if name not in self.executors:
                         break
                     beat = (await self.workers(http)).get(self.worker_id(name))
-                    if beat and beat["started_at"] > since and beat["state"] == "running":
+                    if beat and epoch(beat["started_at"]) > since and beat["state"] == "running":
                         break
                 await asyncio.sleep(0.2)
             else:

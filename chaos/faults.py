@@ -286,7 +286,7 @@ async def service_outage(
 
     async def inject() -> None:
         await until(lambda: len(accepted(report.runs)) >= ctx.runs // 3, ctx.spread_s)
-        busy = await running_on(ctx, report.runs, None, ctx.spread_s)
+        busy = await running_on(ctx, report.runs, None, ctx.spread_s + 10)
         await engine.stop_service(service)
         times.append(time.time())
         report.notes.append(f"{service} stopped while {busy} of these runs were running")

@@ -126,6 +126,7 @@ class Summary:
     worst_stuck_s: float
     lost_because: dict[str, int]
     twice_because: dict[str, int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)  # a few execution ids lost or run twice
 
     @property
     def still_stuck(self) -> bool:
@@ -139,11 +140,12 @@ def judge(
     now: float,
     deadline_s: float,
 ) -> Summary:
-    verdicts = [
-        verdict(run, histories.get(run.execution_id, []), now, deadline_s)
+    judged = [
+        (run.execution_id, verdict(run, histories.get(run.execution_id, []), now, deadline_s))
         for run in runs
         if run.execution_id is not None and run.accepted_at is not None
     ]
+    verdicts = [v for _, v in judged]
     lost = Counter(v.why_lost for v in verdicts if v.why_lost is not None)
     return Summary(
         accepted=len(verdicts),
@@ -153,6 +155,7 @@ def judge(
         worst_stuck_s=max((v.stuck_s for v in verdicts), default=0.0),
         lost_because=dict(lost),
         twice_because=dict(Counter(v.why_twice for v in verdicts if v.why_twice is not None)),
+        examples=[i for i, v in judged if v.why_lost or v.twice][:3],
     )
 
 

@@ -27,6 +27,8 @@ def notes(report: Report, summary: Summary) -> list[str]:
         found.append(
             "run twice: " + ", ".join(f"{n} {why}" for why, n in summary.twice_because.items())
         )
+    if summary.examples:
+        found.append("e.g. " + ", ".join(summary.examples))
     return found + report.notes
 
 
