@@ -1,23 +1,19 @@
-"""Whether a run may be queued: limits in range, rate limits, failure cooldown, idempotency keys.
+"""Whether a run may be queued: limits in range, rate limits, failure cooldown, queue caps.
 
-Counters live in Redis so every API instance shares them. Redis being down is a 503.
+The state lives in Redis (fleet.quota) so every API process shares it. Redis down is a 503.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import redis.asyncio as aioredis
-from litestar import Request
 
 from api.dto import RunOptions
-from api.errors import DependencyDown, InvalidInput, RateLimited, TooLarge
+from api.errors import Backpressure, DependencyDown, InvalidInput, RateLimited, TooLarge
 from api.services import Services
 from api.settings import ApiSettings
+from fleet.quota import Admission, Quota
+from fleet.quota import admit as quota_admit
 from schemas.events import RunLimits
-
-COOLDOWN_KEY = "cooldown:session:{}"  # set by the executor after a streak of failed runs
 
 
 def limits_for(settings: ApiSettings, options: RunOptions) -> RunLimits:
@@ -41,72 +37,53 @@ def limits_for(settings: ApiSettings, options: RunOptions) -> RunLimits:
     return limits
 
 
-def client_of(request: Request[Any, Any, Any]) -> str:
-    """The client a per-client limit applies to: its address (a header could be forged)."""
-    return request.client.host if request.client else "unknown"
-
-
-def _idempotency_key(session_id: str, key: str) -> str:
-    return f"idempotency:{session_id}:{key[:200]}"
-
-
-async def previous_run(services: Services, session_id: str, key: str) -> str | None:
-    try:
-        raw = await services.redis.get(_idempotency_key(session_id, key))
-    except (aioredis.RedisError, OSError) as exc:
-        raise DependencyDown("Redis is unavailable", service="redis") from exc
-    if raw is None:
-        return None
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
-
-
-async def claim(services: Services, session_id: str, key: str, execution_id: str) -> bool:
-    """Bind the key to this execution; False if another request bound it first."""
-    try:
-        return bool(
-            await services.redis.set(
-                _idempotency_key(session_id, key),
-                execution_id,
-                nx=True,
-                ex=services.settings.idempotency_ttl_s,
-            )
-        )
-    except (aioredis.RedisError, OSError) as exc:
-        raise DependencyDown("Redis is unavailable", service="redis") from exc
-
-
-async def admit(services: Services, session_id: str, client: str) -> None:
-    """Count this run against the session and client windows; 429 when either is full."""
+async def admit(services: Services, session_id: str, client: str, execution_id: str) -> Admission:
+    """Count this run against the session's and the client's rate and the queue caps; 429 or
+    503 (Retry-After) when one is full, quota untouched."""
     settings = services.settings
-    window = int(time.time() // 60)
-    retry_after = 60 - int(time.time() % 60)
-    session_key = f"ratelimit:session:{session_id}:{window}"
-    client_key = f"ratelimit:client:{client}:{window}"
+    quota = Quota(
+        session_per_minute=settings.session_runs_per_minute,
+        client_per_minute=settings.client_runs_per_minute,
+        queued_per_session=settings.max_queued_per_session,
+        queued_total=settings.max_queued_total,
+    )
     try:
-        async with services.redis.pipeline(transaction=False) as pipe:
-            pipe.ttl(COOLDOWN_KEY.format(session_id))
-            pipe.incr(session_key)
-            pipe.expire(session_key, 61)
-            pipe.incr(client_key)
-            pipe.expire(client_key, 61)
-            cooldown, session_count, _, client_count, _ = await pipe.execute()
+        answer = await quota_admit(services.redis, quota, session_id, client, execution_id)
     except (aioredis.RedisError, OSError) as exc:
         raise DependencyDown("Redis is unavailable", service="redis") from exc
-    if cooldown > 0:
+    wait = answer.retry_after_s
+    if answer.refused == "failure_streak":
         raise RateLimited(
             "this session failed too many runs in a row; it cools down",
-            retry_after=int(cooldown),
+            retry_after=wait,
             reason="failure_streak",
         )
-    if session_count > settings.session_runs_per_minute:
+    if answer.refused == "session_rate":
         raise RateLimited(
             f"at most {settings.session_runs_per_minute} runs per minute per session",
-            retry_after=retry_after,
+            retry_after=wait,
             reason="session_rate",
+            headers=rate_headers(answer),
         )
-    if client_count > settings.client_runs_per_minute:
+    if answer.refused == "client_rate":
         raise RateLimited(
             f"at most {settings.client_runs_per_minute} runs per minute per client",
-            retry_after=retry_after,
+            retry_after=wait,
             reason="client_rate",
         )
+    if answer.refused is not None:
+        what = "this session" if answer.refused == "session_queue" else "the engine"
+        raise Backpressure(
+            f"too many runs are waiting for {what}; try again shortly",
+            retry_after=wait,
+            reason=answer.refused,
+        )
+    return answer
+
+
+def rate_headers(answer: Admission) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(answer.limit),
+        "X-RateLimit-Remaining": str(answer.remaining),
+        "X-RateLimit-Reset": str(answer.reset_s),
+    }

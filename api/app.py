@@ -14,6 +14,14 @@ from api.errors import EXCEPTION_HANDLERS
 from api.routes import dead_letters, executions, health, languages, sessions, workers
 from api.services import Services, services_from_state
 from api.settings import ApiSettings
+from config.limits import RunPolicy
+
+
+def max_body_bytes(policy: RunPolicy) -> int:
+    """The largest body a legal request can be: JSON escapes a control byte as 6 bytes
+    (\\u0001), so a request at the source and stdin limits can be 6 times their size, plus
+    room for the other fields."""
+    return 6 * (policy.max_source_bytes + policy.max_stdin_bytes) + 64 * 1024
 
 
 def create_app(settings: ApiSettings | None = None) -> Litestar:
@@ -54,6 +62,6 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="runbox", version="0.1.0", path="/schema"),
-        request_max_body_size=4 * 1024 * 1024,
+        request_max_body_size=max_body_bytes(services.settings.policy),
         logging_config=None,  # our JSON lines (telemetry.logs), configured by the entry point
     )

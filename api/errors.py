@@ -63,9 +63,15 @@ class RateLimited(ApiError):
     status_code = 429
     code = "rate_limited"
 
-    def __init__(self, message: str | None = None, retry_after: int = 60, **details: Any) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        retry_after: int = 60,
+        headers: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
         super().__init__(message, retryAfter=retry_after, **details)
-        self.headers = {"Retry-After": str(retry_after)}
+        self.headers = {"Retry-After": str(retry_after), **(headers or {})}
 
 
 class Conflict(ApiError):
@@ -91,6 +97,15 @@ class DependencyDown(ApiError):
     def __init__(self, message: str | None = None, retry_after: int = 1, **details: Any) -> None:
         super().__init__(message, **details)
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class Backpressure(DependencyDown):
+    """Too many runs are waiting; try again shortly."""
+
+    code = "backpressure"
+
+    def __init__(self, message: str | None = None, retry_after: int = 2, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, retryAfter=retry_after, **details)
 
 
 class NoExecutors(DependencyDown):

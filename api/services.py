@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from api.catalogue import Catalogue
 from api.eventlog import EventLog, ProjectionWaiter
 from api.fleet import Fleet
+from api.proxies import TrustedProxies
 from api.queries import Database
 from api.settings import ApiSettings
 
@@ -26,6 +27,7 @@ class Services:
     redis: aioredis.Redis = field(init=False)
     catalogue: Catalogue = field(init=False)
     fleet: Fleet = field(init=False)
+    proxies: TrustedProxies = field(init=False)
 
     def __post_init__(self) -> None:
         timeout = self.settings.dependency_timeout_s
@@ -37,6 +39,7 @@ class Services:
         )
         self.catalogue = Catalogue(self.redis)
         self.fleet = Fleet(self.redis, self.settings.worker_dead_after_s)
+        self.proxies = TrustedProxies(self.settings.proxy_networks())
 
     async def start(self) -> None:
         await self.db.start()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
+from config import SettingsError
 from config.endpoints import Endpoints
 from config.limits import RunPolicy
 
@@ -32,7 +34,32 @@ class ApiSettings(Endpoints, frozen=True, kw_only=True):
     worker_dead_after_s: Annotated[
         float, Meta(gt=0, description="a worker silent this long is dead")
     ] = 30.0
+    max_queued_per_session: Annotated[
+        int, Meta(ge=1, description="runs of one session waiting or running at once; then 503")
+    ] = 20
+    max_queued_total: Annotated[
+        int, Meta(ge=1, description="runs waiting or running in the whole engine; then 503")
+    ] = 5000
+    trusted_proxies: Annotated[
+        str,
+        Meta(
+            description="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed"
+        ),
+    ] = ""
     idempotency_ttl_s: Annotated[
         int, Meta(ge=1, description="how long an Idempotency-Key is remembered")
     ] = 24 * 3600
     policy: RunPolicy = msgspec.field(default_factory=RunPolicy)
+
+    def check(self) -> None:
+        self.proxy_networks()  # refuse a bad TRUSTED_PROXIES at start
+
+    def proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        try:
+            return tuple(
+                ip_network(part.strip(), strict=False)
+                for part in self.trusted_proxies.split(",")
+                if part.strip()
+            )
+        except ValueError as exc:
+            raise SettingsError("TRUSTED_PROXIES", self.trusted_proxies, str(exc)) from None

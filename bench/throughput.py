@@ -13,11 +13,11 @@ import time
 from typing import Any, Protocol
 
 import httpx
-import orjson
 import redis.asyncio as aioredis
 
 from bench.client import TERMINAL, Timed, create_session, http_client, post_run, timed_run
 from bench.stats import Summary
+from fleet.workers import WORKERS_KEY, decode_beat
 from sandbox import Sandbox, SandboxSettings, registry
 
 HELLO = registry().get("python")
@@ -34,13 +34,14 @@ async def live_workers(redis_url: str) -> dict[str, int]:
     """worker_id -> slots, from the workers' heartbeats."""
     client = aioredis.from_url(redis_url)
     try:
-        found = {}
-        async for key in client.scan_iter(match="workers:*"):
-            raw = await client.get(key)
-            if raw:
-                beat = orjson.loads(raw)
-                found[str(beat["worker_id"])] = int(beat["slots"])
-        return found
+        beats = await client.hgetall(WORKERS_KEY)
+        return {
+            beat.worker_id: beat.slots
+            for beat in (
+                decode_beat(v if isinstance(v, bytes) else v.encode()) for v in beats.values()
+            )
+            if beat.age_s() < 30
+        }
     finally:
         await client.aclose()
 

@@ -1,7 +1,7 @@
 """`python -m devstack up|test|services`: the engine on its embedded default, or its test run.
 
 up        Kafka, PostgreSQL, Redis, topics, migrations, then the API, processors and projector;
-          Ctrl-C stops everything.
+          any of them that exits is restarted with backoff; Ctrl-C stops everything.
 test      the same services on their own ports and data folder, then ruff, mypy and pytest.
 services  only Kafka, PostgreSQL and Redis, printing the environment to reach them (for bench/).
 """
@@ -24,6 +24,7 @@ from msgspec import Meta
 
 from config import SettingsError, parse
 from devstack.services import REPO, Kafka, Postgres, Process, Redis, StackError, require_free, say
+from devstack.supervisor import Supervisor
 
 VAR = REPO / "var"
 BASE_PORTS = {"up": 19092, "test": 29092, "bench": 49092}
@@ -63,7 +64,10 @@ class Profile:
 
 
 class Stack:
-    """The three services of one profile, started in parallel and stopped in reverse order."""
+    """The three services of one profile, started in parallel and stopped in reverse order.
+
+    `up` adds the engine to the same supervisor and lets it restart whatever exits.
+    """
 
     def __init__(self, profile: Profile) -> None:
         self.root = VAR / profile.name
@@ -78,7 +82,7 @@ class Stack:
             self.root / "postgres", profile.postgres_port, durable=profile.name != "test"
         )
         self.redis = Redis(self.root / "redis", profile.redis_port)
-        self.processes: list[Process] = []
+        self.supervisor = Supervisor()
 
     @property
     def env(self) -> dict[str, str]:
@@ -102,7 +106,7 @@ class Stack:
         )
         for result in results:
             if isinstance(result, Process):
-                self.processes.append(result)
+                self.supervisor.adopt(result)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -120,9 +124,7 @@ class Stack:
         say(f"database migrated ({len(applied)} migrations applied)")
 
     def stop(self) -> None:
-        for proc in reversed(self.processes):
-            proc.stop()
-        self.processes.clear()
+        self.supervisor.stop()
 
 
 def _engine_processes(stack: Stack, port: int) -> list[Process]:
@@ -147,19 +149,16 @@ def _ready(url: str) -> bool:
         return False
 
 
-async def _wait_ready(url: str, processes: list[Process], timeout: float) -> None:
+async def _wait_ready(url: str, stack: Stack, timeout: float, stop: asyncio.Event) -> None:
     deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(_ready, url):
-        for proc in processes:
-            if proc.returncode is not None:
-                raise StackError(
-                    f"{proc.name} exited with code {proc.returncode}; see {proc.log_path}"
-                )
+    while not stop.is_set() and not await asyncio.to_thread(_ready, url):
+        stack.supervisor.check()  # a crash loop at start (a bad setting) stops us here
         if time.monotonic() > deadline:
             raise StackError(
-                f"{url} is not ready after {timeout:.0f}s; see {processes[0].log_path.parent}"
+                f"{url} is not ready after {timeout:.0f}s; see {stack.logs.relative_to(REPO)}/"
             )
-        await asyncio.sleep(0.1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.1)
 
 
 async def up(stack: Stack, stop: asyncio.Event) -> int:
@@ -167,23 +166,18 @@ async def up(stack: Stack, stop: asyncio.Event) -> int:
     require_free(port, "the API", "PORT")
     started = time.monotonic()
     await stack.start()
-    engine = _engine_processes(stack, port)
-    for proc in engine:
+    for proc in _engine_processes(stack, port):
         say(f"starting {proc.name} (log: {proc.log_path.relative_to(REPO)})")
-        proc.start()
-        stack.processes.append(proc)
-    await _wait_ready(f"http://127.0.0.1:{port}/health/ready", engine, 60)
+        stack.supervisor.start(proc)
+    await _wait_ready(f"http://127.0.0.1:{port}/health/ready", stack, 60, stop)
+    if stop.is_set():
+        return 0
     say(
         f"ready in {time.monotonic() - started:.1f}s: http://127.0.0.1:{port}  "
         f"(docs: http://127.0.0.1:{port}/schema)  Ctrl-C stops everything"
     )
-    while not stop.is_set():
-        for proc in engine:
-            if proc.returncode is not None:
-                say(f"{proc.name} exited with code {proc.returncode}; see {proc.log_path}")
-                return 1
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.5)
+    # An exit is restarted, an outage waited out; only a crash loop (CrashLoop) or Ctrl-C ends this.
+    await stack.supervisor.watch(stop)
     return 0
 
 
@@ -244,9 +238,11 @@ async def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
-        if stack.processes:
-            say("stopping " + ", ".join(p.name for p in reversed(stack.processes)))
+        if stack.supervisor.names:
+            say("stopping " + ", ".join(reversed(stack.supervisor.names)))
         stack.stop()
+        if args.command == "up":
+            say(stack.supervisor.summary())
 
 
 if __name__ == "__main__":

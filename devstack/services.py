@@ -93,6 +93,12 @@ class Process:
     def returncode(self) -> int | None:
         return None if self._proc is None else self._proc.poll()
 
+    def kill_group(self) -> None:
+        """SIGKILL whatever is left of the process group (the children of an exited process)."""
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+
     def stop(self, timeout: float = 15.0) -> None:
         if self._proc is None or self._proc.poll() is not None:
             return

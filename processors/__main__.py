@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+
+import mode.loop
 
 from config import exit_on_bad_settings
 from processors.settings import ProcessorSettings
-from processors.worker import create_worker
+from processors.shutdown import DrainingWorker
+from processors.worker import create_worker, wait_for_kafka
 from sandbox import SandboxSettings
+from telemetry.logs import configure
 
 
 def main() -> None:
     settings = exit_on_bad_settings(ProcessorSettings.from_env)
     sandbox_settings = exit_on_bad_settings(SandboxSettings.from_env)
+    configure()  # Faust configures logging when it starts; the wait before it logs alike
+    # On a loop of its own, before the app exists: Faust makes its loop when it starts.
+    asyncio.run(wait_for_kafka(settings.kafka_bootstrap_servers))
+    mode.loop.use("uvloop")
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     worker = create_worker(settings, sandbox_settings)
     # The Kafka consumer runs in a thread of Faust's: hand the GIL over sooner than every 5 ms.
     sys.setswitchinterval(0.0005)
-    sys.argv = [sys.argv[0], "--loop", "uvloop", "worker", "--loglevel", "info", "--without-web"]
-    worker.app.main()
+    DrainingWorker(worker, loglevel="info", loop=loop).execute_from_commandline()
 
 
 if __name__ == "__main__":

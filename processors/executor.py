@@ -1,7 +1,9 @@
 """The executor agent: runs accepted runs in the sandbox, emitting Started, Output and Finished.
 
-Concurrency equals the sandbox slots. A run whose outcome is the program's own (any COMPLETED,
-FAILED or TIMEOUT from the sandbox) is final; a failure of ours (E005, an exception) is retried.
+Concurrency equals the sandbox slots. Each attempt is claimed first (`processors/claims.py`), so
+a dispatch delivered twice runs once. A run whose outcome is the program's own (any COMPLETED,
+FAILED or TIMEOUT from the sandbox) is final; a failure of ours (E005, an exception, a claim
+Redis could not record) is retried (`processors/failures.py`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import redis.asyncio as aioredis
 
-from processors.failures import retry_or_dead_letter
+from fleet.quota import COOLDOWN_KEY, settle
+from processors import claims
+from processors.failures import retry_or_dead_letter, settle_neutral
 from processors.output import OutputPump
-from processors.publisher import handle_safely, read, send, trace_headers
+from processors.publisher import consume, publish_until_sent, read, send, trace_headers
 from sandbox import ErrorCode, Result, Status
 from schemas import events
 
@@ -26,54 +30,99 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("processors.executor")
 
-DONE_KEY = "executed:{}"  # set once RunFinished is acked: a redelivered message is not run twice
 OUTCOME_FIELDS = tuple(f.name for f in msgspec.structs.fields(events.Outcome))
 
 
 def register(worker: Worker) -> None:
     @worker.app.agent(worker.dispatch, concurrency=worker.sandbox_settings.slots)
     async def executor_agent(stream: Any) -> None:
-        async for event in stream.events():
-            await handle_safely(execute, worker, event.value)
+        await consume(stream, execute, worker)
 
 
-def outcome_of(result: Result) -> events.Outcome:
+# What the sandbox cannot know: the rest of the outcome comes from its Result, field by field.
+FROM_THE_RULES = ("warnings",)
+
+
+def outcome_of(result: Result, warnings: list[str] | None = None) -> events.Outcome:
     """The event's outcome from the sandbox's result: every field of Outcome, by name."""
-    values = {name: getattr(result, name) for name in OUTCOME_FIELDS}
+    values = {name: getattr(result, name) for name in OUTCOME_FIELDS if name not in FROM_THE_RULES}
     return events.Outcome(
-        **{name: v.value if isinstance(v, Enum) else v for name, v in values.items()}
+        **{name: v.value if isinstance(v, Enum) else v for name, v in values.items()},
+        warnings=warnings or [],
     )
 
 
 async def execute(worker: Worker, raw: bytes) -> None:
-    """Never raises: Faust would ack the message and drop it (docs/architecture.md, Faust)."""
+    """Never raises but CancelledError: Faust would ack the message and drop it."""
     accepted = read(raw, events.RunAccepted)
     if accepted is None:
         return
     request = accepted.request
     extra = {"execution_id": request.execution_id, "attempt": accepted.attempt}
+    started_at = datetime.now(UTC)
     try:
-        if await worker.redis.exists(DONE_KEY.format(request.execution_id)):
-            log.info("already executed, skipped", extra=extra)
-            return
-        result = await run_attempt(worker, accepted)
-    except Exception as exc:
-        log.exception("attempt failed", extra=extra)
+        claimed_before = await claims.claim(worker, accepted, raw, started_at)
+    except (aioredis.RedisError, OSError) as exc:
+        # Without its claim a run could run twice: not running it is a failure of ours.
+        log.warning("could not claim the attempt: %s", exc, extra=extra)
         await retry_or_dead_letter(
-            worker, request, accepted.attempt, f"{type(exc).__name__}: {exc}"
+            worker, request, accepted.attempt, f"could not claim the attempt in Redis: {exc}"
+        )
+        return
+    if claimed_before:
+        log.info("attempt %d already claimed, skipped", claimed_before, extra=extra)
+        return
+    try:
+        if await worker.redis.exists(COOLDOWN_KEY.format(request.session_id)):
+            await refuse_during_cooldown(worker, request)
+        else:
+            await attempt(worker, accepted, started_at)
+    except asyncio.CancelledError:
+        # The worker is stopping mid-run: the claim and the in-flight record stay, and the
+        # monitor runs the execution again once this worker's beat is old.
+        log.warning("attempt abandoned: the worker stopped", extra=extra)
+        raise
+    try:
+        await claims.release(worker, request.execution_id, accepted.attempt)
+    except (aioredis.RedisError, OSError) as exc:  # the next beat lists the runs as they are
+        log.warning("could not release the attempt's claim: %s", exc, extra=extra)
+
+
+async def attempt(worker: Worker, accepted: events.RunAccepted, started_at: datetime) -> None:
+    """Run one claimed attempt; its failures of ours go to the retry path."""
+    request = accepted.request
+    worker_id = worker.settings.worker_id
+    try:
+        result = await run_attempt(worker, accepted, started_at)
+    except Exception as exc:
+        log.exception(
+            "attempt failed",
+            extra={"execution_id": request.execution_id, "attempt": accepted.attempt},
+        )
+        await retry_or_dead_letter(
+            worker,
+            request,
+            accepted.attempt,
+            f"{type(exc).__name__}: {exc}",
+            worker_id=worker_id,
+            started_at=started_at,
         )
         return
     if result.error_code == ErrorCode.SYSTEM:
         await retry_or_dead_letter(
-            worker, request, accepted.attempt, result.stderr[-500:] or "sandbox system error"
+            worker,
+            request,
+            accepted.attempt,
+            result.stderr[-500:] or "sandbox system error",
+            worker_id=worker_id,
+            started_at=started_at,
         )
 
 
-async def run_attempt(worker: Worker, accepted: events.RunAccepted) -> Result:
+async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: datetime) -> Result:
     request = accepted.request
     sandbox = worker.sandbox()
     headers = trace_headers(request)
-    started_at = datetime.now(UTC)
     extra = {
         "execution_id": request.execution_id,
         "attempt": accepted.attempt,
@@ -116,7 +165,7 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted) -> Result:
             worker_id=worker.settings.worker_id,
             started_at=started_at,
             finished_at=datetime.now(UTC),
-            outcome=outcome_of(result),
+            outcome=outcome_of(result, accepted.warnings),
         )
         finished_ack = await send(worker.events, finished, headers)
     # Live output is a convenience (the result carries it all): its failures are not the run's.
@@ -134,27 +183,34 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted) -> Result:
 
 
 async def remember(worker: Worker, request: events.RunRequested, result: Result) -> None:
-    """Mark the run done, and count failure streaks for the session cooldown."""
+    """Settle the run in the session's bookkeeping (queues, failure streak: fleet/quota.py)."""
     settings = worker.settings
-    redis = worker.redis
-    streak_key = f"failures:session:{request.session_id}"
     try:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.set(DONE_KEY.format(request.execution_id), 1, ex=7 * 24 * 3600)
-            if result.status == Status.COMPLETED:
-                pipe.delete(streak_key)
-            else:
-                pipe.incr(streak_key)
-                pipe.expire(streak_key, 3600)
-            replies = await pipe.execute()
-        if result.status != Status.COMPLETED and replies[1] >= settings.failure_streak_limit:
-            await redis.set(
-                f"cooldown:session:{request.session_id}", 1, ex=settings.failure_cooldown_s
-            )
-            await redis.delete(streak_key)
+        await settle(
+            worker.redis,
+            request.session_id,
+            request.execution_id,
+            "ok" if result.status == Status.COMPLETED else "fail",
+            settings.failure_streak_limit,
+            settings.failure_cooldown_s,
+        )
     except (aioredis.RedisError, OSError) as exc:  # bookkeeping only; the result is already logged
         log.warning(
             "could not record run outcome in Redis: %s",
             exc,
             extra={"execution_id": request.execution_id},
         )
+
+
+async def refuse_during_cooldown(worker: Worker, request: events.RunRequested) -> None:
+    """The session's failure streak started a cooldown after this run was queued: not run."""
+    rejected = events.RunRejected(
+        execution_id=request.execution_id,
+        reason="the session failed too many runs in a row; runs queued before it cooled down "
+        "are not run",
+        rejected_at=datetime.now(UTC),
+        rule="failure_streak",
+    )
+    await publish_until_sent(worker.events, rejected, trace_headers(request))
+    await settle_neutral(worker, request)
+    log.info("run refused: cooldown", extra={"execution_id": request.execution_id})

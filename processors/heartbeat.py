@@ -1,9 +1,11 @@
-"""Tells the fleet (Redis) that this worker is alive, with its slots and the languages it runs."""
+"""Tells the fleet (Redis) that this worker is alive: its beat (fleet/workers.py) every
+HEARTBEAT_INTERVAL_S, and the languages it runs (the catalogue the API serves)."""
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,6 @@ if TYPE_CHECKING:
     from processors.worker import Worker
 
 log = logging.getLogger("processors.heartbeat")
-STARTED_AT = time.time()
 
 
 @functools.cache
@@ -47,21 +48,44 @@ async def publish_catalogue(redis: aioredis.Redis) -> None:
     await redis.set(CATALOGUE_KEY, encode_catalogue(list(entries())))
 
 
-def beat(worker: Worker) -> WorkerBeat:
+def memory_rss_kb() -> int | None:
+    """This process's resident memory (the programs it runs are counted by their cgroups)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def beat_of(worker: Worker) -> WorkerBeat:
+    """The worker's beat as of now; written under `worker.beat_lock` (see Worker)."""
     slots = worker.sandbox_settings.slots
+    running = sorted(worker.running.values(), key=lambda r: r.started_at)
     return WorkerBeat(
         worker_id=worker.settings.worker_id,
-        state="running",
+        state=worker.state,
         slots=slots,
-        free_slots=slots,
+        free_slots=max(slots - len(running), 0),
+        running=running,
+        memory_rss_kb=memory_rss_kb(),
         languages=sorted(keys()),
-        started_at=STARTED_AT,
+        started_at=worker.started_at,
         at=time.time(),
     )
 
 
-async def send_beat(worker: Worker) -> None:
-    await worker.redis.hset(WORKERS_KEY, worker.settings.worker_id, encode_beat(beat(worker)))
+async def write_beat(worker: Worker) -> None:
+    async with worker.beat_lock:
+        await worker.redis.hset(
+            WORKERS_KEY, worker.settings.worker_id, encode_beat(beat_of(worker))
+        )
+
+
+async def remove_beat(worker: Worker) -> None:
+    """A worker leaving with nothing running: it is gone, not dead."""
+    async with worker.beat_lock:
+        await worker.redis.hdel(WORKERS_KEY, worker.settings.worker_id)
 
 
 def register(worker: Worker) -> None:
@@ -69,20 +93,20 @@ def register(worker: Worker) -> None:
 
     @worker.app.task
     async def start() -> None:
-        """On start: build the sandbox, then tell the API which languages this worker runs."""
+        """On start: build the sandbox, then tell the fleet and the API what this worker runs."""
         worker.sandbox()
         try:
+            await write_beat(worker)
             await publish_catalogue(worker.redis)
-            await send_beat(worker)
             log.info("language catalogue published", extra={"languages": len(entries())})
         except (aioredis.RedisError, OSError) as exc:
             log.error("could not publish the language catalogue: %s", exc)
 
     @worker.app.timer(interval=settings.heartbeat_interval_s)
     async def heartbeat() -> None:
-        """This worker's beat in the fleet hash: who is up, with how many slots."""
+        """The beat: who is up, in what state, with which runs, slots and memory."""
         try:
-            await send_beat(worker)
+            await write_beat(worker)
             await publish_catalogue(worker.redis)
         except (aioredis.RedisError, OSError) as exc:
             log.warning("heartbeat not recorded: %s", exc)

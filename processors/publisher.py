@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from schemas import SchemaError, decode, encode, events, new_event
+from schemas import Envelope, SchemaError, decode, encode, events, new_event
+
+if TYPE_CHECKING:
+    from processors.worker import Worker
 
 E = TypeVar("E", bound=events.Event)
 C = TypeVar("C")
 log = logging.getLogger("processors.publisher")
+
+# Publishing in a failure path is retried from this delay, doubled up to the cap, for ever: an
+# event that tells how a run ended must not be dropped while the broker hiccups.
+REPUBLISH_FIRST_S = 0.1
+REPUBLISH_MAX_S = 5.0
 
 
 def read(raw: bytes, kind: type[E]) -> E | None:
@@ -26,14 +35,15 @@ def read(raw: bytes, kind: type[E]) -> E | None:
 
 
 async def send(
-    topic: Any, payload: events.Event, headers: dict[str, bytes] | None = None
+    topic: Any, payload: events.Event | Envelope[Any], headers: dict[str, bytes] | None = None
 ) -> Awaitable[Any]:
-    """Append `payload` to `topic`; the returned future resolves on the broker's ack.
+    """Append `payload` (an event, or one already in its envelope: the same event, with the same
+    id, in a second topic) to `topic`; the returned future resolves on the broker's ack.
 
     Sends of one key keep their order without waiting in between: waiting for each ack in turn
     would put one broker round trip per event on the run's critical path.
     """
-    envelope = new_event(payload)
+    envelope = payload if isinstance(payload, Envelope) else new_event(payload)
     all_headers = {"event_type": envelope.type.encode(), **(headers or {})}
     fut: Awaitable[Any] = await topic.send(
         key=envelope.key.encode(), value=encode(envelope), headers=all_headers
@@ -42,10 +52,35 @@ async def send(
 
 
 async def publish(
-    topic: Any, payload: events.Event, headers: dict[str, bytes] | None = None
+    topic: Any, payload: events.Event | Envelope[Any], headers: dict[str, bytes] | None = None
 ) -> None:
     """Append `payload` to `topic` and wait for the broker's ack."""
     await (await send(topic, payload, headers))
+
+
+async def publish_until_sent(
+    topic: Any, payload: events.Event | Envelope[Any], headers: dict[str, bytes] | None = None
+) -> None:
+    """Append `payload` to `topic`, retrying with backoff until the broker acks it.
+
+    Only the worker stopping ends the wait (the task is cancelled): the message being handled is
+    then not acked, so Kafka delivers it again, to this worker or another.
+    """
+    delay = REPUBLISH_FIRST_S
+    while True:
+        try:
+            await publish(topic, payload, headers)
+            return
+        except Exception as exc:
+            log.warning(
+                "publish failed, retrying in %.1fs: %s: %s",
+                delay,
+                type(exc).__name__,
+                exc,
+                extra={"execution_id": payload.key, "event_type": type(payload).__name__},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REPUBLISH_MAX_S)
 
 
 def trace_headers(request: events.RunRequested) -> dict[str, bytes]:
@@ -61,3 +96,21 @@ async def handle_safely(
         await handler(context, raw)
     except Exception:  # the handlers turn failures into events; this is what is left
         log.exception("message not handled", extra={"handler": handler.__name__})
+
+
+async def consume(
+    stream: Any, handler: Callable[[Worker, bytes], Awaitable[None]], worker: Worker
+) -> None:
+    """An agent's loop: each message is acked once `handler` has finished with it.
+
+    A handler cancelled midway (the worker stopping) leaves its message unacked, and so does a
+    draining worker for the messages it no longer takes: Kafka delivers them again, to the
+    worker that gets their partition next (Faust's own loop would ack them; see
+    docs/architecture.md, Faust).
+    """
+    manual = stream.noack()
+    async for event in manual.events():
+        if worker.draining:
+            await worker.idle_until_stopped()
+        await handle_safely(handler, worker, event.value)
+        await manual.ack(event)

@@ -1,4 +1,9 @@
-"""The retry agent: waits until a RetryScheduled is due, then dispatches its next attempt."""
+"""The retry agent: waits until a RetryScheduled is due, then dispatches its next attempt.
+
+Retries wait side by side (up to CONCURRENCY at once), so a long backoff does not hold back
+those due sooner. A re-dispatch that fails counts as its attempt failing: the next attempt is
+scheduled, or after the last the run is dead-lettered (`processors/failures.py`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from processors.failures import dead_letter
-from processors.publisher import handle_safely, publish, read, trace_headers
+from processors.failures import retry_or_dead_letter
+from processors.publisher import consume, publish, publish_until_sent, read, trace_headers
 from schemas import events
 
 if TYPE_CHECKING:
@@ -16,15 +21,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("processors.retry")
 
+CONCURRENCY = 32  # retries waiting at once in one worker
+
 
 def register(worker: Worker) -> None:
-    @worker.app.agent(worker.retry)
+    @worker.app.agent(worker.retry, concurrency=CONCURRENCY)
     async def retry_agent(stream: Any) -> None:
-        async for event in stream.events():
-            await handle_safely(redispatch, worker, event.value)
+        await consume(stream, redispatch, worker)
 
 
 async def redispatch(worker: Worker, raw: bytes) -> None:
+    """Never raises but CancelledError: Faust would ack the message and drop it."""
     requeued = read(raw, events.RunRequeued)
     if requeued is not None:
         await requeue(worker, requeued)
@@ -32,31 +39,36 @@ async def redispatch(worker: Worker, raw: bytes) -> None:
     retry = read(raw, events.RetryScheduled)
     if retry is None:
         return
+    extra = {"execution_id": retry.execution_id, "attempt": retry.attempt}
+    delay = (retry.not_before - datetime.now(UTC)).total_seconds()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    accepted = events.RunAccepted(
+        execution_id=retry.execution_id, attempt=retry.attempt, request=retry.request
+    )
     try:
-        delay = (retry.not_before - datetime.now(UTC)).total_seconds()
-        if delay > 0:
-            await asyncio.sleep(delay)  # retries are due in order of scheduling, roughly
-        accepted = events.RunAccepted(
-            execution_id=retry.execution_id, attempt=retry.attempt, request=retry.request
-        )
         await publish(worker.dispatch, accepted, trace_headers(retry.request))
-        log.info(
-            "retry dispatched", extra={"execution_id": retry.execution_id, "attempt": retry.attempt}
+    except Exception as exc:  # a failure of ours: this attempt failed before it could start
+        log.exception("re-dispatch failed", extra=extra)
+        await retry_or_dead_letter(
+            worker,
+            retry.request,
+            retry.attempt,
+            f"re-dispatch failed: {type(exc).__name__}: {exc}",
         )
-    except Exception as exc:
-        log.exception("retry failed", extra={"execution_id": retry.execution_id})
-        await dead_letter(worker, retry.request, retry.attempt, f"retry failed: {exc}")
+        return
+    log.info("retry dispatched", extra=extra)
 
 
 async def requeue(worker: Worker, requeued: events.RunRequeued) -> None:
     """An operator's requeue: recorded in the execution's own history (executions.events, so it
     is ordered before the new attempt's events), then dispatched as that attempt."""
     headers = trace_headers(requeued.request)
-    await publish(worker.events, requeued, headers)
+    await publish_until_sent(worker.events, requeued, headers)
     accepted = events.RunAccepted(
         execution_id=requeued.execution_id, attempt=requeued.attempt, request=requeued.request
     )
-    await publish(worker.dispatch, accepted, headers)
+    await publish_until_sent(worker.dispatch, accepted, headers)
     log.info(
         "requeued run dispatched",
         extra={"execution_id": requeued.execution_id, "attempt": requeued.attempt},

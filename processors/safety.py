@@ -1,14 +1,20 @@
-"""The safety agent: RunRequested -> RunAccepted (dispatch) or RunRejected (E006)."""
+"""The safety agent: RunRequested -> RunAccepted (dispatch) or RunRejected (E006).
+
+A failure of ours while screening (the broker refusing the event, a bug) is retried with the
+retry backoff, MAX_ATTEMPTS times in all; then the run is dead-lettered (E005, attempts 0: the
+program never ran).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from processors import heartbeat
-from processors.failures import dead_letter
-from processors.publisher import handle_safely, publish, read, trace_headers
+from processors.failures import backoff, dead_letter, settle_neutral
+from processors.publisher import consume, publish, read, trace_headers
 from processors.rules import check
 from schemas import events
 
@@ -21,26 +27,53 @@ log = logging.getLogger("processors.safety")
 def register(worker: Worker) -> None:
     @worker.app.agent(worker.requested)
     async def safety_agent(stream: Any) -> None:
-        async for event in stream.events():
-            await handle_safely(screen, worker, event.value)
+        await consume(stream, screen, worker)
 
 
 async def screen(worker: Worker, raw: bytes) -> None:
-    """Never raises: Faust would ack the message and drop it (docs/architecture.md, Faust)."""
+    """Never raises but CancelledError: Faust would ack the message and drop it."""
     request = read(raw, events.RunRequested)
     if request is None:
         return
-    try:
-        decision = check(request, heartbeat.keys(), worker.settings.policy, datetime.now(UTC))
-        if isinstance(decision, events.RunAccepted):
-            await publish(worker.dispatch, decision, trace_headers(request))
-            log.info("run accepted", extra={"execution_id": request.execution_id})
-        else:
-            await publish(worker.events, decision, trace_headers(request))
-            log.info(
-                "run rejected",
-                extra={"execution_id": request.execution_id, "reason": decision.reason},
-            )
-    except Exception as exc:  # a bug of ours: the run ends with E005, never silently
-        log.exception("safety check failed", extra={"execution_id": request.execution_id})
-        await dead_letter(worker, request, 0, f"safety check failed: {exc}")
+    settings = worker.settings
+    extra = {"execution_id": request.execution_id}
+    reason = ""
+    for tried in range(1, settings.max_attempts + 1):
+        if tried > 1:
+            await asyncio.sleep(backoff(settings.retry_backoff_ms, tried).total_seconds())
+        try:
+            await screen_once(worker, request)
+            return
+        except Exception as exc:  # a failure of ours: the run ends with E005, never silently
+            reason = f"{type(exc).__name__}: {exc}"
+            log.exception("safety check failed", extra={**extra, "tried": tried})
+    await dead_letter(
+        worker,
+        request,
+        0,
+        f"safety check failed {settings.max_attempts} times, last: {reason}",
+    )
+
+
+async def screen_once(worker: Worker, request: events.RunRequested) -> None:
+    decision = check(
+        request,
+        heartbeat.keys(),
+        worker.settings.policy,
+        datetime.now(UTC),
+        worker.settings.infinite_loop_rule,
+    )
+    if isinstance(decision, events.RunAccepted):
+        await publish(worker.dispatch, decision, trace_headers(request))
+        log.info("run accepted", extra={"execution_id": request.execution_id})
+    else:
+        await publish(worker.events, decision, trace_headers(request))
+        await settle_neutral(worker, request)
+        log.info(
+            "run rejected",
+            extra={
+                "execution_id": request.execution_id,
+                "rule": decision.rule,
+                "reason": decision.reason,
+            },
+        )

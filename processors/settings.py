@@ -9,8 +9,10 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from config import SettingsError
 from config.endpoints import Endpoints
 from config.limits import RunPolicy
+from processors.rules import LoopRule
 
 
 def _default_worker_id() -> str:
@@ -28,12 +30,13 @@ class ProcessorSettings(Endpoints, frozen=True, kw_only=True):
         Meta(
             ge=1,
             le=20,
-            description="attempts of a run that fails for reasons of ours, then dead letter",
+            description="attempts of a run that fails for reasons of ours (the first and 3 "
+            "retries), then dead letter",
         ),
-    ] = 3
+    ] = 4
     retry_backoff_ms: Annotated[
         int, Meta(ge=0, description="delay before the second attempt; doubled at each attempt")
-    ] = 500
+    ] = 2000
     output_flush_ms: Annotated[
         int, Meta(ge=1, le=10_000, description="live output is sent at most this often")
     ] = 50
@@ -45,6 +48,36 @@ class ProcessorSettings(Endpoints, frozen=True, kw_only=True):
     ] = 5
     failure_cooldown_s: Annotated[int, Meta(ge=1, description="how long a session cools down")] = 60
     heartbeat_interval_s: Annotated[
-        float, Meta(gt=0, description="how often a worker says it is alive")
-    ] = 5.0
+        float, Meta(gt=0, description="how often a worker writes its beat (fleet/workers.py)")
+    ] = 10.0
+    worker_dead_after_s: Annotated[
+        float,
+        Meta(gt=0, description="a worker whose beat is older is dead: its runs are retried"),
+    ] = 30.0
+    shutdown_grace_s: Annotated[
+        float,
+        Meta(ge=0, description="on SIGTERM, how long running programs may take to finish"),
+    ] = 30.0
+    kafka_session_timeout_s: Annotated[
+        float,
+        Meta(
+            ge=6,
+            le=300,
+            description="a worker silent this long loses its partitions to the others",
+        ),
+    ] = 30.0
+    infinite_loop_rule: Annotated[
+        LoopRule,
+        Meta(
+            description="a loop that can never end: off, warn (runs, with a warning in the result) or block (E006)"
+        ),
+    ] = "block"
     policy: RunPolicy = msgspec.field(default_factory=RunPolicy)
+
+    def check(self) -> None:
+        if self.worker_dead_after_s <= self.heartbeat_interval_s:
+            raise SettingsError(
+                "WORKER_DEAD_AFTER_S",
+                self.worker_dead_after_s,
+                f"expected more than HEARTBEAT_INTERVAL_S ({self.heartbeat_interval_s})",
+            )

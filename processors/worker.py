@@ -7,16 +7,24 @@ starts, on the event loop that will use it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import faust
 import redis.asyncio as aioredis
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
 
 from eventlog import topics
+from fleet.workers import RunningExecution
 from processors.settings import ProcessorSettings
 from sandbox import Sandbox, SandboxSettings
 from telemetry.logs import dict_config
+
+log = logging.getLogger("processors.worker")
 
 
 @dataclass
@@ -31,8 +39,24 @@ class Worker:
     events: Any
     retry: Any
     dead_letter: Any
+    state: Literal["running", "draining"] = "running"
+    started_at: float = field(default_factory=time.time)
+    # The attempts this worker has claimed and not yet ended, as its beat lists them.
+    running: dict[tuple[str, int], RunningExecution] = field(default_factory=dict)
+    # Beats are written under this lock, each from the state at that moment, so the last one
+    # written is the latest state (writes on different connections could overtake each other).
+    beat_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _sandbox: Sandbox | None = field(default=None, repr=False)
     _redis: aioredis.Redis | None = field(default=None, repr=False)
+
+    @property
+    def draining(self) -> bool:
+        """SIGTERM was received: running programs finish, nothing new is taken."""
+        return self.state == "draining"
+
+    async def idle_until_stopped(self) -> None:
+        """Wait for ever: the worker's stop cancels the waiting task."""
+        await asyncio.Future()
 
     def sandbox(self) -> Sandbox:
         """The sandbox, built on first use (the worker's start task builds it early)."""
@@ -50,8 +74,8 @@ class Worker:
 
 
 def create_worker(settings: ProcessorSettings, sandbox_settings: SandboxSettings) -> Worker:
-    """The Faust app with the safety, executor and retry agents and the heartbeat registered."""
-    from processors import executor, heartbeat, retry, safety
+    """The Faust app with the safety, executor and retry agents, heartbeat and monitor."""
+    from processors import executor, heartbeat, monitor, retry, safety
 
     app = faust.App(
         "runbox-processors",
@@ -67,6 +91,10 @@ def create_worker(settings: ProcessorSettings, sandbox_settings: SandboxSettings
         topic_allow_declare=False,  # topics are created with their retention by eventlog.admin
         topic_disable_leader=True,
         broker_commit_interval=0.5,
+        # A worker killed outright keeps its partitions (and the runs queued on them) until the
+        # broker gives up on it: this long.
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
         logging_config=dict_config(),  # JSON lines with execution_id, like the API and projector
     )
@@ -84,6 +112,32 @@ def create_worker(settings: ProcessorSettings, sandbox_settings: SandboxSettings
         retry=topic(topics.RETRY),
         dead_letter=topic(topics.DEAD_LETTER),
     )
-    for module in (heartbeat, safety, executor, retry):
+    for module in (heartbeat, monitor, safety, executor, retry):
         module.register(worker)
     return worker
+
+
+async def wait_for_kafka(bootstrap_servers: str, max_delay_s: float = 5.0) -> None:
+    """Return once a broker answers a metadata request, retrying with backoff until then.
+
+    Faust's worker exits when it cannot bootstrap at start: started during a Kafka outage (or
+    restarted while Kafka restarts) it would crash again and again. Once started, Faust and
+    aiokafka reconnect by themselves.
+    """
+    delay = 0.5
+    while True:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+        try:
+            await client.bootstrap()
+            return
+        except KafkaError as exc:
+            log.warning(
+                "Kafka is not answering at %s (%s); trying again in %gs",
+                bootstrap_servers,
+                exc,
+                delay,
+            )
+        finally:
+            await client.close()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_delay_s)

@@ -18,8 +18,9 @@ from schemas import events
 
 # Bump when a change here changes rows already written: the projector then rebuilds the tables
 # from the log at start (projections.migrate.ensure_fold_version). 2: RunFinished v2, Outcome;
-# 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start.
-FOLD_VERSION = 3
+# 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start;
+# 4: Outcome.warnings.
+FOLD_VERSION = 4
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 

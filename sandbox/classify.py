@@ -1,15 +1,16 @@
-"""Turns the measured outcome of the compile and run steps into a Result (pure, no I/O)."""
+"""Turns the measured outcome of the compile, run and check steps into a Result (pure, no I/O).
+
+Nothing the program prints or returns can make its run out of memory (E003) or a compile error
+(E001): E003 comes only from the kernel's counters of the run's cgroup, E001 only from a compiler
+or syntax checker the sandbox ran itself on the submitted source. So this module never reads the
+program's output, and does not need to know its language.
+"""
 
 from __future__ import annotations
 
-import re
-
-from sandbox.registry import Language
+from sandbox.limits import MIB
 from sandbox.result import ErrorCode, Result, Status
-from sandbox.step import StepOutcome
-
-COMPILE_TIMEOUT_NOTE = "\n[compilation stopped: time limit exceeded]"
-COMPILE_MEMORY_NOTE = "\n[compilation stopped: memory limit exceeded]"
+from sandbox.step import StepOutcome, StepSpec, Stop
 
 
 def _text(data: bytes) -> str:
@@ -18,10 +19,6 @@ def _text(data: bytes) -> str:
 
 def _ok(step: StepOutcome) -> bool:
     return step.exit_code == 0 and step.signal is None and step.stopped is None
-
-
-def _search(regex: str | None, text: str) -> bool:
-    return bool(regex) and re.search(regex, text, re.MULTILINE) is not None  # type: ignore[arg-type]
 
 
 def system_error(message: str, enforced: tuple[str, ...] = (), compile_output: str = "") -> Result:
@@ -38,22 +35,50 @@ def compile_failed(step: StepOutcome) -> bool:
     return not _ok(step)
 
 
+def check_failed(step: StepOutcome) -> bool:
+    """The syntax checker ran to its end and rejected the source. A checker stopped by its limits,
+    killed, or never started says nothing about the source."""
+    return (
+        not step.setup_failed
+        and step.stopped is None
+        and step.signal is None
+        and not step.at_memory_limit
+        and step.exit_code not in (0, None)
+    )
+
+
+def _compile_note(compiled: StepOutcome, spec: StepSpec | None) -> str:
+    """Why the compiler was stopped, with the bound it was given (derived from the run's limits:
+    a user who sees it knows a larger request gets a larger compile)."""
+    if compiled.stopped is not None:
+        bound = ""
+        if spec is not None:
+            bound = (f" of {spec.cpu_ms} ms CPU" if compiled.stopped is Stop.CPU
+                     else f" of {spec.wall_ms} ms wall-clock")  # fmt: skip
+        return f"\n[compilation stopped: time limit{bound} exceeded]"
+    if compiled.at_memory_limit:
+        bound = f" of {spec.memory_bytes // MIB} MB" if spec is not None else ""
+        return f"\n[compilation stopped: memory limit{bound} exceeded]"
+    return ""
+
+
 def classify(
-    language: Language,
     compiled: StepOutcome | None,
     ran: StepOutcome | None,
     enforced: tuple[str, ...] = (),
+    checked: StepOutcome | None = None,
+    compile_spec: StepSpec | None = None,
 ) -> Result:
-    """The Result of a run: a failed compile stops there (E001); otherwise the run step decides."""
+    """The Result of a run: a failed compile stops there (E001); otherwise the run step decides,
+    and a run that would be a runtime error (E002) is a syntax error (E001) instead when the
+    syntax check (`checked`, run only then: see runner.py) rejected the submitted source.
+    `compile_spec`, the compile step's limits, only words the note of a stopped compile."""
     compile_output = _text(compiled.stdout) if compiled else ""
     compile_ms = compiled.wall_ms if compiled else None
     if compiled is not None and compiled.setup_failed:
         return system_error(compile_output.strip(), enforced)
     if compiled is not None and compile_failed(compiled):
-        if compiled.stopped is not None:
-            compile_output += COMPILE_TIMEOUT_NOTE
-        elif compiled.oom_killed:
-            compile_output += COMPILE_MEMORY_NOTE
+        compile_output += _compile_note(compiled, compile_spec)
         return Result(
             status=Status.FAILED, error_code=ErrorCode.COMPILE, exit_code=compiled.exit_code,
             signal=compiled.signal, stdout="", stderr="", compile_output=compile_output,
@@ -66,16 +91,20 @@ def classify(
     if ran.setup_failed:
         return system_error(stderr.strip(), enforced, compile_output)
     status, code = Status.FAILED, ErrorCode.RUNTIME
-    if ran.oom_killed or (not _ok(ran) and _search(language.out_of_memory_regex, stderr)):
+    if ran.oom_killed:
         code = ErrorCode.MEMORY
     elif ran.stopped is not None:
         status, code = Status.TIMEOUT, ErrorCode.TIME
     elif _ok(ran):
         status, code = Status.COMPLETED, None  # type: ignore[assignment]
-    elif _search(language.syntax_error_regex, stderr):
-        # Interpreters report syntax errors when they start: that is the compile step they have.
+    elif ran.at_memory_limit:
+        # Failed after its usage reached the limit: the runtime gave up on an allocation the
+        # cgroup refused (a kernel counter, not a message the program printed).
+        code = ErrorCode.MEMORY
+    elif checked is not None and check_failed(checked):
         code = ErrorCode.COMPILE
-        compile_output = stderr
+        compile_output = _text(checked.stdout)
+        compile_ms = checked.wall_ms
     return Result(
         status=status, error_code=code, exit_code=ran.exit_code, signal=ran.signal,
         stdout=_text(ran.stdout), stderr=stderr, compile_output=compile_output,

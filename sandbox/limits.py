@@ -25,17 +25,41 @@ RANGES: dict[str, tuple[int, int]] = {
     "compile_memory_mb": (32, 4096),
 }
 
+# The compile step (and the syntax check of an interpreted language) gets a multiple of the run's
+# limits, at least its language's floor (`compile_floor_ms`/`compile_floor_mb` in its TOML: what a
+# real program of a few hundred lines needs, measured) and at most the cap. So a 100 ms / 32 MB run
+# no longer gets a 30 s / 1 GiB compile, and a larger request still gets a larger compile.
+COMPILE_TIME_MULTIPLE = 4
+"""Compile CPU time = 4 x the run's time limit (5 s run: 20 s compile)."""
+COMPILE_MEMORY_MULTIPLE = 2
+"""Compile memory = 2 x the run's memory (256 MB run: 512 MB compile)."""
+COMPILE_TIME_CAP_MS = 30_000
+COMPILE_MEMORY_CAP_MB = 1024
+
+# Every step's wall-clock limit is a multiple of its CPU time limit plus a constant: a step gets
+# one CPU (SANDBOX_CPUS), so CPU-bound work reaches its CPU limit first even on a host busy enough
+# to give it only half a core, while a program that waits (sleep, a blocked read) is stopped
+# after twice its CPU limit; the constant covers starting the sandbox and a runtime (a JVM) at the
+# smallest limits.
+WALL_MULTIPLE = 2
+WALL_EXTRA_MS = 500
+
+
+def wall_ms_for(cpu_ms: int) -> int:
+    """The wall-clock limit of a step whose CPU time limit is `cpu_ms`."""
+    return WALL_MULTIPLE * cpu_ms + WALL_EXTRA_MS
+
 
 @dataclass(frozen=True)
 class Limits:
     """What one run may use; the run step and the compile step each have their own time/memory."""
 
     time_limit_ms: int = 5000
-    """CPU time of all processes together, and wall time unless `wall_time_limit_ms` is set."""
+    """CPU time of all processes together; the wall-clock limit is derived from it."""
     wall_time_limit_ms: int | None = None
-    """Wall-clock limit of the run step; defaults to `time_limit_ms`."""
+    """Wall-clock limit of the run step; defaults to `wall_ms_for(time_limit_ms)` (2 x + 500 ms)."""
     memory_mb: int = 256
-    """Memory (RSS + page cache + tmpfs) of all processes together; the JVM gets it as its heap."""
+    """Memory (RSS + page cache + tmpfs) of all processes together; the JVM's heap starts at it."""
     stdout_bytes: int = MIB
     """Bytes of stdout kept; the rest is read and dropped, and `stdout_truncated` is set."""
     stderr_bytes: int = MIB
@@ -48,10 +72,11 @@ class Limits:
     """Open file descriptors per process (RLIMIT_NOFILE)."""
     workdir_mb: int = 64
     """Size of the private working directory and of /tmp (each a tmpfs)."""
-    compile_time_limit_ms: int = 30_000
-    """Wall and CPU time of the compile step."""
-    compile_memory_mb: int = 1024
-    """Memory of the compile step."""
+    compile_time_limit_ms: int | None = None
+    """CPU time of the compile step; None (the default): derived, see `compile_bounds`. Set only
+    by the operator (warming the Go cache), never from a request."""
+    compile_memory_mb: int | None = None
+    """Memory of the compile step; None (the default): derived, see `compile_bounds`."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -73,7 +98,16 @@ class Limits:
     @property
     def wall_ms(self) -> int:
         """Wall-clock limit of the run step."""
-        return self.wall_time_limit_ms or self.time_limit_ms
+        return self.wall_time_limit_ms or wall_ms_for(self.time_limit_ms)
+
+    def compile_bounds(self, floor_ms: int, floor_mb: int) -> tuple[int, int]:
+        """CPU time (ms) and memory (MB) of the compile step: the multiples above of the run's
+        limits, at least the language's floor, at most the cap (an explicit setting wins)."""
+        time_ms = min(COMPILE_TIME_CAP_MS,
+                      max(floor_ms, COMPILE_TIME_MULTIPLE * self.time_limit_ms))  # fmt: skip
+        memory_mb = min(COMPILE_MEMORY_CAP_MB,
+                        max(floor_mb, COMPILE_MEMORY_MULTIPLE * self.memory_mb))  # fmt: skip
+        return (self.compile_time_limit_ms or time_ms, self.compile_memory_mb or memory_mb)
 
     def with_changes(self, **changes: Any) -> Limits:
         """A copy with some fields replaced (validated again)."""

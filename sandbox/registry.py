@@ -46,8 +46,13 @@ class Language:
     compile_extra_pids: int = 0
     extra_memory_mb: int = 0
     build_cache: str | None = None
-    syntax_error_regex: str | None = None
-    out_of_memory_regex: str | None = None
+    compile_floor_ms: int = 2000
+    """Least CPU time its compile step (or syntax check) gets, whatever the run's limits."""
+    compile_floor_mb: int = 128
+    """Least memory its compile step (or syntax check) gets (see limits.compile_bounds)."""
+    check: tuple[str, ...] | None = None
+    """Syntax check of an interpreted language (py_compile, node --check, ...): run by the sandbox
+    on the submitted source only after a failed run, and then the only source of its E001."""
 
     @property
     def id(self) -> uuid.UUID:
@@ -63,8 +68,21 @@ class Language:
     def available(self) -> bool:
         return self.version != UNKNOWN_VERSION
 
-    def command(self, template: tuple[str, ...], memory_mb: int) -> list[str]:
-        return [part.replace("{memory_mb}", str(memory_mb)) for part in template]
+    def command(self, template: tuple[str, ...], memory_mb: int,
+                limit_mb: int | None = None) -> list[str]:  # fmt: skip
+        """`template` with `{memory_mb}` replaced by the memory the request asked for, and
+        `{heap_ceiling_mb}` by twice `limit_mb`, the memory limit of the step's cgroup (default:
+        the run step's): a managed heap (JVM, V8) given that as its maximum cannot fill up before
+        the cgroup does, so running out of memory is the kernel's OOM kill (E003), never the
+        runtime's own error message, which any program can print."""
+        limit_mb = memory_mb + self.extra_memory_mb if limit_mb is None else limit_mb
+        values = {"{memory_mb}": str(memory_mb), "{heap_ceiling_mb}": str(2 * limit_mb)}
+        out = []
+        for part in template:
+            for name, value in values.items():
+                part = part.replace(name, value)
+            out.append(part)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """What GET /languages/{id} shows."""
@@ -102,14 +120,12 @@ def load_definition(path: Path) -> Language:
     """Parse one definition file."""
     try:
         raw = tomllib.loads(path.read_text())
-        for name in ("run", "compile", "version_command", "mounts"):
+        for name in ("run", "compile", "check", "version_command", "mounts"):
             if name in raw:
                 raw[name] = tuple(raw[name])
         raw["env"] = MappingProxyType(dict(raw.get("env", {})))
         raw["template_code"] = raw.get("template_code", "").lstrip("\n")
-        for regex in ("version_regex", "syntax_error_regex", "out_of_memory_regex"):
-            if raw.get(regex):
-                re.compile(raw[regex])
+        re.compile(raw.get("version_regex", ""))
         return Language(**raw)
     except (OSError, tomllib.TOMLDecodeError, TypeError, re.error) as exc:
         raise LanguageDefinitionError(f"{path.name}: {exc}") from exc

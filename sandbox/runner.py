@@ -26,9 +26,9 @@ from sandbox.errors import (
     UnknownLanguage,
     WorkdirError,
 )
-from sandbox.limits import MIB, Limits
+from sandbox.limits import MIB, Limits, wall_ms_for
 from sandbox.registry import Language, registry
-from sandbox.result import Result
+from sandbox.result import ErrorCode, Result
 from sandbox.settings import SandboxSettings
 from sandbox.step import OutputCallback, StepOutcome, StepSpec, run_step
 from sandbox.workdir import Workdir, mount_tmpfs, remove_stale
@@ -101,7 +101,9 @@ class Sandbox:
                 mount_tmpfs(self._etc, 64 * 1024, 0o755)
         bwrap.write_etc(self._etc, ids)
         remove_stale(s.root)
-        self.cgroups = CgroupDriver.detect(s.cgroup_root, s.cgroup_parent)
+        self.cgroups = CgroupDriver.detect(s.cgroup_root, s.cgroup_parent, s.cpus)
+        if self.cgroups is not None:
+            self.cgroups.weigh(s.slots)
         if self.cgroups is None:
             # Without one, memory, total CPU time and processes could not be limited per run.
             raise SandboxUnavailable(
@@ -122,6 +124,8 @@ class Sandbox:
             ) from exc
         probe.remove()
         enforced = [*ALWAYS_ENFORCED, "memory", "cpu_time", "pids", "workdir_size"]
+        if self.cgroups.quota_in is not None:
+            enforced.append("cpu_quota")
         self.capabilities = Capabilities(self.cgroups.version, True, tuple(sorted(enforced)))
         self.launcher = launcher.build(s.root) if s.use_launcher else None
         self._slots = asyncio.Semaphore(s.slots)
@@ -242,20 +246,39 @@ class Sandbox:
             binds = self._build_cache(lang, workdir)
             compiled: StepOutcome | None = None
             if lang.compile:
-                compiled = await run_step(self._spec(lang, workdir, binds, limits, b"", True),
-                                          self.cgroups, uid, gid, launcher=self.launcher,
-                                          armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
-                                          teardown=teardown)  # fmt: skip
+                spec = self._spec(lang, workdir, binds, limits, b"", "compile")
+                compiled = await run_step(spec, self.cgroups, uid, gid,
+                                          launcher=self.launcher, armory=self.armory,
+                                          cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
                 if compile_failed(compiled) or compiled.setup_failed:
-                    return classify(lang, compiled, None, enforced)
-            ran = await run_step(self._spec(lang, workdir, binds, limits, data, False),
+                    return classify(compiled, None, enforced, compile_spec=spec)
+            ran = await run_step(self._spec(lang, workdir, binds, limits, data, "run"),
                                  self.cgroups, uid, gid, launcher=self.launcher,
                                  armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
                                  on_output=on_output, teardown=teardown)  # fmt: skip
-            return classify(lang, compiled, ran, enforced)
+            result = classify(compiled, ran, enforced)
+            if lang.check is not None and result.error_code is ErrorCode.RUNTIME:
+                # Only a failed run pays for the syntax check (a successful run has no syntax
+                # error to report): E001 is then the checker's verdict, never the run's stderr.
+                checked = await self._check(lang, code, limits, teardown, uid, gid)
+                result = classify(compiled, ran, enforced, checked)
+            return result
         except (OSError, CgroupError, WorkdirError) as exc:
             log.exception("sandbox: run failed")
             return system_error(f"sandbox: {exc}", enforced)
+
+    async def _check(self, lang: Language, code: bytes, limits: Limits,
+                     teardown: list[Callable[[], None]], uid: int, gid: int) -> StepOutcome:  # fmt: skip
+        """The language's syntax check of the submitted source, in a fresh workdir: the program
+        could have rewritten its own file in the one it ran in."""
+        s = self.settings
+        workdir = Workdir.create(s.root, f"{os.getpid()}-{uuid.uuid4().hex[:12]}",
+                                 limits.workdir_mb * MIB, uid, gid)  # fmt: skip
+        teardown.append(workdir.remove)
+        workdir.write_file(lang.file_name, code)
+        return await run_step(self._spec(lang, workdir, [], limits, b"", "check"), self.cgroups,
+                              uid, gid, launcher=self.launcher, armory=self.armory,
+                              cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
 
     def _build_cache(self, lang: Language, workdir: Workdir) -> list[tuple[Path, str]]:
         if lang.build_cache != "go":
@@ -274,18 +297,20 @@ class Sandbox:
         return [(cold, "/gocache")]
 
     def _spec(self, lang: Language, workdir: Workdir, binds: list[tuple[Path, str]],
-              limits: Limits, stdin: bytes, compiling: bool) -> StepSpec:  # fmt: skip
+              limits: Limits, stdin: bytes, purpose: str) -> StepSpec:  # fmt: skip
+        compiling = purpose != "run"  # the compile step, or the syntax check of a failed run
         if compiling:
-            assert lang.compile is not None
-            command = lang.command(lang.compile, limits.memory_mb)
-            memory_mb = limits.compile_memory_mb
-            wall_ms = cpu_ms = limits.compile_time_limit_ms
+            template = lang.compile if purpose == "compile" else lang.check
+            assert template is not None
+            cpu_ms, memory_mb = limits.compile_bounds(lang.compile_floor_ms, lang.compile_floor_mb)
+            wall_ms = wall_ms_for(cpu_ms)
             pids = limits.pids + lang.compile_extra_pids + lang.extra_pids
         else:
-            command = lang.command(lang.run, limits.memory_mb)
+            template = lang.run
             memory_mb = limits.memory_mb + lang.extra_memory_mb
             wall_ms, cpu_ms = limits.wall_ms, limits.time_limit_ms
             pids = limits.pids + lang.extra_pids
+        command = lang.command(template, limits.memory_mb, memory_mb)
         argv, options = bwrap.via_args_fd(bwrap.command_line(
             bwrap=self.settings.bwrap, etc_dir=self._etc, box=workdir.box, command=command,
             tmp_bytes=limits.workdir_mb * MIB, mounts=lang.mounts, binds=binds,
@@ -302,5 +327,5 @@ class Sandbox:
             memory_bytes=memory_mb * MIB, pids=pids, rlimits=tuple(rlimits),
             stdout_cap=limits.stdout_bytes if not compiling else MIB,
             stderr_cap=None if compiling else limits.stderr_bytes,
-            purpose="compile" if compiling else "run", bwrap_options=tuple(options),
+            purpose=purpose, bwrap_options=tuple(options),
         )  # fmt: skip

@@ -26,6 +26,14 @@ def _int(
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value: float = parse(name, raw.strip(), Annotated[float, Meta(ge=low, le=high)])
+    return value
+
+
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -58,6 +66,9 @@ class SandboxSettings:
     """SANDBOX_GO_CACHE: warm, read-only Go build cache (filled by devstack/runtimes.sh)."""
     use_launcher: bool = True
     """SANDBOX_USE_LAUNCHER=0: spawn with fork + preexec_fn instead of the vfork-able C shim."""
+    cpus: float = 1.0
+    """SANDBOX_CPUS: CPUs each step may use at once (the cgroup's CPU quota; may be fractional);
+    0 sets no quota, and then one run's threads can take every core."""
     cpu_poll_ms: int = 20
     """SANDBOX_CPU_POLL_MS: how often total CPU time is checked against the limit."""
     defaults: Limits = field(default_factory=Limits)
@@ -93,6 +104,7 @@ class SandboxSettings:
             cgroup_parent=env.get("SANDBOX_CGROUP_PARENT") or base.cgroup_parent,
             go_cache=Path(env.get("SANDBOX_GO_CACHE") or base.go_cache),
             use_launcher=_flag(env, "SANDBOX_USE_LAUNCHER", base.use_launcher),
+            cpus=_float(env, "SANDBOX_CPUS", base.cpus, 0.0, 256.0),
             cpu_poll_ms=_int(env, "SANDBOX_CPU_POLL_MS", base.cpu_poll_ms, 1, 1000),
             defaults=defaults,
         )

@@ -74,6 +74,11 @@ class StepOutcome:
     oom_killed: bool
     stopped: Stop | None
     setup_failed: bool
+    at_memory_limit: bool = False
+    """The cgroup's memory usage reached its limit: the kernel had to refuse at least one charge
+    (v1 memory.failcnt or memory.memsw.failcnt, v2 the `max` count of memory.events), which it
+    does once usage is within one charge batch (64 pages) of the limit. Kernel counters only:
+    a program cannot move them without really using that memory."""
 
 
 def _child_setup(join_fds: list[int], rlimits: tuple[tuple[int, int], ...], uid: int,
@@ -260,6 +265,7 @@ async def _supervise(child: Child, spec: StepSpec, cg: StepCgroup | None, start:
 def _outcome(code: int | None, started: int | None, out: Capture, err: Capture, wall_ms: int,
              stats: CgroupStats | None, stopped: Stop | None) -> StepOutcome:  # fmt: skip
     oom = bool(stats and stats.oom_kills)
+    at_limit = oom or bool(stats and stats.memory_limit_hits)
     # bwrap's status when the command ran; otherwise its own (setup failure, or killed by us).
     code = started if started is not None else code
     exit_code: int | None = code
@@ -287,6 +293,7 @@ def _outcome(code: int | None, started: int | None, out: Capture, err: Capture, 
         # Only bwrap's status fd, which the program cannot write, says the command started:
         # whatever the program prints or returns, a run that started is never a setup failure.
         setup_failed=started is None and stopped is None and not oom,
+        at_memory_limit=at_limit,
     )
 
 

@@ -100,12 +100,14 @@ class RunAccepted(ExecutionEvent, frozen=True, kw_only=True):
 
     attempt: int
     request: RunRequested
+    warnings: list[str] = []  # rules in "warn" mode that the run broke; shown in its result
 
 
 class RunRejected(ExecutionEvent, frozen=True, kw_only=True):
     reason: str
     error_code: str = "E006"
     rejected_at: datetime
+    rule: str | None = None  # which safety rule: limits, language, infinite_loop, failure_streak
 
 
 class RunStarted(ExecutionEvent, frozen=True, kw_only=True):
@@ -144,6 +146,7 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     compile_time_ms: int | None = None
     cpu_time_ms: int | None = None
     memory_peak_kb: int | None = None
+    warnings: list[str] = []  # from the safety rules in "warn" mode (e.g. a likely infinite loop)
 
 
 class RunFinished(ExecutionEvent, frozen=True, kw_only=True):

@@ -252,7 +252,8 @@ async def run_session(
     try:
         language = await services.catalogue.get(str(row["language_id"]))
         await services.fleet.require_executor(language.key)
-        await admission.admit(services, session_key, admission.client_of(request))
+        client = services.proxies.client_of(request)
+        admitted = await admission.admit(services, session_key, client, execution_id)
         headers, traceparent = trace_headers("RunRequested", execution_id)
         requested = events.RunRequested(
             execution_id=execution_id,
@@ -283,7 +284,11 @@ async def run_session(
         "run requested",
         extra={"execution_id": execution_id, "session_id": session_key, "language": language.key},
     )
-    return Response({"execution_id": execution_id, "status": events.QUEUED}, status_code=202)
+    return Response(
+        {"execution_id": execution_id, "status": events.QUEUED},
+        status_code=202,
+        headers=admission.rate_headers(admitted),
+    )
 
 
 async def replayed(services: Services, record: idempotency.Record) -> Response[dict[str, Any]]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -35,12 +36,12 @@ class Engine:
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]]
 
-    def start(self, name: str, module: str) -> None:
+    def start(self, name: str, module: str, env: dict[str, str] | None = None) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
         with (LOGS / f"e2e-{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", module],
-                env=self.env,
+                env={**self.env, **(env or {})},
                 cwd=REPO,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -94,6 +95,11 @@ def engine(stack: Stack) -> Iterator[Engine]:
         "CLIENT_RUNS_PER_MINUTE": "100000",
         # The tests that pause the projector wait this long for a 503, not the default 5 s.
         "READ_YOUR_WRITES_TIMEOUT_S": "2",
+        # Failures are retried in a second or two, not the product's 14 s; test_failures.py
+        # checks the backoff doubles from this base. (Tests that kill workers start their own,
+        # with faster beats: test_fleet.py.)
+        "RETRY_BACKOFF_MS": "300",
+        "SHUTDOWN_GRACE_S": "15",  # below Engine.stop's 20 s
     }
     found = Engine(f"http://127.0.0.1:{port}", env, {})
     for name, module in (
@@ -132,3 +138,57 @@ def start_api(engine: Engine, name: str, **env: str) -> str:
 async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=engine.url, timeout=30) as http:
         yield http
+
+
+@dataclass
+class Workers:
+    """Processors started by one test, in place of the engine's own."""
+
+    engine: Engine
+    names: list[str] = field(default_factory=list)
+
+    def start(self, worker_id: str, env: dict[str, str] | None = None, wait: bool = True) -> None:
+        """Start a worker with `env` added; with `wait`, until it has announced itself (the API
+        takes no run that no live worker can run)."""
+        env = env or {}
+        self.engine.start(worker_id, "processors", {"WORKER_ID": worker_id, **env})
+        self.names.append(worker_id)
+        if wait:
+            wait_for_worker(self.engine, worker_id)
+
+    def signal(self, worker_id: str, signum: signal.Signals) -> None:
+        os.kill(self.engine.processes[worker_id].pid, signum)
+
+    def wait_exit(self, worker_id: str, timeout: float) -> int:
+        code = self.engine.processes.pop(worker_id).wait(timeout)
+        return code
+
+
+@pytest.fixture
+def own_workers(engine: Engine) -> Iterator[Workers]:
+    """The engine's worker leaves (SIGTERM, drained) for the test, which starts its own; they
+    are stopped afterwards and the engine's worker comes back."""
+    engine.stop("processors")
+    workers = Workers(engine)
+    try:
+        yield workers
+    finally:
+        for name in workers.names:
+            if name in engine.processes:
+                engine.stop(name)
+        engine.start("processors", "processors")
+        wait_for_worker(engine, engine.env["WORKER_ID"])
+
+
+def wait_for_worker(engine: Engine, worker_id: str, timeout: float = 90.0) -> None:
+    """Until `worker_id` has announced itself (the API refuses runs no live worker can take)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            listed = httpx.get(f"{engine.url}/workers", timeout=2).json()["workers"]
+            if any(w["worker_id"] == worker_id and w["state"] == "running" for w in listed):
+                return
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"worker {worker_id} did not come back within {timeout:.0f}s", pytrace=False)

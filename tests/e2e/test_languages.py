@@ -26,11 +26,14 @@ HELLO = "Hello, world!"
 
 @dataclass(frozen=True)
 class Programs:
-    """Three programs in one language: prints HELLO; prints "before" then exits 3; loops forever."""
+    """Four programs in one language: prints HELLO; prints "before" then exits 3; loops forever
+    (plainly: the safety rule refuses it); loops forever in a way no rule can prove (it runs,
+    and the time limit ends it)."""
 
     hello: str
     exit_3: str
     forever: str
+    hidden: str
 
 
 PROGRAMS: dict[str, Programs] = {
@@ -38,53 +41,72 @@ PROGRAMS: dict[str, Programs] = {
         'print("Hello, world!")',
         'import sys\nprint("before")\nsys.exit(3)',
         "while True:\n    pass",
+        "n = 0\nwhile n >= 0:\n    n += 1",
     ),
     "javascript": Programs(
         'console.log("Hello, world!");',
         'console.log("before");\nprocess.exit(3);',
         "while (true) {}",
+        "let n = 0;\nwhile (n >= 0) { n++; }",
     ),
     "typescript": Programs(
         'const who: string = "world";\nconsole.log(`Hello, ${who}!`);',
         'const code: number = 3;\nconsole.log("before");\nprocess.exit(code);',
         "let n: number = 0;\nwhile (true) { n++; }",
+        "let n: number = 0;\nwhile (n >= 0) { n++; }",
     ),
     "c": Programs(
         '#include <stdio.h>\nint main(void) { puts("Hello, world!"); return 0; }',
         '#include <stdio.h>\nint main(void) { puts("before"); return 3; }',
         "int main(void) { volatile unsigned long n = 0; for (;;) n++; }",
+        "int main(void) { volatile unsigned long n = 1; while (n != 0) n |= 1; }",
     ),
     "cpp": Programs(
         '#include <iostream>\nint main() { std::cout << "Hello, world!" << std::endl; }',
         '#include <iostream>\nint main() { std::cout << "before" << std::endl; return 3; }',
         "int main() { volatile unsigned long n = 0; for (;;) n++; }",
+        "int main() { volatile unsigned long n = 1; while (n != 0) n |= 1; }",
     ),
     "go": Programs(
         'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("Hello, world!") }',
         'package main\n\nimport (\n\t"fmt"\n\t"os"\n)\n\n'
         'func main() {\n\tfmt.Println("before")\n\tos.Exit(3)\n}',
         "package main\n\nfunc main() {\n\tn := 0\n\tfor {\n\t\tn++\n\t}\n}",
+        "package main\n\nfunc main() {\n\tn := 1\n\tfor n != 0 {\n\t\tn |= 1\n\t}\n}",
     ),
     "java": Programs(
         'public class Main { public static void main(String[] a) { System.out.println("Hello, world!"); } }',
         'public class Main { public static void main(String[] a) { System.out.println("before"); System.exit(3); } }',
         "public class Main { public static void main(String[] a) { long n = 0; while (true) { n++; } } }",
+        "public class Main { public static void main(String[] a) { long n = 1; while (n != 0) { n |= 1; } } }",
     ),
     "php": Programs(
         '<?php\necho "Hello, world!\\n";',
         '<?php\necho "before\\n";\nexit(3);',
         "<?php\nwhile (true) {}",
+        "<?php\n$n = 1;\nwhile ($n != 0) { $n |= 1; }",
     ),
-    "ruby": Programs('puts "Hello, world!"', 'puts "before"\nexit 3', "loop {}"),
+    "ruby": Programs(
+        'puts "Hello, world!"',
+        'puts "before"\nexit 3',
+        "loop {}",
+        "n = 1\nwhile n != 0\n  n |= 1\nend",
+    ),
     "rust": Programs(
         'fn main() { println!("Hello, world!"); }',
         'fn main() { println!("before"); std::process::exit(3); }',
         "fn main() { let mut n: u64 = 0; loop { n = n.wrapping_add(1); std::hint::black_box(n); } }",
+        "fn main() { let mut n: u64 = 1; while n != 0 { n = std::hint::black_box(n | 1); } }",
     ),
-    "bash": Programs('echo "Hello, world!"', "echo before\nexit 3", "while true; do :; done"),
+    "bash": Programs(
+        'echo "Hello, world!"',
+        "echo before\nexit 3",
+        "while true; do :; done",
+        "n=1\nwhile [ $n -ne 0 ]; do n=$((n | 1)); done",
+    ),
 }
 TIME_LIMIT_MS = 1000
-CASES = ("hello", "exit_3", "forever")
+CASES = ("hello", "exit_3", "forever", "hidden")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +116,7 @@ async def submitted(engine: Engine) -> AsyncIterator[dict[tuple[str, str], str]]
 
         async def one(language: str, case: str) -> tuple[tuple[str, str], str]:
             session_id = await open_session(http, language, getattr(PROGRAMS[language], case))
-            options = {"time_limit_ms": TIME_LIMIT_MS} if case == "forever" else {}
+            options = {"time_limit_ms": TIME_LIMIT_MS} if case in ("forever", "hidden") else {}
             return (language, case), await submit(http, session_id, options)
 
         pairs = await asyncio.gather(*(one(lang, case) for case in CASES for lang in PROGRAMS))
@@ -136,10 +158,20 @@ async def test_non_zero_exit_fails(
 
 
 @pytest.mark.parametrize("language", sorted(PROGRAMS))
-async def test_endless_loop_times_out(
+async def test_endless_loop_is_refused_before_it_runs(
     client: httpx.AsyncClient, submitted: dict[tuple[str, str], str], language: str
 ) -> None:
     result = await wait_result(client, submitted[language, "forever"])
+    assert (result["status"], result["error_code"]) == ("FAILED", "E006"), result
+    assert result["error_message"].startswith("infinite_loop: line "), result["error_message"]
+    assert (result["started_at"], result["worker_id"], result["stdout"]) == (None, None, "")
+
+
+@pytest.mark.parametrize("language", sorted(PROGRAMS))
+async def test_a_loop_no_rule_can_see_times_out(
+    client: httpx.AsyncClient, submitted: dict[tuple[str, str], str], language: str
+) -> None:
+    result = await wait_result(client, submitted[language, "hidden"])
     assert result["status"] == "TIMEOUT", result
     assert result["error_code"] == "E004"
     assert result["time_limit_ms"] == TIME_LIMIT_MS
@@ -171,7 +203,7 @@ async def test_python_exception_is_e002_with_traceback(client: httpx.AsyncClient
 
 
 async def test_memory_hog_is_e003(client: httpx.AsyncClient) -> None:
-    hog = "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))"
+    hog = "chunks = []\nfor _ in range(10**6):\n    chunks.append(bytearray(16 * 1024 * 1024))"
     result = await run_to_end(client, "python", hog, {"memory_mb": 64})
     assert result["status"] == "FAILED", result
     assert result["error_code"] == "E003"

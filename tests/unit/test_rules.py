@@ -47,3 +47,25 @@ def test_unsafe_requests_are_rejected_with_e006(change: dict[str, object], reaso
 def test_limits_follow_the_settings() -> None:
     strict = RunPolicy.from_env({"MAX_TIME_LIMIT_MS": "1000", "DEFAULT_TIME_LIMIT_MS": "500"})
     assert isinstance(check(REQUEST, {"python"}, strict, NOW), events.RunRejected)
+
+
+SPIN = run_requested("e2", source_code="import time\n\nwhile True:\n    time.sleep(1)\n")
+
+
+def test_an_infinite_loop_is_rejected_with_its_rule_and_line() -> None:
+    decision = check(SPIN, {"python"}, POLICY, NOW)
+    assert isinstance(decision, events.RunRejected)
+    assert (decision.error_code, decision.rule) == ("E006", "infinite_loop")
+    assert "line 3" in decision.reason and "while True" in decision.reason
+
+
+def test_the_loop_rule_can_warn_or_be_off_per_deployment() -> None:
+    warned = check(SPIN, {"python"}, POLICY, NOW, loop_rule="warn")
+    assert isinstance(warned, events.RunAccepted)
+    assert len(warned.warnings) == 1 and "line 3" in warned.warnings[0]
+    off = check(SPIN, {"python"}, POLICY, NOW, loop_rule="off")
+    assert isinstance(off, events.RunAccepted) and off.warnings == []
+    fine = run_requested("e3", source_code="while True:\n    if input():\n        break\n")
+    assert check(fine, {"python"}, POLICY, NOW) == events.RunAccepted(
+        execution_id="e3", attempt=1, request=fine
+    )

@@ -64,14 +64,8 @@ async def test_cpu_spin_in_many_processes_counts_total_cpu(sandbox: Sandbox) -> 
     result = await sandbox.run("bash", src, limits=limits)
     assert result.status is Status.TIMEOUT and result.error_code is ErrorCode.TIME
     assert result.cpu_time_ms is not None and result.cpu_time_ms >= 1000
-    # Killed on CPU (two cores busy), long before the wall limit.
+    # Killed on CPU (one CPU's worth: the quota), long before the wall limit.
     assert result.execution_time_ms is not None and result.execution_time_ms < 5000
-
-
-async def test_sleep_past_wall_limit_is_a_timeout(sandbox: Sandbox) -> None:
-    result = await sandbox.run("python", "import time\ntime.sleep(60)\n", limits=QUICK)
-    assert result.status is Status.TIMEOUT and result.error_code is ErrorCode.TIME
-    assert result.execution_time_ms is not None and 1500 <= result.execution_time_ms < 4000
 
 
 @pytest.mark.parametrize("main_sleeps", [False, True])

@@ -67,9 +67,15 @@ async def test_unknown_language_is_refused(sandbox: Sandbox) -> None:
 
 async def test_result_says_which_limits_were_enforced(sandbox: Sandbox) -> None:
     result = await sandbox.run("bash", "echo ok")
-    assert {"memory", "cpu_time", "pids", "wall_time", "seccomp", "workdir_size"} <= set(
-        result.enforced
-    )
+    assert {
+        "memory",
+        "cpu_time",
+        "cpu_quota",
+        "pids",
+        "wall_time",
+        "seccomp",
+        "workdir_size",
+    } <= set(result.enforced)
     assert result.to_dict()["status"] == "COMPLETED"
 
 

@@ -46,7 +46,16 @@ def test_definitions_are_complete() -> None:
         assert lang.version_command and lang.version_regex
         assert lang.default_time_limit_ms >= 100 and lang.default_memory_mb >= 32
     java = registry().get("java")
-    assert java is not None and "-Xmx100m" in java.command(java.run, 100)
+    assert java is not None
+    # The heap starts at what was asked for and may grow past the cgroup's limit (see java.toml).
+    assert {"-Xms100m", "-Xmx520m"} <= set(java.command(java.run, 100, 260))
+
+
+def test_every_interpreted_language_has_a_syntax_check() -> None:
+    # Their only source of E001 (a compiled language's is its compiler).
+    assert [lang.key for lang in registry() if not lang.compile and not lang.check] == []
+    for lang in registry():
+        assert lang.check is None or any(lang.file_name in part for part in lang.check)
 
 
 def test_a_broken_definition_is_reported(tmp_path: Path) -> None:
