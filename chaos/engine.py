@@ -35,6 +35,7 @@ WORKERS = ("worker-a", "worker-b")
 SETTINGS = {
     "HEARTBEAT_INTERVAL_S": "1",
     "WORKER_DEAD_AFTER_S": "5",
+    "KAFKA_SESSION_TIMEOUT_S": "10",  # a killed worker's partitions go to the other one
     "SANDBOX_SLOTS": "2",
     # The load comes from one address and few sessions; the limits are not under test here.
     "SESSION_RUNS_PER_MINUTE": "1000000",
@@ -144,7 +145,7 @@ class Engine:
         self.processes: dict[str, Supervised] = {}
         self.fault_dir = Path(f"/tmp/chaos-{os.getpid()}")
         self.flag = self.fault_dir / "fail-sandbox"
-        self.services_down: set[str] = set()
+        self.services: dict[str, Process] = {}
         self._supervisor: asyncio.Task[None] | None = None
 
     @property
@@ -200,7 +201,7 @@ class Engine:
         if root.exists():
             shutil.rmtree(root)
         self._write_wrapper()
-        await self.stack.start()
+        await self._start_services()
         self.add("projector", "projections")
         for number, worker_id in enumerate(WORKERS):
             # Sandboxes sharing a kernel need disjoint uid ranges (SANDBOX_UID_BASE).
@@ -314,7 +315,6 @@ class Engine:
     async def stop_service(self, name: str) -> None:
         """Stop Kafka, PostgreSQL or Redis the way an operator would (PostgreSQL: fast mode)."""
         service = self._service(name)
-        self.services_down.add(name)
         # devstack's Process keeps its Popen private; PostgreSQL needs another signal than its stop.
         popen: subprocess.Popen[bytes] | None = getattr(service, "_proc", None)
         if popen is not None and name == "postgres":
@@ -326,7 +326,7 @@ class Engine:
                 service.stop(0)
         else:
             await asyncio.to_thread(service.stop, 30)
-        self.stack.processes.remove(service)
+        del self.services[name]
         self.journal.add(f"{name} stopped by the harness")
 
     async def start_service(self, name: str) -> None:
@@ -336,15 +336,31 @@ class Engine:
             service = await self.stack.postgres.start(self.logs)
         else:
             service = await self.stack.redis.start(self.logs)
-        self.stack.processes.append(service)
-        self.services_down.discard(name)
+        self.services[name] = service
         self.journal.add(f"{name} started again")
 
     def _service(self, name: str) -> Process:
-        for service in self.stack.processes:
-            if service.name == name:
-                return service
-        raise ChaosError(f"{name} is not running")
+        if name not in self.services:
+            raise ChaosError(f"{name} is not running")
+        return self.services[name]
+
+    async def _start_services(self) -> None:
+        """Kafka, PostgreSQL and Redis as devstack starts them, but kept here, unsupervised: the
+        harness stops and starts them itself."""
+        stack = self.stack
+        results = await asyncio.gather(
+            stack.kafka.start(self.logs),
+            stack.postgres.start(self.logs),
+            stack.redis.start(self.logs),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, Process):
+                self.services[result.name] = result
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        await stack.prepare()
 
     async def stop(self) -> None:
         """Everything the harness started, engine first, then the services; the wrapper folder."""
@@ -354,5 +370,7 @@ class Engine:
                 await self._supervisor
         for proc in reversed(list(self.processes.values())):
             await asyncio.to_thread(proc.stop)
-        self.stack.stop()
+        for service in reversed(list(self.services.values())):
+            await asyncio.to_thread(service.stop)
+        self.services.clear()
         shutil.rmtree(self.fault_dir, ignore_errors=True)

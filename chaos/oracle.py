@@ -214,7 +214,8 @@ class LogTail:
                     batch = await consumer.getmany(*pending, timeout_ms=500)
                     for tp, messages in batch.items():
                         for message in messages:
-                            if self.positions[tp] <= message.offset < pending.get(tp, 0):
+                            # Past the end read above too: the consumer will not return it again.
+                            if message.offset >= self.positions[tp]:
                                 self._record(tp.topic, message.value or b"")
                                 self.positions[tp] = message.offset + 1
                         if tp in pending and self.positions[tp] >= pending[tp]:

@@ -1,5 +1,6 @@
-"""Two faults of the chaos harness (`make chaos`) against the e2e engine: an executor killed
-with SIGKILL during ten runs, and one dispatch delivered twice. Judged from the Kafka log."""
+"""Two faults of the chaos harness (`make chaos`) against the e2e engine with two workers of
+its own: one killed with SIGKILL during ten runs, and dispatches delivered twice at once.
+Judged by the harness's oracle, from the Kafka log."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import httpx
 from chaos import faults
 from chaos.engine import Journal
 from chaos.oracle import LogTail, Summary, judge
-from tests.e2e.conftest import Engine
+from tests.e2e.conftest import Engine, Workers, wait_for_worker
 
 RUN_DEADLINE_S = 90.0
 
@@ -28,14 +29,31 @@ async def closing(tail: LogTail) -> AsyncIterator[LogTail]:
         await tail.close()
 
 
+# The harness's fleet settings: a dead worker is noticed in seconds.
+FAST_FLEET = {
+    "HEARTBEAT_INTERVAL_S": "1",
+    "WORKER_DEAD_AFTER_S": "5",
+    "KAFKA_SESSION_TIMEOUT_S": "10",
+}
+
+
 @dataclass
 class E2ETarget:
-    """The e2e engine seen as the harness's target: one processors worker, restarted after a
-    signal as a supervisor would."""
+    """The e2e engine with two workers of the test's own (`own_workers`), seen as the harness's
+    target: a signalled worker is started again as a supervisor would."""
 
     engine: Engine
+    workers: Workers
     journal: Journal = field(default_factory=Journal)
-    executors: tuple[str, ...] = ("processors",)
+    executors: tuple[str, ...] = ("chaos-e2e-a", "chaos-e2e-b")
+
+    def start(self) -> None:
+        for number, name in enumerate(self.executors):
+            base = str(62000 + 100 * number)  # sandboxes sharing a kernel: disjoint uids
+            self.workers.start(name, {**FAST_FLEET, "SANDBOX_UID_BASE": base,
+                                      "SANDBOX_GID_BASE": base}, wait=False)  # fmt: skip
+        for name in self.executors:
+            wait_for_worker(self.engine, name)
 
     @property
     def url(self) -> str:
@@ -46,15 +64,17 @@ class E2ETarget:
         return self.engine.env["KAFKA_BOOTSTRAP_SERVERS"]
 
     def worker_id(self, name: str) -> str:
-        return self.engine.env["WORKER_ID"]
+        return name
 
     async def kill(self, name: str, signum: int) -> None:
-        proc = self.engine.processes[name]
-        proc.send_signal(signum)
-        code = await asyncio.to_thread(proc.wait, 30)
+        self.workers.signal(name, signal.Signals(signum))
+        code = await asyncio.to_thread(self.workers.wait_exit, name, 30)
         self.journal.add(f"{name} exited with {code} after {signal.Signals(signum).name}")
-        self.engine.processes.pop(name)
-        self.engine.start(name, "processors")
+        await asyncio.sleep(1)  # a supervisor's restart delay
+        self.workers.names.remove(name)
+        base = str(62000 + 100 * self.executors.index(name))
+        self.workers.start(name, {**FAST_FLEET, "SANDBOX_UID_BASE": base,
+                                  "SANDBOX_GID_BASE": base}, wait=False)  # fmt: skip
 
     async def wait_back(self, name: str, since: float, timeout: float) -> bool:
         return await self.wait_healthy(timeout)  # `kill` has started it again already
@@ -64,16 +84,19 @@ class E2ETarget:
         async with httpx.AsyncClient(base_url=self.url, timeout=3) as http:
             while time.monotonic() < deadline:
                 try:
-                    if (await http.get("/health/ready")).status_code == 200:
+                    listed = (await http.get("/workers")).json()["workers"]
+                    alive = {w["worker_id"] for w in listed if w["state"] == "running"}
+                    if set(self.executors) <= alive:
                         return True
-                except httpx.HTTPError:
+                except (httpx.HTTPError, KeyError, ValueError):
                     pass
                 await asyncio.sleep(0.2)
         return False
 
 
-async def fault(engine: Engine, name: str) -> tuple[faults.Report, Summary]:
-    target = E2ETarget(engine)
+async def fault(engine: Engine, workers: Workers, name: str) -> tuple[faults.Report, Summary]:
+    target = E2ETarget(engine, workers)
+    target.start()
     tail = LogTail(target.bootstrap)
     await tail.start_at_end()
     async with httpx.AsyncClient(base_url=engine.url, timeout=10) as http, closing(tail):
@@ -82,7 +105,7 @@ async def fault(engine: Engine, name: str) -> tuple[faults.Report, Summary]:
             report = await faults.kill_executor(ctx)
         else:
             report = await faults.duplicate_dispatch(ctx, count=4)
-        assert await target.wait_healthy(60), "the engine did not come back after the fault"
+        assert await target.wait_healthy(60), "the workers did not come back after the fault"
     return report, judge(report.runs, tail.histories, time.time(), RUN_DEADLINE_S)
 
 
@@ -91,17 +114,19 @@ def explain(report: faults.Report, summary: Summary) -> str:
 
 
 async def test_an_executor_killed_mid_run_loses_nothing_and_runs_nothing_twice(
-    engine: Engine,
+    engine: Engine, own_workers: Workers
 ) -> None:
-    report, summary = await fault(engine, "kill9")
+    report, summary = await fault(engine, own_workers, "kill9")
     assert report.in_flight, f"the executor was not running any of the runs when killed: {report}"
     assert summary.accepted == 10, explain(report, summary)
     assert (summary.lost, summary.twice) == (0, 0), explain(report, summary)
     assert summary.completed == 10
 
 
-async def test_a_dispatch_delivered_twice_at_once_runs_once(engine: Engine) -> None:
-    report, summary = await fault(engine, "duplicate")
+async def test_a_dispatch_delivered_twice_at_once_runs_once(
+    engine: Engine, own_workers: Workers
+) -> None:
+    report, summary = await fault(engine, own_workers, "duplicate")
     assert summary.accepted == 4, explain(report, summary)
     assert (summary.lost, summary.twice) == (0, 0), explain(report, summary)
     assert summary.completed == 4
