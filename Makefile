@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: up test bench provision services lock clean
+.PHONY: up test bench chaos provision services lock clean
 
 provision:
 	@devstack/provision.sh
@@ -15,6 +15,10 @@ test: provision
 
 bench: provision
 	@$(PY) -m bench $(BENCH_ARGS)
+
+# Faults injected one after another into a private stack (STACK_BASE_PORT=47092); a few minutes.
+chaos: provision
+	@$(PY) -m chaos $(CHAOS_ARGS)
 
 services: provision
 	@$(PY) -m devstack services
@@ -30,4 +34,4 @@ lock:
 		-o requirements.lock pyproject.toml $(LOCK_ARGS)
 
 clean:
-	rm -rf var/up var/test
+	rm -rf var/up var/test var/chaos
