@@ -31,6 +31,9 @@ OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,  # class 08, and a connection lost mid-query
     asyncpg.OperatorInterventionError,  # class 57: shutting down, starting up, recovering
     asyncpg.InsufficientResourcesError,  # class 53: too many connections, disk full
+    # The server's goodbye to an idle connection can leave asyncpg's protocol in a state it
+    # refuses to leave ("cannot switch to state ..."): only a new connection cures it.
+    asyncpg.InternalClientError,
     KafkaError,
     TopicsMissing,  # Kafka came back empty, or the setup has not run yet
 )
@@ -45,6 +48,9 @@ def is_outage(exc: BaseException, conn: asyncpg.Connection[Any] | None = None) -
 
 
 def describe(exc: BaseException) -> str:
+    """The error for a log line: the original one when asyncpg's clean-up masked it."""
+    if isinstance(exc, asyncpg.InterfaceError) and exc.__context__ is not None:
+        return describe(exc.__context__)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 

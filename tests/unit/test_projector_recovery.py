@@ -25,6 +25,9 @@ def test_outages_are_waited_out_and_bugs_are_not() -> None:
         asyncpg.CannotConnectNowError("the database system is starting up"),
         asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
         asyncpg.TooManyConnectionsError("too many clients"),
+        asyncpg.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        ),
         KafkaConnectionError(),
         TopicsMissing(),
     ):
