@@ -13,12 +13,29 @@ from config import exit_on_bad_settings
 from projections.fold import FOLD_VERSION
 from projections.migrate import drop_all, ensure_fold_version, migrate
 from projections.projector import Projector
+from projections.reconnect import patiently
 from projections.settings import ProjectorSettings
 from telemetry.logs import configure
 
 
 async def main(replay: bool) -> None:
     settings = exit_on_bad_settings(ProjectorSettings.from_env)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    # PostgreSQL may be away at start too (a restart of everything): wait for it, like later.
+    if not await patiently("preparing the tables", lambda: prepare(settings, replay), stop):
+        return
+    projector = Projector(settings)
+    await projector.start()
+    try:
+        await projector.run(stop)
+    finally:
+        await projector.stop()
+
+
+async def prepare(settings: ProjectorSettings, replay: bool) -> None:
     if replay:
         await drop_all(settings.database_url)
     if await ensure_fold_version(settings.database_url, FOLD_VERSION):
@@ -27,16 +44,6 @@ async def main(replay: bool) -> None:
             extra={"fold_version": FOLD_VERSION},
         )
     await migrate(settings.database_url)
-    projector = Projector(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await projector.start()
-    try:
-        await projector.run(stop)
-    finally:
-        await projector.stop()
 
 
 if __name__ == "__main__":

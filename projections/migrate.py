@@ -33,8 +33,7 @@ async def migrate(dsn: str) -> list[str]:
                 await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", path.name)
             applied.append(path.name)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
-        await conn.close()
+        await _release(conn)
     return applied
 
 
@@ -68,6 +67,12 @@ async def ensure_fold_version(dsn: str, version: int) -> bool:
         )
         return bool(stale)
     finally:
+        await _release(conn)
+
+
+async def _release(conn: asyncpg.Connection) -> None:
+    # A connection lost midway released the lock with it; unlocking would only hide why it failed.
+    if not conn.is_closed():
         await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
         await conn.close()
 
@@ -75,7 +80,7 @@ async def ensure_fold_version(dsn: str, version: int) -> bool:
 async def _drop(conn: asyncpg.Connection) -> None:
     await conn.execute(
         "DROP TABLE IF EXISTS sessions, session_revisions, executions, execution_output, "
-        "dead_letters, projection_offsets, schema_migrations"
+        "dead_letters, projection_offsets, projector_status, schema_migrations"
     )
 
 

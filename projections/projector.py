@@ -3,45 +3,48 @@
 Offsets live in `projection_offsets`, written in the same transaction as the rows, so each event
 is applied exactly once even across crashes. After each commit it NOTIFYs `projection` (the API
 waits on it for read-your-writes) and publishes execution changes to Redis for live clients.
+
+Any number of projectors may run against one database: one applies, holding a PostgreSQL
+advisory lock on the very connection its transactions run on (a projector whose connection died
+can commit nothing more), and the others stand by, polling for the lock. Offsets only move
+forward, and each transaction skips the messages its partitions' stored offsets say are applied.
+An outage of PostgreSQL, Kafka or Redis is logged and waited out (`projections.reconnect`); every
+reconnection starts again from the stored offsets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import Sequence
-from dataclasses import astuple, dataclass
-from typing import TYPE_CHECKING, Any
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
-import orjson
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from projections import queries
-from projections.db import no_reset
-from projections.fold import (
-    EXECUTION_COLUMNS,
-    ExecutionRow,
-    SessionRow,
-    fold_execution,
-    fold_session,
-)
-from projections.settings import ProjectorSettings
-
-if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
-    Connection = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
-
 from eventlog import topics
+from projections import queries
+from projections.fanout import Fanout
+from projections.reconnect import Backoff, TopicsMissing, describe, is_outage, pause
+from projections.settings import ProjectorSettings
+from projections.tables import apply_executions, apply_sessions
 from schemas import Envelope, SchemaError, decode, events
 
 log = logging.getLogger("projections.projector")
 
 TOPICS = (topics.SESSIONS.name, topics.REQUESTED.name, topics.EVENTS.name, topics.DEAD_LETTER.name)
 NOTIFY_CHANNEL = "projection"
+LEADER_LOCK = 0x72756E626F7870  # one applying projector per database (migrations use ...78)
+LOCK_POLL_S = 0.5  # how often a standby tries to take over
+STATUS_EVERY_S = 1.0  # how often the leader writes `projector_status`
+CONNECT_TIMEOUT_S = 10.0
+QUERY_TIMEOUT_S = 60.0  # a PostgreSQL that stops answering counts as an outage
+
+Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 
 @dataclass
@@ -53,7 +56,7 @@ class Batch:
     offsets: dict[TopicPartition, int]
 
 
-def parse(records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> Batch:
+def parse(records: Records) -> Batch:
     batch = Batch([], [], {})
     for tp, messages in records.items():
         for message in messages:
@@ -77,27 +80,108 @@ def parse(records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> 
     return batch
 
 
+def unapplied(records: Records, stored: dict[TopicPartition, int]) -> tuple[Records, int]:
+    """The messages at or past their partition's stored next offset, and how many were not."""
+    fresh: Records = {}
+    skipped = 0
+    for tp, messages in records.items():
+        keep = [m for m in messages if m.offset >= stored.get(tp, 0)]
+        skipped += len(messages) - len(keep)
+        if keep:
+            fresh[tp] = keep
+    return fresh, skipped
+
+
 class Projector:
     """Consumes the event log from the offsets stored in PostgreSQL and applies it in batches."""
 
     def __init__(self, settings: ProjectorSettings) -> None:
         self.settings = settings
-        self.pool: asyncpg.Pool | None = None
-        self.redis: aioredis.Redis | None = None
+        # Shown in pg_stat_activity, the standby's log and projector_status (63 bytes at most).
+        self.name = f"projector {os.getpid()}@{socket.gethostname()}"[:63]
+        self.conn: asyncpg.Connection[Any] | None = None
         self.consumer: AIOKafkaConsumer | None = None
+        self.fanout = Fanout(settings.redis_url)
+        self.applied: dict[TopicPartition, int] = {}
+        self.leader_since: datetime | None = None
 
     async def start(self) -> None:
-        self.pool = await asyncpg.create_pool(
+        """Nothing to do: `run` connects, and connects again after each outage."""
+
+    async def stop(self) -> None:
+        await self._disconnect()
+        await self.fanout.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Lead or stand by until `stop` is set, through any outage of the services."""
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                await self._serve(stop, backoff)
+            except Exception as exc:
+                if not is_outage(exc, self.conn):
+                    raise
+                delay = backoff.next()
+                if self.leader_since is not None:
+                    log.warning("lost the leader lock: %s", describe(exc))
+                    self.leader_since = None
+                log.warning(
+                    "a dependency is unavailable (%s); reconnecting in %.1fs",
+                    describe(exc),
+                    delay,
+                    extra={"retry_in_s": delay},
+                )
+                await self._disconnect()
+                await pause(stop, delay)
+        await self._disconnect()
+
+    async def _serve(self, stop: asyncio.Event, backoff: Backoff) -> None:
+        self.conn = await asyncpg.connect(
             self.settings.database_url,
-            min_size=1,
-            max_size=2,
-            reset=no_reset,
-            # Rows and offsets commit together and are rebuilt from the log: a server crash that
-            # loses the last commits loses both, and the projector simply applies them again.
-            server_settings={"synchronous_commit": "off"},
+            timeout=CONNECT_TIMEOUT_S,
+            command_timeout=QUERY_TIMEOUT_S,
+            server_settings={
+                "application_name": self.name,
+                # The lock is released when the server drops this connection: let it notice a
+                # vanished host in about 25 s rather than the kernel's two hours.
+                "tcp_keepalives_idle": "10",
+                "tcp_keepalives_interval": "5",
+                "tcp_keepalives_count": "3",
+            },
         )
-        self.redis = aioredis.from_url(self.settings.redis_url)
-        self.consumer = AIOKafkaConsumer(
+        log.info("connected to PostgreSQL", extra={"projector": self.name})
+        if not await self._take_lead(self.conn, stop):
+            return
+        consumer = await self._consume_from_stored_offsets(self.conn)
+        backoff.reset()
+        status_due = time.monotonic() + STATUS_EVERY_S
+        while not stop.is_set():
+            records = await consumer.getmany(timeout_ms=200)
+            if records:
+                await self.apply(records)
+            if time.monotonic() >= status_due:
+                await self._write_status(self._lag(consumer))
+                status_due = time.monotonic() + STATUS_EVERY_S
+
+    async def _take_lead(self, conn: asyncpg.Connection[Any], stop: asyncio.Event) -> bool:
+        """Hold the leader lock on `conn` (True), polling while another holds it; False on stop."""
+        standing_by = False
+        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
+            if not standing_by:
+                standing_by = True
+                log.info(
+                    "standing by: another projector holds the leader lock",
+                    extra={"holder": await conn.fetchval(queries.LOCK_HOLDER, LEADER_LOCK)},
+                )
+            if await pause(stop, LOCK_POLL_S):
+                return False
+        self.leader_since = datetime.now(UTC)
+        log.info("took the leader lock", extra={"projector": self.name})
+        return True
+
+    async def _consume_from_stored_offsets(self, conn: asyncpg.Connection[Any]) -> AIOKafkaConsumer:
+        """A fresh consumer at the stored offsets: nothing fetched before this term is used."""
+        consumer = self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -106,24 +190,32 @@ class Projector:
             max_partition_fetch_bytes=topics.MAX_MESSAGE_BYTES,
             isolation_level="read_committed",
         )
-        await self.consumer.start()
+        await consumer.start()
         partitions = [
             TopicPartition(topic, p)
             for topic in TOPICS
-            for p in sorted(
-                self.consumer.partitions_for_topic(topic) or await self._partitions(topic)
-            )
+            for p in sorted(consumer.partitions_for_topic(topic) or await self._partitions(topic))
         ]
-        self.consumer.assign(partitions)
-        stored = await self._stored_offsets()
-        for tp in partitions:
-            if tp in stored:
-                self.consumer.seek(tp, stored[tp])
-            else:
-                await self.consumer.seek_to_beginning(tp)
-        log.info(
-            "projector assigned %d partitions, %d with stored offsets", len(partitions), len(stored)
+        consumer.assign(partitions)
+        await conn.execute(
+            queries.INIT_OFFSETS,
+            [tp.topic for tp in partitions],
+            [tp.partition for tp in partitions],
         )
+        self.applied = {
+            TopicPartition(r["topic"], r["partition"]): r["next_offset"]
+            for r in await conn.fetch(queries.SELECT_OFFSETS)
+        }
+        for tp in partitions:
+            consumer.seek(tp, self.applied[tp])
+        ends = await consumer.end_offsets(partitions)
+        behind = sum(max(0, ends[tp] - self.applied[tp]) for tp in partitions)
+        log.info(
+            "applying from the stored offsets",
+            extra={"partitions": len(partitions), "behind": behind},
+        )
+        await self._write_status(behind)
+        return consumer
 
     async def _partitions(self, topic: str) -> set[int]:
         assert self.consumer is not None
@@ -133,42 +225,68 @@ class Projector:
             if found:
                 return set(found)
             await asyncio.sleep(0.1)
-        raise RuntimeError(f"topic {topic} does not exist; run the topic setup first")
+        raise TopicsMissing(f"topic {topic} does not exist; run the topic setup first")
 
-    async def _stored_offsets(self) -> dict[TopicPartition, int]:
-        assert self.pool is not None
-        rows = await self.pool.fetch(queries.SELECT_OFFSETS)
-        return {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+    def _lag(self, consumer: AIOKafkaConsumer) -> int | None:
+        """Events in the log not applied yet, as of the last fetch (None before one)."""
+        known = {tp: end for tp in self.applied if (end := consumer.highwater(tp)) is not None}
+        if not known:
+            return None
+        return sum(max(0, int(end) - self.applied[tp]) for tp, end in known.items())
 
-    async def stop(self) -> None:
-        if self.consumer is not None:
-            await self.consumer.stop()
-        if self.pool is not None:
-            await self.pool.close()
-        if self.redis is not None:
-            await self.redis.aclose()
+    async def _write_status(self, lag: int | None) -> None:
+        assert self.conn is not None
+        await self.conn.execute(queries.UPSERT_STATUS, self.name, self.leader_since, lag)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        assert self.consumer is not None
-        while not stop.is_set():
-            records = await self.consumer.getmany(timeout_ms=200)
-            if records:
-                await self.apply(parse(records))
+    async def _disconnect(self) -> None:
+        consumer, self.consumer = self.consumer, None
+        conn, self.conn = self.conn, None
+        if consumer is not None:
+            try:
+                await consumer.stop()
+            except Exception as exc:  # it is going away either way
+                log.warning("could not stop the Kafka consumer cleanly: %s", describe(exc))
+        if conn is not None and not conn.is_closed():
+            try:  # the lock goes with the connection
+                await conn.close(timeout=2)
+            except Exception:  # a dead or hanging server: just drop the socket
+                conn.terminate()
+        if self.leader_since is not None:
+            log.info("released the leader lock", extra={"projector": self.name})
+            self.leader_since = None
 
-    async def apply(self, batch: Batch) -> None:
-        assert self.pool is not None
-        async with self.pool.acquire() as conn, conn.transaction():
-            changed = await self._apply_executions(conn, batch.executions)
-            await self._apply_sessions(conn, batch.sessions)
+    async def apply(self, records: Records) -> None:
+        """One transaction: skip what is applied, fold the rest, advance the offsets, NOTIFY."""
+        conn = self.conn
+        assert conn is not None
+        async with conn.transaction():
+            stored = {
+                TopicPartition(r["topic"], r["partition"]): r["next_offset"]
+                for r in await conn.fetch(
+                    queries.LOCK_OFFSETS,
+                    [tp.topic for tp in records],
+                    [tp.partition for tp in records],
+                )
+            }
+            fresh, skipped = unapplied(records, stored)
+            if skipped:
+                # Only a projector that lost the lock without noticing could have applied them.
+                log.warning("skipped %d events already applied", skipped)
+            if not fresh:
+                return
+            batch = parse(fresh)
+            changed = await apply_executions(conn, batch.executions)
+            await apply_sessions(conn, batch.sessions)
             tps = list(batch.offsets.items())
-            await conn.execute(
+            advanced = await conn.fetch(
                 queries.ADVANCE_OFFSETS,
                 [tp.topic for tp, _ in tps],
                 [tp.partition for tp, _ in tps],
                 [offset for _, offset in tps],
                 NOTIFY_CHANNEL,
-                notify_payload(batch.offsets),
             )
+        for r in advanced:
+            self.applied[TopicPartition(r["topic"], r["partition"])] = r["next_offset"]
         for row in changed:
             log.info(
                 "execution projected",
@@ -179,130 +297,4 @@ class Projector:
                     "error_code": row.outcome.error_code if row.outcome else None,
                 },
             )
-        await self._publish(changed, batch.executions)
-
-    async def _apply_sessions(self, conn: Connection, batch: list[Envelope[events.Event]]) -> None:
-        if not batch:
-            return
-        ids = list({e.key for e in batch})
-        rows: dict[str, SessionRow | None] = {
-            str(r["session_id"]): SessionRow(**_stringify_ids(r))
-            for r in await conn.fetch(queries.SELECT_SESSIONS, ids)
-        }
-        before = dict(rows)
-        revisions = []
-        for envelope in batch:
-            old = rows.get(envelope.key)
-            new = rows[envelope.key] = fold_session(old, envelope.payload)
-            if new is not None and (old is None or new.revision != old.revision):
-                revisions.append(
-                    (
-                        new.session_id,
-                        new.revision,
-                        envelope.event_id,
-                        envelope.type,
-                        new.source_code,
-                        envelope.occurred_at,
-                    )
-                )
-        changed = [row for key, row in rows.items() if row is not None and row != before.get(key)]
-        if changed:
-            await conn.executemany(queries.UPSERT_SESSION, [db_values(row) for row in changed])
-        if revisions:
-            await conn.executemany(queries.INSERT_REVISION, revisions)
-
-    async def _apply_executions(
-        self, conn: Connection, batch: list[Envelope[events.Event]]
-    ) -> list[ExecutionRow]:
-        if not batch:
-            return []
-        ids = list({e.key for e in batch})
-        rows: dict[str, ExecutionRow] = {}
-        for record in await conn.fetch(queries.SELECT_EXECUTIONS, ids):
-            row = ExecutionRow.from_columns(_stringify_ids(record))
-            rows[row.execution_id] = row
-        before = dict(rows)
-        chunks = []
-        dead = []
-        for envelope in batch:
-            payload = envelope.payload
-            rows[envelope.key] = fold_execution(rows.get(envelope.key), payload)
-            if isinstance(payload, events.OutputChunk):
-                chunks.append(
-                    (
-                        payload.execution_id,
-                        payload.attempt,
-                        payload.stream,
-                        payload.seq,
-                        payload.data.replace("\x00", "\ufffd"),
-                    )
-                )
-            elif isinstance(payload, events.DeadLettered):
-                dead.append(
-                    (
-                        payload.execution_id,
-                        payload.attempts,
-                        payload.reason,
-                        payload.dead_lettered_at,
-                    )
-                )
-        changed = [row for key, row in rows.items() if row != before.get(key)]
-        if changed:
-            await conn.executemany(queries.UPSERT_EXECUTION, [db_values(row) for row in changed])
-        if chunks:
-            await conn.executemany(queries.INSERT_OUTPUT, chunks)
-        if dead:
-            await conn.executemany(queries.INSERT_DEAD_LETTER, dead)
-        return changed
-
-    async def _publish(
-        self, changed: Sequence[ExecutionRow], batch: list[Envelope[events.Event]]
-    ) -> None:
-        """Live fan-out after commit, so a client told "done" finds the row done."""
-        if self.redis is None or not (changed or batch):
-            return
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for envelope in batch:
-                    if isinstance(envelope.payload, events.OutputChunk):
-                        chunk = envelope.payload
-                        pipe.publish(
-                            f"execution:{chunk.execution_id}",
-                            orjson.dumps(
-                                {
-                                    "event": "output",
-                                    "stream": chunk.stream,
-                                    "seq": chunk.seq,
-                                    "data": chunk.data,
-                                }
-                            ),
-                        )
-                for row in changed:
-                    pipe.publish(
-                        f"execution:{row.execution_id}",
-                        orjson.dumps({"event": "status", "status": row.status}),
-                    )
-                await pipe.execute()
-        except aioredis.RedisError as exc:  # live updates are best effort; the table is the truth
-            log.warning("could not publish live updates: %s", exc)
-
-
-def _stringify_ids(record: asyncpg.Record) -> dict[str, Any]:
-    """Events carry ids as strings; the tables store uuid. Compare like with like."""
-    return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in record.items()}
-
-
-def db_values(row: ExecutionRow | SessionRow) -> tuple[Any, ...]:
-    """PostgreSQL text cannot hold NUL, which programs may print: stored as U+FFFD (the log keeps it)."""
-    values = (
-        [row.columns()[name] for name in EXECUTION_COLUMNS]
-        if isinstance(row, ExecutionRow)
-        else astuple(row)
-    )
-    return tuple(
-        v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in values
-    )
-
-
-def notify_payload(offsets: dict[TopicPartition, int]) -> str:
-    return ",".join(f"{tp.topic}:{tp.partition}:{offset}" for tp, offset in offsets.items())
+        self.fanout.publish(changed, batch.executions)

@@ -13,14 +13,47 @@ def _upsert(table: str, columns: tuple[str, ...]) -> str:
 
 
 SELECT_OFFSETS = "SELECT topic, partition, next_offset FROM projection_offsets"
-# One round trip: advance every partition of the batch, then NOTIFY (delivered at commit).
+# Every partition gets a row when a projector takes the lead, so the row lock below always has a
+# row to lock (0: from the beginning of the partition).
+INIT_OFFSETS = (
+    "INSERT INTO projection_offsets (topic, partition, next_offset)"
+    " SELECT topic, partition, 0 FROM unnest($1::text[], $2::int[]) AS p (topic, partition)"
+    " ON CONFLICT (topic, partition) DO NOTHING"
+)
+# First statement of each apply transaction: what is already applied, locked until commit, so the
+# messages below it are skipped whoever applied them.
+LOCK_OFFSETS = (
+    "SELECT o.topic, o.partition, o.next_offset FROM projection_offsets o"
+    " JOIN unnest($1::text[], $2::int[]) AS p (topic, partition)"
+    " ON (o.topic, o.partition) = (p.topic, p.partition)"
+    " FOR UPDATE OF o"
+)
+# One round trip: advance every partition of the batch (never backwards), then NOTIFY what is
+# now stored (delivered at commit).
 ADVANCE_OFFSETS = (
     "WITH advanced AS ("
     " INSERT INTO projection_offsets (topic, partition, next_offset)"
     " SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])"
-    " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset"
-    " RETURNING 1)"
-    " SELECT pg_notify($4, $5) FROM (SELECT count(*) FROM advanced) AS done"
+    " ON CONFLICT (topic, partition) DO UPDATE"
+    " SET next_offset = GREATEST(projection_offsets.next_offset, EXCLUDED.next_offset)"
+    " RETURNING topic, partition, next_offset),"
+    " notified AS (SELECT pg_notify($4, string_agg("
+    "topic || ':' || partition || ':' || next_offset, ',')) FROM advanced)"
+    " SELECT topic, partition, next_offset FROM advanced, notified"
+)
+# Who holds the projector's leader lock (a bigint key shows as two halves in pg_locks).
+LOCK_HOLDER = (
+    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.database = ("
+    "SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND l.classid::bigint = ($1::bigint >> 32) AND l.objid::bigint = ($1::bigint & 4294967295)"
+    " AND l.objsubid = 1"
+)
+UPSERT_STATUS = (
+    "INSERT INTO projector_status (name, holder, leader_since, updated_at, lag)"
+    " VALUES ('projector', $1, $2, now(), $3)"
+    " ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder,"
+    " leader_since = EXCLUDED.leader_since, updated_at = now(), lag = EXCLUDED.lag"
 )
 SELECT_SESSIONS = (
     f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE session_id = ANY($1::uuid[])"

@@ -11,12 +11,13 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from eventlog import topics
-from schemas import encode, events, new_event
+from schemas import Envelope, encode, events, new_event
 from tests.conftest import Stack
 from tests.event_log import end_offsets, wait_projected
 from tests.samples import T0, run_finished, run_requested
@@ -70,21 +71,26 @@ def history(
 
 async def produce(
     producer: AIOKafkaProducer, items: list[tuple[topics.Topic, events.Event]]
-) -> None:
+) -> list[Envelope[events.Event]]:
+    sent = []
     for topic, payload in items:
         envelope = new_event(payload)
         await producer.send(topic.name, encode(envelope), key=envelope.key.encode())
+        sent.append(envelope)
     await producer.flush()
+    return sent
 
 
-def start_projector(stack: Stack, dsn: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **stack.env, "DATABASE_URL": dsn, "PROJECTOR_BATCH_SIZE": "7"}
+def start_projector(
+    stack: Stack, dsn: str, log: IO[bytes] | None = None, **env: str
+) -> subprocess.Popen[bytes]:
+    """`python -m projections` on `dsn`; its log lines go to `log` (else nowhere)."""
     return subprocess.Popen(
         [sys.executable, "-m", "projections"],
-        env=env,
+        env={**os.environ, **stack.env, "DATABASE_URL": dsn, "PROJECTOR_BATCH_SIZE": "7", **env},
         cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )
 
 
