@@ -406,7 +406,10 @@ class Kafka:
 def _kafka_cluster_id() -> str:
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:  # a leading "-" would be read by the storage tool as an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 async def _wait_kafka_ready(bootstrap: str, proc: Process) -> None:

@@ -118,13 +118,13 @@ class Workload:
                 "SELECT * FROM executions WHERE execution_id = ANY($1::uuid[])", self.executions
             )
             sessions = await conn.fetch(
-                "SELECT session_id, version, source_code FROM sessions "
+                "SELECT session_id, revision, source_code FROM sessions "
                 "WHERE session_id = ANY($1::uuid[])",
                 list(self.sessions),
             )
             revisions = await conn.fetch(
-                "SELECT session_id, version, event_id, source_code FROM session_revisions "
-                "WHERE session_id = ANY($1::uuid[]) ORDER BY session_id, version",
+                "SELECT session_id, revision, event_id, source_code FROM session_revisions "
+                "WHERE session_id = ANY($1::uuid[]) ORDER BY session_id, revision",
                 list(self.sessions),
             )
         finally:
@@ -154,10 +154,10 @@ class Workload:
         got_revisions: dict[str, list[tuple[int, str, str]]] = {}
         for r in revisions:
             got_revisions.setdefault(str(r["session_id"]), []).append(
-                (r["version"], str(r["event_id"]), r["source_code"])
+                (r["revision"], str(r["event_id"]), r["source_code"])
             )
         assert got_revisions == expected_revisions
-        assert {str(r["session_id"]): (r["version"], r["source_code"]) for r in sessions} == {
+        assert {str(r["session_id"]): (r["revision"], r["source_code"]) for r in sessions} == {
             session_id: (len(produced), produced[-1].payload.source_code)  # type: ignore[attr-defined]
             for session_id, produced in self.sessions.items()
         }
