@@ -75,7 +75,7 @@ async def ensure_fold_version(dsn: str, version: int) -> bool:
 async def _drop(conn: asyncpg.Connection) -> None:
     await conn.execute(
         "DROP TABLE IF EXISTS sessions, session_revisions, executions, execution_output, "
-        "dead_letters, projection_offsets, schema_migrations"
+        "execution_history, dead_letters, projection_offsets, schema_migrations"
     )
 
 

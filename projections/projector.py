@@ -11,10 +11,11 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+import msgspec
 import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -51,6 +52,24 @@ class Batch:
     sessions: list[Envelope[events.Event]]
     executions: list[Envelope[events.Event]]
     offsets: dict[TopicPartition, int]
+    history: list[tuple[Any, ...]] = field(default_factory=list)  # rows of execution_history
+
+
+def history_row(
+    tp: TopicPartition, offset: int, envelope: Envelope[events.Event]
+) -> tuple[Any, ...]:
+    """An execution event and its place in the log, as `execution_history` stores it."""
+    return (
+        tp.topic,
+        tp.partition,
+        offset,
+        envelope.key,
+        envelope.event_id,
+        envelope.type,
+        type(envelope.payload).VERSION,
+        envelope.occurred_at,
+        msgspec.json.encode(envelope.payload).decode(),
+    )
 
 
 def parse(records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> Batch:
@@ -74,6 +93,7 @@ def parse(records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> 
                 batch.sessions.append(envelope)
             else:
                 batch.executions.append(envelope)
+                batch.history.append(history_row(tp, message.offset, envelope))
     return batch
 
 
@@ -160,6 +180,8 @@ class Projector:
         async with self.pool.acquire() as conn, conn.transaction():
             changed = await self._apply_executions(conn, batch.executions)
             await self._apply_sessions(conn, batch.sessions)
+            if batch.history:
+                await conn.executemany(queries.INSERT_HISTORY, batch.history)
             tps = list(batch.offsets.items())
             await conn.execute(
                 queries.ADVANCE_OFFSETS,

@@ -93,6 +93,7 @@ class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
     limits: RunLimits
     requested_at: datetime
     traceparent: str | None = None  # W3C trace context of the request that asked for the run
+    rerun_of: str | None = None  # the execution whose logged snapshot this run runs again
 
 
 class RunAccepted(ExecutionEvent, frozen=True, kw_only=True):
