@@ -128,5 +128,7 @@ class Database:
     async def revisions(self, session_id: uuid.UUID) -> list[asyncpg.Record]:
         return await self.fetch(REVISIONS, session_id)
 
-    async def revision_with_code(self, session_id: uuid.UUID, revision: int) -> asyncpg.Record | None:
+    async def revision_with_code(
+        self, session_id: uuid.UUID, revision: int
+    ) -> asyncpg.Record | None:
         return await self.fetchrow(REVISION_FULL, session_id, revision)
