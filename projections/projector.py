@@ -100,8 +100,9 @@ def parse(records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> 
 class Projector:
     """Consumes the event log from the offsets stored in PostgreSQL and applies it in batches."""
 
-    def __init__(self, settings: ProjectorSettings) -> None:
+    def __init__(self, settings: ProjectorSettings, publish: bool = True) -> None:
         self.settings = settings
+        self.publish = publish  # False for a scratch replay: live clients must not hear it
         self.pool: asyncpg.Pool | None = None
         self.redis: aioredis.Redis | None = None
         self.consumer: AIOKafkaConsumer | None = None
@@ -116,7 +117,8 @@ class Projector:
             # loses the last commits loses both, and the projector simply applies them again.
             server_settings={"synchronous_commit": "off"},
         )
-        self.redis = aioredis.from_url(self.settings.redis_url)
+        if self.publish:
+            self.redis = aioredis.from_url(self.settings.redis_url)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             enable_auto_commit=False,
