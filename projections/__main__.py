@@ -55,11 +55,16 @@ async def audit(execution_id: str) -> int:
     return 0 if found else 1
 
 
-async def verify() -> int:
+async def verify(scratch: str | None) -> int:
+    from projections.verify import SameDatabase
     from projections.verify import verify as compare
 
     settings = exit_on_bad_settings(ProjectorSettings.from_env)
-    found = await compare(settings)
+    try:
+        found = await compare(settings, scratch)
+    except SameDatabase as exc:
+        print(exc, file=sys.stderr)
+        return 2
     for difference in found:
         print(difference.describe())
     print(f"{len(found)} rows differ between the live projection and the log")
@@ -74,7 +79,13 @@ if __name__ == "__main__":
     commands = parser.add_subparsers(dest="command")
     audit_command = commands.add_parser("audit", help="an execution's history from Kafka")
     audit_command.add_argument("execution_id")
-    commands.add_parser("verify", help="compare the live projection with a replay of the log")
+    verify_command = commands.add_parser(
+        "verify", help="compare the live projection with a replay of the log"
+    )
+    verify_command.add_argument(
+        "--scratch-database-url",
+        help="replay into this (emptied) database instead of creating and dropping one",
+    )
     args = parser.parse_args()
     if args.command is None:
         configure()
@@ -83,6 +94,6 @@ if __name__ == "__main__":
     if args.command == "audit":
         sys.exit(uvloop.run(audit(args.execution_id)))
     elif args.command == "verify":
-        sys.exit(uvloop.run(verify()))
+        sys.exit(uvloop.run(verify(args.scratch_database_url)))
     else:
         uvloop.run(main(args.replay))

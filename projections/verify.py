@@ -19,7 +19,7 @@ import asyncpg
 import msgspec
 from aiokafka import TopicPartition
 
-from projections.migrate import migrate
+from projections.migrate import drop_all, migrate
 from projections.projector import Projector, parse
 from projections.settings import ProjectorSettings
 
@@ -132,9 +132,28 @@ def differences(live: Rows, replayed: Rows) -> Iterator[Difference]:
                 yield Difference(table, key, ours.get(key), theirs.get(key))
 
 
-async def verify(settings: ProjectorSettings) -> list[Difference]:
+class SameDatabase(ValueError):
+    """The scratch database is the live one: verify would drop the live projection."""
+
+
+@asynccontextmanager
+async def given_scratch(dsn: str, live: str) -> AsyncIterator[str]:
+    """A database the operator provides (for a role that may not create databases): emptied of
+    the projection's tables before the replay, and left behind."""
+    if urlsplit(dsn)._replace(query="") == urlsplit(live)._replace(query=""):
+        raise SameDatabase(SameDatabase.__doc__)
+    await drop_all(dsn)
+    yield dsn
+
+
+async def verify(settings: ProjectorSettings, scratch: str | None = None) -> list[Difference]:
     offsets, live = await live_snapshot(settings.database_url)
-    async with scratch_database(settings.database_url) as dsn:
+    place = (
+        given_scratch(scratch, settings.database_url)
+        if scratch
+        else scratch_database(settings.database_url)
+    )
+    async with place as dsn:
         await replay(msgspec.structs.replace(settings, database_url=dsn), offsets)
         conn = await asyncpg.connect(dsn)
         try:

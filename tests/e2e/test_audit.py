@@ -121,3 +121,15 @@ async def test_verify_reports_every_row_the_log_disagrees_with(
         )
         assert f"session_revisions {session_id}, 1: missing from the live projection" in output
         assert "2 rows differ" in output, output
+
+
+async def test_verify_into_a_given_scratch_database_and_never_into_the_live_one(
+    engine: Engine,
+) -> None:
+    live = engine.env["DATABASE_URL"]
+    code, output = await command(engine, "verify", "--scratch-database-url", live)
+    assert code == 2 and "the live one" in output, output
+    async with temporary_database(live, "given") as scratch:
+        code, output = await command(engine, "verify", "--scratch-database-url", scratch)
+        assert code == 0, output
+        assert "0 rows differ" in output
