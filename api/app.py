@@ -11,7 +11,16 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from api.errors import EXCEPTION_HANDLERS
-from api.routes import dead_letters, executions, health, languages, sessions, workers
+from api.routes import (
+    dead_letters,
+    executions,
+    health,
+    history,
+    languages,
+    revisions,
+    sessions,
+    workers,
+)
 from api.services import Services, services_from_state
 from api.settings import ApiSettings
 from config.limits import RunPolicy
@@ -57,6 +66,11 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             dead_letters.list_dead_letters,
             dead_letters.get_dead_letter,
             dead_letters.requeue_dead_letter,
+            history.execution_history,
+            history.rerun_execution,
+            revisions.list_revisions,
+            revisions.get_revision,
+            revisions.restore_revision,
         ],
         dependencies={"services": Provide(services_from_state, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -62,6 +62,15 @@ class ExecutionState(msgspec.Struct, frozen=True, kw_only=True):
     status: str
 
 
+class RerunComparison(msgspec.Struct, frozen=True, kw_only=True):
+    """Whether a re-run reproduced the execution it re-ran (None: the original has no outcome)."""
+
+    of: str
+    stdout_matches: bool | None
+    stderr_matches: bool | None
+    exit_code_matches: bool | None
+
+
 class ExecutionResult(Outcome, frozen=True, kw_only=True):
     """A finished execution: its outcome (every field of `Outcome`) and its history."""
 
@@ -77,11 +86,12 @@ class ExecutionResult(Outcome, frozen=True, kw_only=True):
     time_limit_ms: int | None
     memory_mb: int | None
     args: list[str] | None
+    rerun: RerunComparison | None = None  # set on re-runs (POST /executions/{id}/rerun)
 
 
 # Read from the `executions` row by name; the others are built from several columns.
 RESULT_COLUMNS = tuple(
     f.name
     for f in msgspec.structs.fields(ExecutionResult)
-    if f.name not in {"execution_id", "session_id", "language"}
+    if f.name not in {"execution_id", "session_id", "language", "rerun"}
 )

@@ -33,6 +33,18 @@ SESSION_EXECUTIONS = """
 SELECT execution_id, status, execution_time_ms, exit_code, queued_at
 FROM executions WHERE session_id = $1 ORDER BY queued_at DESC NULLS LAST LIMIT $2
 """
+HISTORY = """
+SELECT topic, partition, "offset", event_id, type, version, occurred_at, payload
+FROM execution_history WHERE execution_id = $1 ORDER BY occurred_at, topic, partition, "offset"
+"""
+REVISIONS = """
+SELECT revision, event_id, kind, at, length(source_code) AS source_length
+FROM session_revisions WHERE session_id = $1 ORDER BY revision
+"""
+REVISION_FULL = """
+SELECT revision, event_id, kind, at, source_code
+FROM session_revisions WHERE session_id = $1 AND revision = $2
+"""
 
 
 class Database:
@@ -109,3 +121,14 @@ class Database:
 
     async def session_executions(self, session_id: uuid.UUID, limit: int) -> list[asyncpg.Record]:
         return await self.fetch(SESSION_EXECUTIONS, session_id, limit)
+
+    async def history(self, execution_id: uuid.UUID) -> list[asyncpg.Record]:
+        return await self.fetch(HISTORY, execution_id)
+
+    async def revisions(self, session_id: uuid.UUID) -> list[asyncpg.Record]:
+        return await self.fetch(REVISIONS, session_id)
+
+    async def revision_with_code(
+        self, session_id: uuid.UUID, revision: int
+    ) -> asyncpg.Record | None:
+        return await self.fetchrow(REVISION_FULL, session_id, revision)

@@ -19,8 +19,8 @@ from schemas import events
 # Bump when a change here changes rows already written: the projector then rebuilds the tables
 # from the log at start (projections.migrate.ensure_fold_version). 2: RunFinished v2, Outcome;
 # 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start;
-# 4: Outcome.warnings; 5: args.
-FOLD_VERSION = 5
+# 4: Outcome.warnings; 5: args; 6: execution_history, rerun_of.
+FOLD_VERSION = 6
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 
@@ -64,6 +64,7 @@ class ExecutionRow:
     queued_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    rerun_of: str | None = None  # the execution this one re-ran (POST /executions/{id}/rerun)
     outcome: events.Outcome | None = None
 
     @property
@@ -156,6 +157,7 @@ def _snapshot(row: ExecutionRow, request: events.RunRequested) -> ExecutionRow:
         memory_mb=request.limits.memory_mb,
         args=request.args,
         queued_at=request.requested_at,
+        rerun_of=request.rerun_of,
     )
 
 

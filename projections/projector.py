@@ -19,11 +19,12 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from eventlog import topics
@@ -54,6 +55,24 @@ class Batch:
     sessions: list[Envelope[events.Event]]
     executions: list[Envelope[events.Event]]
     offsets: dict[TopicPartition, int]
+    history: list[tuple[Any, ...]] = field(default_factory=list)  # rows of execution_history
+
+
+def history_row(
+    tp: TopicPartition, offset: int, envelope: Envelope[events.Event]
+) -> tuple[Any, ...]:
+    """An execution event and its place in the log, as `execution_history` stores it."""
+    return (
+        tp.topic,
+        tp.partition,
+        offset,
+        envelope.key,
+        envelope.event_id,
+        envelope.type,
+        type(envelope.payload).VERSION,
+        envelope.occurred_at,
+        msgspec.json.encode(envelope.payload).decode(),
+    )
 
 
 def parse(records: Records) -> Batch:
@@ -77,7 +96,17 @@ def parse(records: Records) -> Batch:
                 batch.sessions.append(envelope)
             else:
                 batch.executions.append(envelope)
+                batch.history.append(history_row(tp, message.offset, envelope))
     return batch
+
+
+async def apply_batch(conn: asyncpg.Connection[Any], batch: Batch) -> list[Any]:
+    """Fold a batch into the tables (inside the caller's transaction); the changed executions."""
+    changed = await apply_executions(conn, batch.executions)
+    await apply_sessions(conn, batch.sessions)
+    if batch.history:
+        await conn.executemany(queries.INSERT_HISTORY, batch.history)
+    return changed
 
 
 def unapplied(records: Records, stored: dict[TopicPartition, int]) -> tuple[Records, int]:
@@ -95,13 +124,14 @@ def unapplied(records: Records, stored: dict[TopicPartition, int]) -> tuple[Reco
 class Projector:
     """Consumes the event log from the offsets stored in PostgreSQL and applies it in batches."""
 
-    def __init__(self, settings: ProjectorSettings) -> None:
+    def __init__(self, settings: ProjectorSettings, publish: bool = True) -> None:
         self.settings = settings
         # Shown in pg_stat_activity, the standby's log and projector_status (63 bytes at most).
         self.name = f"projector {os.getpid()}@{socket.gethostname()}"[:63]
         self.conn: asyncpg.Connection[Any] | None = None
         self.consumer: AIOKafkaConsumer | None = None
-        self.fanout = Fanout(settings.redis_url)
+        # publish=False for a scratch replay: live clients must not hear it.
+        self.fanout = Fanout(settings.redis_url) if publish else None
         self.applied: dict[TopicPartition, int] = {}
         self.leader_since: datetime | None = None
 
@@ -110,7 +140,8 @@ class Projector:
 
     async def stop(self) -> None:
         await self._disconnect()
-        await self.fanout.close()
+        if self.fanout is not None:
+            await self.fanout.close()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Lead or stand by until `stop` is set, through any outage of the services."""
@@ -275,8 +306,7 @@ class Projector:
             if not fresh:
                 return
             batch = parse(fresh)
-            changed = await apply_executions(conn, batch.executions)
-            await apply_sessions(conn, batch.sessions)
+            changed = await apply_batch(conn, batch)
             tps = list(batch.offsets.items())
             advanced = await conn.fetch(
                 queries.ADVANCE_OFFSETS,
@@ -297,4 +327,5 @@ class Projector:
                     "error_code": row.outcome.error_code if row.outcome else None,
                 },
             )
-        self.fanout.publish(changed, batch.executions)
+        if self.fanout is not None:
+            self.fanout.publish(changed, batch.executions)

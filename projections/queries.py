@@ -75,3 +75,8 @@ INSERT_REVISION = (
     "INSERT INTO session_revisions (session_id, revision, event_id, kind, source_code, at) "
     "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
 )
+INSERT_HISTORY = (
+    'INSERT INTO execution_history (topic, partition, "offset", execution_id, event_id, type,'
+    " version, occurred_at, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    " ON CONFLICT DO NOTHING"
+)

@@ -94,6 +94,7 @@ class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
     requested_at: datetime
     args: list[str] = []  # command-line arguments for the program
     traceparent: str | None = None  # W3C trace context of the request that asked for the run
+    rerun_of: str | None = None  # the execution whose logged snapshot this run runs again
 
 
 class RunAccepted(ExecutionEvent, frozen=True, kw_only=True):

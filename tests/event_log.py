@@ -21,6 +21,7 @@ TABLES = {
     "executions": "execution_id",
     "execution_output": "execution_id, attempt, stream, seq",
     "dead_letters": "execution_id",
+    "execution_history": 'topic, partition, "offset"',
 }
 Offsets = dict[tuple[str, int], int]
 

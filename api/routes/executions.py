@@ -13,7 +13,13 @@ from litestar import get
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from api.dto import RESULT_COLUMNS, ExecutionResult, ExecutionState, LanguageView
+from api.dto import (
+    RESULT_COLUMNS,
+    ExecutionResult,
+    ExecutionState,
+    LanguageView,
+    RerunComparison,
+)
 from api.errors import DependencyDown, NotFound
 from api.routes.sessions import parse_id
 from api.services import Services, ServicesDep
@@ -36,6 +42,28 @@ def present(row: asyncpg.Record) -> ExecutionState | ExecutionResult:
     )
 
 
+async def with_rerun(
+    services: Services, row: asyncpg.Record, result: ExecutionState | ExecutionResult
+) -> ExecutionState | ExecutionResult:
+    """A finished re-run (POST /executions/{id}/rerun) says whether it reproduced the original:
+    None where the original has no outcome (yet)."""
+    if not isinstance(result, ExecutionResult) or row["rerun_of"] is None:
+        return result
+    original = await services.db.execution(row["rerun_of"])
+    done = original is not None and original["status"] in TERMINAL
+
+    def same(column: str) -> bool | None:
+        return bool(row[column] == original[column]) if done and original is not None else None
+
+    comparison = RerunComparison(
+        of=str(row["rerun_of"]),
+        stdout_matches=same("stdout"),
+        stderr_matches=same("stderr"),
+        exit_code_matches=same("exit_code"),
+    )
+    return msgspec.structs.replace(result, rerun=comparison)
+
+
 async def load_execution(services: Services, execution_id: str) -> asyncpg.Record:
     row = await services.db.execution(parse_id(execution_id, "execution"))
     if row is None:
@@ -47,7 +75,8 @@ async def load_execution(services: Services, execution_id: str) -> asyncpg.Recor
 async def get_execution(
     services: ServicesDep, execution_id: FromPath[str]
 ) -> ExecutionState | ExecutionResult:
-    return present(await load_execution(services, execution_id))
+    row = await load_execution(services, execution_id)
+    return await with_rerun(services, row, present(row))
 
 
 @get("/executions/{execution_id:str}/events")
@@ -82,7 +111,9 @@ async def execution_events(services: ServicesDep, execution_id: FromPath[str]) -
             yield ServerSentEventMessage(
                 # msgspec, as Litestar's own responses, so timestamps match GET /executions/{id}
                 event="result",
-                data=msgspec.json.encode(present(current)).decode(),
+                data=msgspec.json.encode(
+                    await with_rerun(services, current, present(current))
+                ).decode(),
             )
         finally:
             await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
