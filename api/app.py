@@ -11,10 +11,12 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from api.errors import EXCEPTION_HANDLERS
-from api.routes import dead_letters, executions, health, languages, sessions, workers
+from api.routes import dead_letters, executions, health, languages, metrics, sessions, workers
 from api.services import Services, services_from_state
 from api.settings import ApiSettings
+from api.tracing import middleware
 from config.limits import RunPolicy
+from telemetry import tracing
 
 
 def max_body_bytes(policy: RunPolicy) -> int:
@@ -26,6 +28,7 @@ def max_body_bytes(policy: RunPolicy) -> int:
 
 def create_app(settings: ApiSettings | None = None) -> Litestar:
     services = Services(settings or ApiSettings.from_env())
+    tracing.setup_or_exit("runbox-api", mint_ids=True)  # a trace id for every run
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -57,8 +60,10 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             dead_letters.list_dead_letters,
             dead_letters.get_dead_letter,
             dead_letters.requeue_dead_letter,
+            metrics.get_metrics,
         ],
         dependencies={"services": Provide(services_from_state, sync_to_thread=False)},
+        middleware=middleware(),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="runbox", version="0.1.0", path="/schema"),

@@ -14,6 +14,7 @@ from projections.fold import FOLD_VERSION
 from projections.migrate import drop_all, ensure_fold_version, migrate
 from projections.projector import Projector
 from projections.settings import ProjectorSettings
+from telemetry import metrics, tracing
 from telemetry.logs import configure
 
 
@@ -27,6 +28,8 @@ async def main(replay: bool) -> None:
             extra={"fold_version": FOLD_VERSION},
         )
     await migrate(settings.database_url)
+    tracing.setup_or_exit("runbox-projector")
+    metrics.serve(settings.projector_metrics_port)
     projector = Projector(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -37,6 +40,7 @@ async def main(replay: bool) -> None:
         await projector.run(stop)
     finally:
         await projector.stop()
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
@@ -19,7 +20,7 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from projections import queries
+from projections import observe, queries
 from projections.db import no_reset
 from projections.fold import (
     EXECUTION_COLUMNS,
@@ -153,7 +154,9 @@ class Projector:
         while not stop.is_set():
             records = await self.consumer.getmany(timeout_ms=200)
             if records:
+                start_ns = time.time_ns()
                 await self.apply(parse(records))
+                observe.applied(records, self.consumer, start_ns, time.time_ns())
 
     async def apply(self, batch: Batch) -> None:
         assert self.pool is not None
