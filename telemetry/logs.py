@@ -11,7 +11,8 @@ import sys
 from datetime import UTC, datetime
 
 import orjson
-from opentelemetry import trace
+
+from telemetry.tracing import current_trace_id
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -28,9 +29,9 @@ class JsonFormatter(logging.Formatter):
         }
         line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         # The run's trace, when the line is written inside one (telemetry/tracing.py).
-        span_context = trace.get_current_span().get_span_context()
-        if span_context.is_valid:
-            line["trace_id"] = format(span_context.trace_id, "032x")
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            line["trace_id"] = trace_id
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()

@@ -15,9 +15,10 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from opentelemetry import context, propagate, trace
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -31,6 +32,8 @@ EXPORTERS = ("none", "otlp", "console")
 
 _enabled = False
 _installed = False
+# With tracing off: the traceparent header of the message being handled, passed on untouched.
+_incoming: ContextVar[bytes | None] = ContextVar("runbox_traceparent", default=None)
 
 
 class TracingConfigError(ValueError):
@@ -139,23 +142,28 @@ def consuming(
     attributes: Mapping[str, Any] | None = None,
 ) -> Iterator[None]:
     """Handle one consumed message inside the trace its headers carry: a CONSUMER span when
-    tracing is on; otherwise only the context, so logs and produced headers keep the trace."""
-    parent = headers_context(headers)
+    tracing is on; otherwise only its `traceparent`, kept as it came (no parsing: the default
+    path stays a few microseconds), so logs and produced headers keep the trace."""
     if not _enabled:
-        token = context.attach(parent)
+        items = headers.items() if isinstance(headers, Mapping) else (headers or ())
+        raw = next((v for k, v in items if k == "traceparent"), None)
+        token = _incoming.set(raw if isinstance(raw, bytes) else None)
         try:
             yield
         finally:
-            context.detach(token)
+            _incoming.reset(token)
         return
     with trace.get_tracer("runbox").start_as_current_span(
-        name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes
+        name, context=headers_context(headers), kind=trace.SpanKind.CONSUMER, attributes=attributes
     ):
         yield
 
 
 def inject() -> dict[str, bytes]:
     """Kafka headers carrying the current trace context; empty outside any trace."""
+    if not _enabled:
+        raw = _incoming.get()
+        return {"traceparent": raw} if raw else {}
     if not trace.get_current_span().get_span_context().is_valid:
         return {}
     carrier: dict[str, str] = {}
@@ -181,6 +189,10 @@ def record_span(
 
 
 def current_trace_id() -> str | None:
-    """The current span's trace id as 32 hex digits, or None outside a trace."""
+    """The current trace id as 32 hex digits, or None outside a trace: the current span's, or
+    with tracing off the one of the message being handled (`00-<trace id>-<span id>-<flags>`)."""
     span_context = trace.get_current_span().get_span_context()
-    return format(span_context.trace_id, "032x") if span_context.is_valid else None
+    if span_context.is_valid:
+        return format(span_context.trace_id, "032x")
+    raw = _incoming.get()
+    return raw[3:35].decode("latin-1") if raw and len(raw) >= 35 else None

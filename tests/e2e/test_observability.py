@@ -147,6 +147,10 @@ async def test_metrics_move_as_runs_happen(
         session_id = await open_session(client, "python", "print('counted')")
         execution_id = await submit(client, session_id)
         assert (await wait_result(client, execution_id))["status"] == "COMPLETED"
+        # Refused by the safety agent before it runs: counted by rule.
+        endless = await open_session(client, "python", "while True:\n    pass")
+        refused = await wait_result(client, await submit(client, endless))
+        assert refused["error_code"] == "E006", refused
         after = (await scraper.get(worker_url)).text
         # The projector counts RunFinished once its batch is committed, as the API shows it.
         projected_after = (await scraper.get(projector_url)).text
@@ -163,6 +167,10 @@ async def test_metrics_move_as_runs_happen(
         sample(before, duration, language="python") + 1
     )
     assert sample(after, "runbox_sandbox_slots_busy") == 0
+    rejections = "runbox_safety_rejections_total"
+    assert sample(after, rejections, rule="infinite_loop") == (
+        sample(before, rejections, rule="infinite_loop") + 1
+    )
     assert sample(after, "runbox_sandbox_slots") >= 1
     events = "runbox_events_projected_total"
     assert sample(projected_after, events, topic="executions.events") >= (
@@ -174,3 +182,10 @@ async def test_metrics_move_as_runs_happen(
     age = sample(api, "runbox_worker_heartbeat_age_seconds", worker_id="metered-worker")
     assert 0 <= age < 30, api
     assert 'worker_id="metered-worker"' in api
+
+    # With no exporter (this engine's default) no span is recorded, but the run keeps one trace
+    # id from the API's traceparent through the safety agent to the executor, in their logs.
+    accepted = await wait_logged("metered-worker", msg="run accepted", execution_id=execution_id)
+    finished = await wait_logged("metered-worker", msg="run finished", execution_id=execution_id)
+    assert re.fullmatch(r"[0-9a-f]{32}", accepted["trace_id"]), accepted
+    assert finished["trace_id"] == accepted["trace_id"]

@@ -48,3 +48,14 @@ def test_without_an_exporter_a_worker_keeps_the_trace_of_the_message() -> None:
         assert line("screening")["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
         assert trace_headers(request) == {"traceparent": PARENT.encode()}
     assert tracing.current_trace_id() is None
+
+
+def test_otlp_exports_in_batches_to_the_standard_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.invalid:4318")
+    exporter, batched = tracing._exporter("otlp")
+    try:
+        assert batched
+        assert type(exporter).__name__ == "OTLPSpanExporter"
+        assert exporter._endpoint == "http://collector.invalid:4318/v1/traces"  # type: ignore[attr-defined]
+    finally:
+        exporter.shutdown()
