@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from api.catalogue import Catalogue
 from api.eventlog import EventLog, ProjectionWaiter
 from api.fleet import Fleet
+from api.lag import ConsumerLag
 from api.proxies import TrustedProxies
 from api.queries import Database
 from api.settings import ApiSettings
@@ -28,6 +29,7 @@ class Services:
     catalogue: Catalogue = field(init=False)
     fleet: Fleet = field(init=False)
     proxies: TrustedProxies = field(init=False)
+    lag: ConsumerLag = field(init=False)
 
     def __post_init__(self) -> None:
         timeout = self.settings.dependency_timeout_s
@@ -40,6 +42,7 @@ class Services:
         self.catalogue = Catalogue(self.redis)
         self.fleet = Fleet(self.redis, self.settings.worker_dead_after_s)
         self.proxies = TrustedProxies(self.settings.proxy_networks())
+        self.lag = ConsumerLag(self.settings, self.db)
 
     async def start(self) -> None:
         await self.db.start()
@@ -47,6 +50,7 @@ class Services:
         await self.eventlog.start()
 
     async def stop(self) -> None:
+        await self.lag.stop()
         await self.eventlog.stop()
         await self.waiter.stop()
         await self.db.stop()

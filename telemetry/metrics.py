@@ -77,6 +77,13 @@ HEARTBEAT_AGE = Gauge(
     ["worker_id"],
 )
 
+CONSUMER_LAG = Gauge(
+    "runbox_consumer_lag_messages",
+    "Messages not yet consumed, by consumer (the processors' group, the projector) and topic; "
+    "measured by the API when /metrics is scraped, at most every 5 s",
+    ["group", "topic"],
+)
+
 # projector
 EVENTS_PROJECTED = Counter(
     "runbox_events_projected", "Events the projector applied, by topic", ["topic"]

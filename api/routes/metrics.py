@@ -1,4 +1,4 @@
-"""`GET /metrics`: the API's Prometheus metrics, and every worker's heartbeat age."""
+"""`GET /metrics`: the API's Prometheus metrics, every worker's heartbeat age, consumer lag."""
 
 from __future__ import annotations
 
@@ -20,5 +20,6 @@ async def get_metrics(services: ServicesDep) -> Response[bytes]:
     metrics.HEARTBEAT_AGE.clear()  # a worker gone from the hash leaves the metric too
     for beat in beats:
         metrics.HEARTBEAT_AGE.labels(beat.worker_id).set(round(beat.age_s(), 3))
+    await services.lag.refresh()
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

@@ -182,6 +182,12 @@ async def test_metrics_move_as_runs_happen(
     age = sample(api, "runbox_worker_heartbeat_age_seconds", worker_id="metered-worker")
     assert 0 <= age < 30, api
     assert 'worker_id="metered-worker"' in api
+    # Consumer lag of the processors' group and of the projector, per topic, measured at the
+    # scrape: present for the topics they read (and small: the run is done).
+    lag = "runbox_consumer_lag_messages"
+    assert f'{lag}{{group="runbox-processors",topic="executions.requested"}}' in api, api
+    assert f'{lag}{{group="projector",topic="executions.events"}}' in api, api
+    assert sample(api, lag, group="runbox-processors", topic="executions.dispatch") < 5
 
     # With no exporter (this engine's default) no span is recorded, but the run keeps one trace
     # id from the API's traceparent through the safety agent to the executor, in their logs.
