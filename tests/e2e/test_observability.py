@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from eventlog import topics
 from tests.e2e.conftest import LOGS, Engine, Workers, free_port, start_api
-from tests.e2e.fixtures_fleet import wait_logged
+from tests.e2e.fixtures_fleet import VANISHED, accepted_run, produce, wait_logged, wait_terminal
 from tests.e2e.fixtures_runs import open_session, submit, wait_result
 
 HELLO_C = '#include <stdio.h>\nint main(void) { puts("traced"); return 0; }\n'
@@ -52,10 +53,13 @@ async def test_one_run_is_one_trace_across_api_kafka_worker_and_projector(
 ) -> None:
     own_workers.start("traced-worker", TRACED)
     url = start_api(engine, "api-traced", **TRACED)
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        session_id = await open_session(client, "c", HELLO_C)
-        execution_id = await submit(client, session_id)
-        result = await wait_result(client, execution_id)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            session_id = await open_session(client, "c", HELLO_C)
+            execution_id = await submit(client, session_id)
+            result = await wait_result(client, execution_id)
+    finally:
+        engine.stop("api-traced")
     assert result["status"] == "COMPLETED", result
     assert result["stdout"] == "traced\n"
 
@@ -195,3 +199,37 @@ async def test_metrics_move_as_runs_happen(
     finished = await wait_logged("metered-worker", msg="run finished", execution_id=execution_id)
     assert re.fullmatch(r"[0-9a-f]{32}", accepted["trace_id"]), accepted
     assert finished["trace_id"] == accepted["trace_id"]
+
+
+async def test_retries_dead_letters_and_rate_limits_are_counted(
+    engine: Engine, own_workers: Workers, client: httpx.AsyncClient
+) -> None:
+    port = free_port()
+    own_workers.start("metered-worker", {"METRICS_PORT": str(port)})
+    worker_url = f"http://127.0.0.1:{port}/metrics"
+    async with httpx.AsyncClient(timeout=10) as scraper:
+        before = (await scraper.get(worker_url)).text
+        # A language the executor cannot run, straight onto dispatch: a failure of ours on
+        # every attempt, so MAX_ATTEMPTS - 1 retries and one dead letter.
+        accepted = accepted_run(language=VANISHED)
+        await produce(engine.env["KAFKA_BOOTSTRAP_SERVERS"], topics.DISPATCH, accepted)
+        result = await wait_terminal(client, accepted.execution_id)
+        assert (result["status"], result["error_code"]) == ("FAILED", "E005")
+        after = (await scraper.get(worker_url)).text
+    assert sample(after, "runbox_retries_total") == sample(before, "runbox_retries_total") + 3
+    dead = "runbox_dead_letters_total"
+    assert sample(after, dead) == sample(before, dead) + 1
+    assert sample(after, "runbox_sandbox_slots_busy") == 0  # freed by attempts that raised
+
+    # An API allowing one run a minute per session: the second is a 429, counted by reason.
+    strict = start_api(engine, "api-strict", SESSION_RUNS_PER_MINUTE="1")
+    try:
+        async with httpx.AsyncClient(base_url=strict, timeout=30) as limited:
+            session_id = await open_session(limited, "python", "print(1)")
+            await submit(limited, session_id)
+            refused = await limited.post(f"/code-sessions/{session_id}/run", json={})
+            assert refused.status_code == 429, refused.text
+            text = (await limited.get("/metrics")).text
+    finally:
+        engine.stop("api-strict")
+    assert sample(text, "runbox_rate_limited_total", reason="session_rate") == 1
