@@ -21,7 +21,7 @@ def main() -> None:
     sandbox_settings = exit_on_bad_settings(SandboxSettings.from_env)
     configure()  # Faust configures logging when it starts; the wait before it logs alike
     tracing.setup_or_exit("runbox-processors")
-    metrics.serve(settings.metrics_port)
+    metrics.serve(metrics.PROCESSORS, settings.metrics_port)
     metrics.SLOTS.set(sandbox_settings.slots)
     # On a loop of its own, before the app exists: Faust makes its loop when it starts.
     asyncio.run(wait_for_kafka(settings.kafka_bootstrap_servers))

@@ -29,7 +29,7 @@ async def main(replay: bool) -> None:
         )
     await migrate(settings.database_url)
     tracing.setup_or_exit("runbox-projector")
-    metrics.serve(settings.projector_metrics_port)
+    metrics.serve(metrics.PROJECTOR, settings.projector_metrics_port)
     projector = Projector(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
