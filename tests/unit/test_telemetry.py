@@ -4,6 +4,11 @@ trace context carried through a worker's message when no exporter is configured.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import orjson
 import pytest
@@ -59,3 +64,44 @@ def test_otlp_exports_in_batches_to_the_standard_endpoint(monkeypatch: pytest.Mo
         assert exporter._endpoint == "http://collector.invalid:4318/v1/traces"  # type: ignore[attr-defined]
     finally:
         exporter.shutdown()
+
+
+def test_with_otlp_a_component_sends_its_spans_to_the_collector() -> None:
+    """A process set up with OTEL_TRACES_EXPORTER=otlp POSTs its spans (protobuf) to
+    OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces by the time it exits: a collector stand-in counts."""
+    received: list[tuple[str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append((self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        script = (
+            "from telemetry import tracing\n"
+            "assert tracing.setup('runbox-test')\n"
+            "with tracing.tracer('t').start_as_current_span('exported-span'):\n"
+            "    pass\n"
+        )
+        env = {
+            **os.environ,
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.server_port}",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr.decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [path for path, _ in received] == ["/v1/traces"]
+    assert b"exported-span" in received[0][1]
+    assert b"runbox-test" in received[0][1]
