@@ -14,6 +14,7 @@ from api.settings import ApiSettings
 from fleet.quota import Admission, Quota
 from fleet.quota import admit as quota_admit
 from schemas.events import RunLimits
+from telemetry import metrics
 
 
 def limits_for(settings: ApiSettings, options: RunOptions) -> RunLimits:
@@ -53,6 +54,8 @@ async def admit(services: Services, session_id: str, client: str, execution_id: 
     except (aioredis.RedisError, OSError) as exc:
         raise DependencyDown("Redis is unavailable", service="redis") from exc
     wait = answer.retry_after_s
+    if answer.refused is not None:
+        metrics.RATE_LIMITED.labels(answer.refused).inc()
     if answer.refused == "failure_streak":
         raise RateLimited(
             "this session failed too many runs in a row; it cools down",

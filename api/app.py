@@ -17,13 +17,16 @@ from api.routes import (
     health,
     history,
     languages,
+    metrics,
     revisions,
     sessions,
     workers,
 )
 from api.services import Services, services_from_state
 from api.settings import ApiSettings
+from api.tracing import middleware
 from config.limits import RunPolicy
+from telemetry import tracing
 
 
 def max_body_bytes(policy: RunPolicy) -> int:
@@ -35,6 +38,7 @@ def max_body_bytes(policy: RunPolicy) -> int:
 
 def create_app(settings: ApiSettings | None = None) -> Litestar:
     services = Services(settings or ApiSettings.from_env())
+    tracing.setup_or_exit("runbox-api", mint_ids=True)  # a trace id for every run
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -71,8 +75,10 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             revisions.list_revisions,
             revisions.get_revision,
             revisions.restore_revision,
+            metrics.get_metrics,
         ],
         dependencies={"services": Provide(services_from_state, sync_to_thread=False)},
+        middleware=middleware(),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="runbox", version="0.1.0", path="/schema"),

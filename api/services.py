@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from api.catalogue import Catalogue
 from api.eventlog import EventLog, ProjectionWaiter
 from api.fleet import Fleet
+from api.lag import ConsumerLag
 from api.proxies import TrustedProxies
 from api.queries import Database
 from api.settings import ApiSettings
@@ -31,6 +32,7 @@ class Services:
     catalogue: Catalogue = field(init=False)
     fleet: Fleet = field(init=False)
     proxies: TrustedProxies = field(init=False)
+    lag: ConsumerLag = field(init=False)
 
     def __post_init__(self) -> None:
         timeout = self.settings.dependency_timeout_s
@@ -48,6 +50,7 @@ class Services:
         self.catalogue = Catalogue(self.redis)
         self.fleet = Fleet(self.redis, self.settings.worker_dead_after_s)
         self.proxies = TrustedProxies(self.settings.proxy_networks())
+        self.lag = ConsumerLag(self.settings, self.db)
 
     async def start(self) -> None:
         await self.db.start()
@@ -55,6 +58,7 @@ class Services:
         await self.eventlog.start()
 
     async def stop(self) -> None:
+        await self.lag.stop()
         await self.eventlog.stop()
         await self.waiter.stop()
         await self.db.stop()

@@ -12,6 +12,7 @@ from processors.settings import ProcessorSettings
 from processors.shutdown import DrainingWorker
 from processors.worker import create_worker, wait_for_kafka
 from sandbox import SandboxSettings
+from telemetry import metrics, tracing
 from telemetry.logs import configure
 
 
@@ -19,6 +20,9 @@ def main() -> None:
     settings = exit_on_bad_settings(ProcessorSettings.from_env)
     sandbox_settings = exit_on_bad_settings(SandboxSettings.from_env)
     configure()  # Faust configures logging when it starts; the wait before it logs alike
+    tracing.setup_or_exit("runbox-processors")
+    metrics.serve(metrics.PROCESSORS, settings.metrics_port)
+    metrics.SLOTS.set(sandbox_settings.slots)
     # On a loop of its own, before the app exists: Faust makes its loop when it starts.
     asyncio.run(wait_for_kafka(settings.kafka_bootstrap_servers))
     mode.loop.use("uvloop")

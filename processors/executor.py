@@ -21,10 +21,12 @@ import redis.asyncio as aioredis
 from fleet.quota import COOLDOWN_KEY, settle
 from processors import claims
 from processors.failures import retry_or_dead_letter, settle_neutral
+from processors.observe import sandbox_run
 from processors.output import OutputPump
 from processors.publisher import consume, publish_until_sent, read, send, trace_headers
 from sandbox import ErrorCode, Result, Status
 from schemas import events
+from telemetry import metrics
 
 if TYPE_CHECKING:
     from processors.worker import Worker
@@ -172,14 +174,15 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
     pump = OutputPump(worker, request.execution_id, accepted.attempt, headers, caps)
     pump.start()
     try:
-        result = await sandbox.run(
-            language=request.language.key,
-            source=request.source_code,
-            stdin=request.stdin,
-            limits=limits,
-            on_output=pump.feed,
-            args=request.args,
-        )
+        with sandbox_run(request, accepted.attempt, limits) as measured:
+            result = measured.result = await sandbox.run(
+                language=request.language.key,
+                source=request.source_code,
+                stdin=request.stdin,
+                limits=limits,
+                on_output=pump.feed,
+                args=request.args,
+            )
     finally:
         await pump.close()
     finished_ack = None
@@ -238,4 +241,5 @@ async def refuse_during_cooldown(worker: Worker, request: events.RunRequested) -
     )
     await publish_until_sent(worker.events, rejected, trace_headers(request))
     await settle_neutral(worker, request)
+    metrics.SAFETY_REJECTIONS.labels("failure_streak").inc()
     log.info("run refused: cooldown", extra={"execution_id": request.execution_id})

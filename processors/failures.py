@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from fleet.quota import settle
 from processors.publisher import publish_until_sent, trace_headers
 from schemas import events, new_event
+from telemetry import metrics
 
 if TYPE_CHECKING:
     from processors.worker import Worker
@@ -60,6 +61,7 @@ async def retry_or_dead_letter(
         ),
         trace_headers(request),
     )
+    metrics.RETRIES.inc()
     log.warning(
         "retry scheduled",
         extra={"execution_id": request.execution_id, "attempt": attempt + 1, "reason": reason},
@@ -90,6 +92,7 @@ async def dead_letter(
     await publish_until_sent(worker.events, envelope, trace_headers(request))
     await publish_until_sent(worker.dead_letter, envelope, trace_headers(request))
     await settle_neutral(worker, request)
+    metrics.DEAD_LETTERS.inc()
     log.error(
         "dead lettered",
         extra={"execution_id": request.execution_id, "attempts": attempts, "reason": reason},

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from schemas import Envelope, SchemaError, decode, encode, events, new_event
+from telemetry import tracing
 
 if TYPE_CHECKING:
     from processors.worker import Worker
@@ -84,6 +85,10 @@ async def publish_until_sent(
 
 
 def trace_headers(request: events.RunRequested) -> dict[str, bytes]:
+    """The current trace context (the span handling the message), else the request's own."""
+    current = tracing.inject()
+    if current:
+        return current
     return {"traceparent": request.traceparent.encode()} if request.traceparent else {}
 
 
@@ -112,5 +117,18 @@ async def consume(
     async for event in manual.events():
         if worker.draining:
             await worker.idle_until_stopped()
-        await handle_safely(handler, worker, event.value)
+        # In the trace of the run (the traceparent header): its spans, logs and produced events.
+        message = event.message
+        attributes = (
+            {
+                "messaging.system": "kafka",
+                "messaging.destination.name": message.topic,
+                "messaging.destination.partition.id": str(message.partition),
+                "messaging.kafka.offset": message.offset,
+            }
+            if tracing.enabled()
+            else None
+        )
+        with tracing.consuming(f"{handler.__name__} {message.topic}", message.headers, attributes):
+            await handle_safely(handler, worker, event.value)
         await manual.ack(event)

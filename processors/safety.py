@@ -17,6 +17,7 @@ from processors.failures import backoff, dead_letter, settle_neutral
 from processors.publisher import consume, publish, read, trace_headers
 from processors.rules import check
 from schemas import events
+from telemetry import metrics
 
 if TYPE_CHECKING:
     from processors.worker import Worker
@@ -69,6 +70,7 @@ async def screen_once(worker: Worker, request: events.RunRequested) -> None:
     else:
         await publish(worker.events, decision, trace_headers(request))
         await settle_neutral(worker, request)
+        metrics.SAFETY_REJECTIONS.labels(decision.rule or "unknown").inc()
         log.info(
             "run rejected",
             extra={

@@ -76,6 +76,9 @@ class ProcessorSettings(Endpoints, frozen=True, kw_only=True):
             description="a loop that can never end: off, warn (runs, with a warning in the result) or block (E006)"
         ),
     ] = "block"
+    metrics_port: Annotated[
+        int, Meta(ge=0, le=65535, description="Prometheus /metrics port of this worker; 0: off")
+    ] = 9464
     policy: RunPolicy = msgspec.field(default_factory=RunPolicy)
 
     def check(self) -> None:

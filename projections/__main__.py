@@ -21,11 +21,14 @@ from projections.migrate import drop_all, ensure_fold_version, migrate
 from projections.projector import Projector
 from projections.reconnect import patiently
 from projections.settings import ProjectorSettings
+from telemetry import metrics, tracing
 from telemetry.logs import configure
 
 
 async def main(replay: bool) -> None:
     settings = exit_on_bad_settings(ProjectorSettings.from_env)
+    tracing.setup_or_exit("runbox-projector")
+    metrics.serve(metrics.PROJECTOR, settings.projector_metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -39,6 +42,7 @@ async def main(replay: bool) -> None:
         await projector.run(stop)
     finally:
         await projector.stop()
+        tracing.shutdown()
 
 
 async def prepare(settings: ProjectorSettings, replay: bool) -> None:

@@ -28,7 +28,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from eventlog import topics
-from projections import queries
+from projections import observe, queries
 from projections.fanout import Fanout
 from projections.reconnect import Backoff, TopicsMissing, describe, is_outage, pause
 from projections.settings import ProjectorSettings
@@ -189,7 +189,9 @@ class Projector:
         while not stop.is_set():
             records = await consumer.getmany(timeout_ms=200)
             if records:
+                start_ns = time.time_ns()
                 await self.apply(records)
+                observe.applied(records, consumer, start_ns, time.time_ns())
             if time.monotonic() >= status_due:
                 await self._write_status(self._lag(consumer))
                 status_due = time.monotonic() + STATUS_EVERY_S

@@ -23,3 +23,6 @@ class ProjectorSettings(Endpoints, frozen=True, kw_only=True):
             description="longest wait of a fetch; the broker answers earlier on data",
         ),
     ] = 100
+    projector_metrics_port: Annotated[
+        int, Meta(ge=0, le=65535, description="Prometheus /metrics port of the projector; 0: off")
+    ] = 9465

@@ -1,1 +1,1 @@
-"""What the engine tells its operators: structured JSON log lines (traces and metrics to come)."""
+"""What the engine tells its operators: JSON log lines, OpenTelemetry traces, Prometheus metrics."""

@@ -1,6 +1,7 @@
 """Structured log lines (one JSON object a line) shared by every component.
 
-`log.info("run started", extra={"execution_id": ...})` puts execution_id in the line.
+`log.info("run started", extra={"execution_id": ...})` puts execution_id in the line; a line
+written inside a trace carries its `trace_id`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import sys
 from datetime import UTC, datetime
 
 import orjson
+
+from telemetry.tracing import current_trace_id
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -25,6 +28,10 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        # The run's trace, when the line is written inside one (telemetry/tracing.py).
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            line["trace_id"] = trace_id
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()

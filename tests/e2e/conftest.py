@@ -100,6 +100,9 @@ def engine(stack: Stack) -> Iterator[Engine]:
         # with faster beats: test_fleet.py.)
         "RETRY_BACKOFF_MS": "300",
         "SHUTDOWN_GRACE_S": "15",  # below Engine.stop's 20 s
+        # Prometheus ports of their own: other engines may run on this host.
+        "METRICS_PORT": str(free_port()),
+        "PROJECTOR_METRICS_PORT": str(free_port()),
     }
     found = Engine(f"http://127.0.0.1:{port}", env, {})
     for name, module in (
