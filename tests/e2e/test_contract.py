@@ -249,3 +249,15 @@ async def test_openapi_document(client: httpx.AsyncClient) -> None:
     for path, methods in expected.items():
         assert path in paths, sorted(paths)
         assert methods <= set(paths[path]), (path, sorted(paths[path]))
+
+
+@pytest.mark.parametrize("limit", ["abc", "1.5", "JSON", "malformed", "undecodable"])
+async def test_a_limit_that_is_no_integer_is_invalid_input_whatever_it_says(
+    client: httpx.AsyncClient, limit: str
+) -> None:
+    # The code of a refused parameter once depended on words in the URL ("JSON" made a 400).
+    session_id = await open_session(client, "python")
+    for path in (f"/code-sessions/{session_id}/executions", "/dead-letters"):
+        response = await client.get(path, params={"limit": limit})
+        body = assert_error(response, 422, "invalid_input")
+        assert body["details"]["errors"][0]["key"] == "limit", body
