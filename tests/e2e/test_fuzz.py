@@ -1,0 +1,122 @@
+"""Fuzzing the served OpenAPI document: no answer is a 500, none breaks the contract.
+
+schemathesis generates requests from /schema/openapi.json (valid ones, and ones the schema
+forbids), sends them to the running engine, and checks each answer: not a server error, a
+status the operation documents, the documented content type, a body matching the declared
+schema. A bounded, deterministic run (derandomized Hypothesis, no example database).
+
+Routes with a session in their path get a real session for half of the examples (a fresh one
+for each operation), so that the fuzzer reaches past the 404: it autosaves random code, runs it
+(the sandbox runs whatever it is), closes the session, and so meets 409, 413, 422, 429 and 503
+answers too. It creates a few sessions and runs, and exhausts those sessions' rate limits (the
+engine's client limit is lifted for the tests); other tests use sessions of their own. It is
+its own file, and e2e files run in order, so it comes after the others that share the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.core.result import Ok
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.e2e.conftest import Engine
+
+EXAMPLES = 25  # per operation and generation mode: a few hundred in all
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+BUDGET_S = 90.0
+
+
+@dataclass
+class Report:
+    """Examples tried per operation and mode, and every failure with how to reproduce it."""
+
+    tried: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+
+def real_session(engine: Engine) -> str:
+    response = httpx.post(
+        f"{engine.url}/code-sessions",
+        json={"language_id": "python", "source_code": "print(input() if False else 1)"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    session_id: str = response.json()["session_id"]
+    return session_id
+
+
+def fuzzer(
+    engine: Engine, operation: Any, mode: GenerationMode, session_id: str | None, report: Report
+) -> Any:
+    """A Hypothesis test of one operation in one generation mode."""
+    label = f"{operation.label} ({mode.value})"
+
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode), real=st.booleans())
+    def fuzz(case: Any, real: bool) -> None:
+        if session_id is not None and real:
+            case.path_parameters = {**(case.path_parameters or {}), "session_id": session_id}
+        report.tried[label] += 1
+        try:
+            case.call_and_validate(base_url=engine.url, checks=CHECKS, timeout=30)
+        # Every failure is reported, not only the first (a FailureGroup is a BaseExceptionGroup).
+        except (Exception, FailureGroup) as exc:
+            found = exc.exceptions if isinstance(exc, FailureGroup) else [exc]
+            what = "; ".join(f"{getattr(f, 'title', type(f).__name__)}: {f}" for f in found)
+            report.failures.append(f"{label}: {what}\n  reproduce: {case.as_curl_command()}")
+
+    return fuzz
+
+
+def test_fuzzing_the_contract_finds_no_server_error_and_no_violation(engine: Engine) -> None:
+    schema = schemathesis.openapi.from_url(f"{engine.url}/schema/openapi.json")
+    report = Report()
+    started = time.monotonic()
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), (
+            f"the document has an operation schemathesis cannot read: {result.err()}"
+        )
+        operation = result.ok()
+        session_id = real_session(engine) if "{session_id}" in operation.path else None
+        fuzzer(engine, operation, GenerationMode.POSITIVE, session_id, report)()
+        with contextlib.suppress(Unsatisfiable):  # nothing the schema forbids (GET /health)
+            fuzzer(engine, operation, GenerationMode.NEGATIVE, session_id, report)()
+
+    elapsed = time.monotonic() - started
+    total = sum(report.tried.values())
+    print(f"\nfuzzed {total} examples in {elapsed:.1f}s: {dict(report.tried)}")
+    assert total >= 200, report.tried
+    assert not report.failures, (
+        f"{len(report.failures)} of {total} examples broke the contract:\n"
+        + "\n".join(report.failures[:20])
+    )
+    assert elapsed < BUDGET_S, f"the fuzz run took {elapsed:.0f}s"
