@@ -129,7 +129,15 @@ class StrictBody(AbstractDTO[T]):
     def create_openapi_schema(
         cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
     ) -> Reference | Schema:
-        return schema_creator.for_field_definition(FieldDefinition.from_annotation(cls.model_type))
+        model = FieldDefinition.from_annotation(cls.model_type)
+        reference = schema_creator.for_field_definition(model)
+        if cls.model_type.__struct_config__.forbid_unknown_fields:
+            # Litestar leaves this out; without it, a body with an unknown field (a 422) would
+            # be one the document allows.
+            schema_creator.schema_registry.get_schema_for_field_definition(
+                model
+            ).additional_properties = False
+        return reference
 
     @classmethod
     def generate_field_definitions(cls, model_type: type[Any]) -> Generator[DTOFieldDefinition]:

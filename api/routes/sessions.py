@@ -88,7 +88,7 @@ def revision_of(raw: str | None) -> int | None:
     if raw is None or raw.strip() == "*":
         return None
     text = raw.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²".isdigit(), but int("²") fails
         raise InvalidInput('If-Match must name a revision, e.g. "3"', value=raw)
     return int(text)
 
@@ -116,6 +116,8 @@ def session_response(
 IF_MATCH = HeaderParameter(
     name="If-Match",
     required=False,
+    # Documentation only: revision_of checks it, with our error.
+    schema_extra={"pattern": r'^\s*(\*|(W/)?"*[0-9]+"*)\s*$'},
     description='The revision the write expects, e.g. "3" (409 conflict if it is not the '
     "session's current one); absent or * for any.",
 )
@@ -228,8 +230,8 @@ async def close_session(
     """Closing does not conflict with an autosave (it applies at any revision) unless If-Match
     names the revision it expects."""
     row = await load_session(services, session_id)
+    expected = revision_of(if_match)  # malformed is a 422 even when already closed
     if row["status"] == "ACTIVE":
-        expected = revision_of(if_match)
         require_revision(row, expected)
         closed = events.SessionClosed(
             session_id=str(row["session_id"]),

@@ -261,3 +261,30 @@ async def test_a_limit_that_is_no_integer_is_invalid_input_whatever_it_says(
         response = await client.get(path, params={"limit": limit})
         body = assert_error(response, 422, "invalid_input")
         assert body["details"]["errors"][0]["key"] == "limit", body
+
+
+@pytest.mark.parametrize("value", [b"\xb2", b'"\xb9"', b"W/\xb3", b"abc", b'"-1"'])
+async def test_if_match_that_names_no_revision_is_invalid_input(
+    client: httpx.AsyncClient, value: bytes
+) -> None:
+    # Superscript digits are digits to str.isdigit() but not to int(): once a 500.
+    session_id = await open_session(client, "python", "print('kept')")
+    saved = await client.patch(
+        f"/code-sessions/{session_id}", json={"source_code": "x"}, headers={b"If-Match": value}
+    )
+    assert_error(saved, 422, "invalid_input")
+    closed = await client.patch(f"/code-sessions/{session_id}/close", headers={b"If-Match": value})
+    assert_error(closed, 422, "invalid_input")
+    session = (await client.get(f"/code-sessions/{session_id}")).json()
+    assert (session["status"], session["source_code"]) == ("ACTIVE", "print('kept')")
+
+
+async def test_closing_a_closed_session_still_checks_if_match(client: httpx.AsyncClient) -> None:
+    # Found by the fuzzer: a malformed If-Match was ignored (200) once the session was closed.
+    session_id = await open_session(client, "python")
+    first = await client.patch(f"/code-sessions/{session_id}/close")
+    assert first.status_code == 200, first.text
+    malformed = await client.patch(f"/code-sessions/{session_id}/close", headers={"If-Match": "W"})
+    assert_error(malformed, 422, "invalid_input")
+    again = await client.patch(f"/code-sessions/{session_id}/close", headers={"If-Match": '"2"'})
+    assert (again.status_code, again.json()) == (200, first.json())

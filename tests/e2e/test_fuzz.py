@@ -5,8 +5,8 @@ forbids), sends them to the running engine, and checks each answer: not a server
 status the operation documents, the documented content type, a body matching the declared
 schema. A bounded, deterministic run (derandomized Hypothesis, no example database).
 
-Routes with a session in their path get a real session for half of the examples (a fresh one
-for each operation), so that the fuzzer reaches past the 404: it autosaves random code, runs it
+For half of the examples, a session in the path is a real one (a fresh one for each operation)
+and a language is Python, so that the fuzzer reaches past the 404 and the unknown language: it autosaves random code, runs it
 (the sandbox runs whatever it is), closes the session, and so meets 409, 413, 422, 429 and 503
 answers too. It creates a few sessions and runs, and exhausts those sessions' rate limits (the
 engine's client limit is lifted for the tests); other tests use sessions of their own. It is
@@ -32,6 +32,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -41,6 +42,7 @@ from tests.e2e.conftest import Engine
 EXAMPLES = 25  # per operation and generation mode: a few hundred in all
 CHECKS = [
     not_a_server_error,
+    negative_data_rejection,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
@@ -53,6 +55,7 @@ class Report:
     """Examples tried per operation and mode, and every failure with how to reproduce it."""
 
     tried: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
 
 
@@ -83,11 +86,18 @@ def fuzzer(
     )
     @given(case=operation.as_strategy(generation_mode=mode), real=st.booleans())
     def fuzz(case: Any, real: bool) -> None:
-        if session_id is not None and real:
-            case.path_parameters = {**(case.path_parameters or {}), "session_id": session_id}
+        if real:  # past the 404 and the unknown language: a real session, a real language
+            if session_id is not None:
+                case.path_parameters = {**case.path_parameters, "session_id": session_id}
+            if "language_id" in case.path_parameters:
+                case.path_parameters = {**case.path_parameters, "language_id": "python"}
+            if isinstance(case.body, dict) and "language_id" in case.body:
+                case.body = {**case.body, "language_id": "python"}
         report.tried[label] += 1
         try:
-            case.call_and_validate(base_url=engine.url, checks=CHECKS, timeout=30)
+            response = case.call(base_url=engine.url, timeout=30)
+            report.statuses[response.status_code] += 1
+            case.validate_response(response, checks=CHECKS)
         # Every failure is reported, not only the first (a FailureGroup is a BaseExceptionGroup).
         except (Exception, FailureGroup) as exc:
             found = exc.exceptions if isinstance(exc, FailureGroup) else [exc]
@@ -114,6 +124,7 @@ def test_fuzzing_the_contract_finds_no_server_error_and_no_violation(engine: Eng
     elapsed = time.monotonic() - started
     total = sum(report.tried.values())
     print(f"\nfuzzed {total} examples in {elapsed:.1f}s: {dict(report.tried)}")
+    print(f"answers: {dict(sorted(report.statuses.items()))}; failures: {len(report.failures)}")
     assert total >= 200, report.tried
     assert not report.failures, (
         f"{len(report.failures)} of {total} examples broke the contract:\n"

@@ -139,3 +139,9 @@ def test_error_answers_match_the_error_schema(error: ApiError) -> None:
     assert (decoded.code, decoded.error) == (error.code, error.message)
     if "retryAfter" in error.details:
         assert decoded.retryAfter == error.details["retryAfter"]
+
+
+def test_request_bodies_refuse_unknown_fields(document: dict[str, Any]) -> None:
+    # The API answers 422 to an unknown field: the document must not allow one.
+    for name in ("CreateSession", "UpdateSession", "RunOptions", "RequeueOptions"):
+        assert document["components"]["schemas"][name]["additionalProperties"] is False, name
