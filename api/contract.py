@@ -58,7 +58,8 @@ class ErrorBody(msgspec.Struct, kw_only=True):
         Meta(
             description="For programs: bad_request, invalid_input, idempotency_key_reused, "
             "not_found, method_not_allowed, session_closed, conflict, too_large, rate_limited, "
-            "unavailable, backpressure, no_executors, projection_behind, internal_error."
+            "unavailable, backpressure, no_executors, projection_behind, internal_error (and "
+            "unsupported_media_type or http_error for what Litestar refuses itself)."
         ),
     ]
     details: Annotated[

@@ -112,11 +112,13 @@ class StrictBody(AbstractDTO[T]):
     strictly (Litestar converts leniently, "5" for 5) and with our errors (400 malformed JSON or
     no body, 422 a wrong field), where Litestar's own decoding would answer its own.
 
-    A handler takes `data: Kind | None = None`: None is an empty body (Litestar does not ask
-    the DTO then), which `body_or_default` turns into the default or a 400.
+    A handler takes `data: Kind | None = None`: None is an empty or blank body, which
+    `body_or_default` turns into the default or a 400.
     """
 
     def decode_bytes(self, value: bytes) -> Any:
+        if not value.strip():
+            return None  # blank is no body (Litestar only skips an empty one): the handler decides
         return parse_body(value, self.model_type)
 
     @classmethod

@@ -109,7 +109,7 @@ async def requeue_visible(services: Services, execution_id: uuid.UUID, attempt: 
     dto=StrictBody[RequeueOptions],
     return_dto=None,
     operation_class=OptionalBody,
-    responses=errors(400, 404, 409, 422, 503),
+    responses=errors(400, 404, 409, 413, 422, 503),
 )
 async def requeue_dead_letter(
     services: ServicesDep,

@@ -158,6 +158,7 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     ("body", "status"),
     [
         (b"", 400),
+        (b" \n", 400),
         (b"{", 400),
         (b"not json", 400),
         (b'{"language_id": "python",}', 400),
@@ -288,3 +289,40 @@ async def test_closing_a_closed_session_still_checks_if_match(client: httpx.Asyn
     assert_error(malformed, 422, "invalid_input")
     again = await client.patch(f"/code-sessions/{session_id}/close", headers={"If-Match": '"2"'})
     assert (again.status_code, again.json()) == (200, first.json())
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{", 400),
+        (b'{"time_limit_ms": "5000"}', 422),  # strict: a number in a string is no number
+        (b'{"memory_mb": 1.5}', 422),
+        (b'{"stdin": 42}', 422),
+        (b'{"tty": true}', 422),
+        (b"[]", 422),
+    ],
+)
+async def test_run_options_are_decoded_strictly(
+    client: httpx.AsyncClient, body: bytes, status: int
+) -> None:
+    session_id = await open_session(client, "python", "print(1)")
+    response = await client.post(
+        f"/code-sessions/{session_id}/run",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert_error(response, status, "bad_request" if status == 400 else "invalid_input")
+    listed = (await client.get(f"/code-sessions/{session_id}/executions")).json()
+    assert listed["executions"] == []
+
+
+async def test_a_run_and_a_requeue_may_have_no_body(client: httpx.AsyncClient) -> None:
+    session_id = await open_session(client, "python", "print(1)")
+    for content in (b"", b"  \n"):
+        response = await client.post(f"/code-sessions/{session_id}/run", content=content)
+        assert response.status_code == 202, response.text
+        assert response.json()["status"] == "QUEUED"
+    requeue = f"/dead-letters/{UNKNOWN_ID}/requeue"
+    assert_error(await client.post(requeue), 404, "not_found")
+    assert_error(await client.post(requeue, content=b"{"), 400, "bad_request")
+    assert_error(await client.post(requeue, json={"reason": 1}), 422, "invalid_input")

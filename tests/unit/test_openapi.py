@@ -77,6 +77,8 @@ def test_every_write_declares_its_body(document: dict[str, Any]) -> None:
             problems.append(f"{method.upper()} {path}: no request body documented")
             continue
         declared(document, body["content"]["application/json"]["schema"])
+        # Every body is capped (Litestar's request_max_body_size): 413 beyond.
+        assert "413" in operation["responses"], (method, path)
         assert body["required"] is ((method, path) not in OPTIONAL_BODIES), (method, path)
     assert not problems, problems
 
