@@ -64,7 +64,8 @@ async def list_dead_letters(
         str | None, QueryParameter(description="`next_cursor` of the previous page; 422 if forged.")
     ] = None,
 ) -> DeadLetterPage:
-    """Newest first; `next_cursor` fetches the next page."""
+    """Runs that failed for reasons of ours (E005) after their last attempt, newest first;
+    `next_cursor` fetches the next page."""
     if not 1 <= limit <= 100:
         raise InvalidInput("limit must be between 1 and 100", limit=limit)
     at, execution_id = _after(cursor)
@@ -85,6 +86,7 @@ async def _load(services: Services, execution_id: str) -> asyncpg.Record:
 
 @get("/dead-letters/{execution_id:str}", responses=errors(404, 503))
 async def get_dead_letter(services: ServicesDep, execution_id: FromPath[str]) -> DeadLetter:
+    """One dead letter, by its execution's id."""
     return entry(await _load(services, execution_id))
 
 

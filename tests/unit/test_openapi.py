@@ -114,6 +114,7 @@ def test_error_statuses_use_our_error_schema(document: dict[str, Any]) -> None:
 
 def test_status_codes_are_the_real_ones(document: dict[str, Any]) -> None:
     for method, path, operation in operations(document):
+        assert operation.get("description"), f"{method.upper()} {path} says nothing of itself"
         successes = [s for s in operation["responses"] if s.startswith("2")]
         assert successes == [SUCCESS.get((method, path), "200")], (method, path, successes)
         # Every route but the liveness probe reads a dependency, which may be down.
