@@ -81,7 +81,14 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         middleware=middleware(),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="runbox", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="runbox",
+            version="0.1.0",
+            path="/schema",
+            description="Live code execution: code sessions, runs and their results. Every error "
+            "is `{error, code, details}` (and `retryAfter` when it says when to retry).",
+            use_handler_docstrings=True,  # each operation says what it does and answers
+        ),
         request_max_body_size=max_body_bytes(services.settings.policy),
         logging_config=None,  # our JSON lines (telemetry.logs), configured by the entry point
     )

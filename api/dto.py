@@ -2,33 +2,101 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import msgspec
+from litestar.dto import AbstractDTO, DTOFieldDefinition
+from litestar.openapi.spec import Operation, RequestBody
+from litestar.typing import FieldDefinition
+from msgspec import Meta
 
 from api.errors import BadRequest, InvalidInput
 from schemas.events import Outcome
 
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.openapi.spec import Reference, Schema
+
 
 class CreateSession(msgspec.Struct, forbid_unknown_fields=True):
-    language_id: str
-    source_code: str | None = None
+    """A new code session in a language, with its first source code."""
+
+    language_id: Annotated[
+        str,
+        Meta(
+            description="A language's id, key or name (GET /languages); an unknown one is 422.",
+            examples=["python"],
+        ),
+    ]
+    source_code: Annotated[
+        str | None,
+        Meta(
+            description="At most MAX_SOURCE_BYTES (256 KiB) of UTF-8, no NUL; 413 beyond. "
+            "Absent or null: the language's template.",
+            examples=["print(input())"],
+        ),
+    ] = None
 
 
 class UpdateSession(msgspec.Struct, forbid_unknown_fields=True):
-    source_code: str
+    """An autosave: the session's whole new source code."""
+
+    source_code: Annotated[
+        str,
+        Meta(
+            description="At most MAX_SOURCE_BYTES (256 KiB) of UTF-8, no NUL; 413 beyond.",
+            examples=["print(2)"],
+        ),
+    ]
 
 
 class RequeueOptions(msgspec.Struct, forbid_unknown_fields=True):
-    reason: str | None = None
+    """Why an operator runs a dead letter again (the body may be empty)."""
+
+    reason: Annotated[
+        str | None,
+        Meta(description="Recorded in the execution's history.", examples=["broker fixed"]),
+    ] = None
 
 
 class RunOptions(msgspec.Struct, forbid_unknown_fields=True):
-    time_limit_ms: int | None = None
-    memory_mb: int | None = None
-    stdin: str | None = None
-    args: list[str] | None = None
+    """A run's limits and input; every field is optional, and so is the body."""
+
+    time_limit_ms: Annotated[
+        int | None,
+        Meta(
+            description="CPU time limit: default 5000, from 100 to 60000 (the policy's "
+            "MIN/MAX_TIME_LIMIT_MS); 422 outside.",
+            examples=[2000],
+        ),
+    ] = None
+    memory_mb: Annotated[
+        int | None,
+        Meta(
+            description="Memory limit: default 256, from 32 to 2048 (MIN/MAX_MEMORY_MB); "
+            "422 outside.",
+            examples=[128],
+        ),
+    ] = None
+    stdin: Annotated[
+        str | None,
+        Meta(
+            description="The program's standard input: at most MAX_STDIN_BYTES (1 MiB) of "
+            "UTF-8; 413 beyond.",
+            examples=["42\n"],
+        ),
+    ] = None
+    args: Annotated[
+        list[str] | None,
+        Meta(
+            description="Command-line arguments for the program, passed as given: at most "
+            "MAX_ARGS (64), MAX_ARGS_BYTES (16 KiB) in all; no NUL.",
+            examples=[["--verbose", "input.txt"]],
+        ),
+    ] = None
 
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -47,6 +115,66 @@ def parse_body(raw: bytes, kind: type[T], *, optional: bool = False) -> T:
         raise BadRequest(f"malformed JSON: {exc}") from exc
 
 
+class StrictBody(AbstractDTO[T]):
+    """Declares a handler's `data` to Litestar (so OpenAPI documents it) but decodes it our way:
+    strictly (Litestar converts leniently, "5" for 5) and with our errors (400 malformed JSON or
+    no body, 422 a wrong field), where Litestar's own decoding would answer its own.
+
+    A handler takes `data: Kind | None = None`: None is an empty or blank body, which
+    `body_or_default` turns into the default or a 400.
+    """
+
+    def decode_bytes(self, value: bytes) -> Any:
+        if not value.strip():
+            return None  # blank is no body (Litestar only skips an empty one): the handler decides
+        return parse_body(value, self.model_type)
+
+    @classmethod
+    def create_for_field_definition(
+        cls, field_definition: FieldDefinition, handler_id: str, backend_cls: Any = None
+    ) -> None:
+        """Nothing to build: no transfer model, the Struct itself is decoded."""
+
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
+    ) -> Reference | Schema:
+        model = FieldDefinition.from_annotation(cls.model_type)
+        reference = schema_creator.for_field_definition(model)
+        if cls.model_type.__struct_config__.forbid_unknown_fields:
+            # Litestar leaves this out; without it, a body with an unknown field (a 422) would
+            # be one the document allows.
+            schema_creator.schema_registry.get_schema_for_field_definition(
+                model
+            ).additional_properties = False
+        return reference
+
+    @classmethod
+    def generate_field_definitions(cls, model_type: type[Any]) -> Generator[DTOFieldDefinition]:
+        raise NotImplementedError("StrictBody builds no transfer model")
+
+    @classmethod
+    def detect_nested_field(cls, field_definition: FieldDefinition) -> bool:
+        return False
+
+
+@dataclass
+class OptionalBody(Operation):
+    """The OpenAPI operation of a handler whose body may be empty (Litestar marks every
+    declared body required)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
+
+
+def body_or_default(data: T | None, kind: type[T], *, optional: bool) -> T:
+    """The decoded body; an empty one is `kind()` where the body is optional, else a 400."""
+    if data is not None:
+        return data
+    return parse_body(b"", kind, optional=optional)
+
+
 class LanguageView(msgspec.Struct, frozen=True, kw_only=True):
     """The language an execution ran with, as it was when the run was requested."""
 
@@ -56,10 +184,10 @@ class LanguageView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ExecutionState(msgspec.Struct, frozen=True, kw_only=True):
-    """An execution still QUEUED or RUNNING."""
+    """An execution still QUEUED or RUNNING: poll again, or follow its events."""
 
     execution_id: str
-    status: str
+    status: Literal["QUEUED", "RUNNING"]
 
 
 class RerunComparison(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,6 +202,11 @@ class RerunComparison(msgspec.Struct, frozen=True, kw_only=True):
 class ExecutionResult(Outcome, frozen=True, kw_only=True):
     """A finished execution: its outcome (every field of `Outcome`) and its history."""
 
+    # Narrowed from Outcome's `str`, so that a client (and OpenAPI's oneOf) tells the two apart.
+    status: Annotated[
+        Literal["COMPLETED", "FAILED", "TIMEOUT"],
+        Meta(description="FAILED and TIMEOUT name an `error_code`: E001 to E006 (see README)."),
+    ]
     execution_id: str
     error_message: str | None
     attempt: int

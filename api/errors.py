@@ -120,7 +120,7 @@ class ProjectionBehind(DependencyDown):
     code = "projection_behind"
 
 
-def _body(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+def error_body(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"error": message, "code": code, "details": details}
     if "retryAfter" in details:
         body["retryAfter"] = details["retryAfter"]
@@ -129,12 +129,15 @@ def _body(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
 
 def api_error_handler(_: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, Any]]:
     return Response(
-        _body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=exc.headers
+        error_body(exc.code, exc.message, exc.details),
+        status_code=exc.status_code,
+        headers=exc.headers,
     )
 
 
 def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    """Litestar's own errors (bad JSON, unknown route, wrong method) in our format."""
+    """Litestar's own errors (a refused parameter, unknown route, wrong method, a body too
+    large) in our format."""
     details: dict[str, Any] = {}
     code = {
         400: "bad_request",
@@ -144,15 +147,14 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
         415: "unsupported_media_type",
     }.get(exc.status_code, "http_error")
     if isinstance(exc, ValidationException):
+        # A parameter Litestar refused (bodies are decoded by api.dto, never by Litestar): its
+        # message quotes the URL, so it must not decide the code.
         details = {"errors": exc.extra} if exc.extra else {}
-        message = exc.detail
-        if "JSON" in message or "decode" in message.lower() or "malformed" in message.lower():
-            code = "bad_request"
-        else:
-            code = "invalid_input"
-            return Response(_body(code, message, details), status_code=422)
+        return Response(error_body("invalid_input", exc.detail, details), status_code=422)
     return Response(
-        _body(code, exc.detail, details), status_code=exc.status_code, headers=exc.headers or None
+        error_body(code, exc.detail, details),
+        status_code=exc.status_code,
+        headers=exc.headers or None,
     )
 
 
@@ -161,7 +163,8 @@ def unexpected_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Respo
 
     logging.getLogger("api").exception("unexpected error", exc_info=exc)
     return Response(
-        _body("internal_error", "internal error", {}), status_code=HTTP_500_INTERNAL_SERVER_ERROR
+        error_body("internal_error", "internal error", {}),
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
     )
 
 

@@ -12,14 +12,15 @@ import base64
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated
 
 import asyncpg
 import orjson
-from litestar import Request, Response, get, post
-from litestar.params import FromPath, FromQuery
+from litestar import Response, get, post
+from litestar.params import Body, FromPath, QueryParameter
 
-from api.dto import RequeueOptions, parse_body
+from api.contract import DeadLetter, DeadLetterPage, Requeued, errors
+from api.dto import OptionalBody, RequeueOptions, StrictBody, body_or_default
 from api.errors import Conflict, InvalidInput, NotFound, ProjectionBehind
 from api.routes.sessions import parse_id
 from api.services import Services, ServicesDep
@@ -28,17 +29,17 @@ from eventlog import topics
 from schemas import events, new_event
 
 
-def entry(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "execution_id": str(row["execution_id"]),
-        "attempts": row["attempts"],
-        "reason": row["reason"],
-        "dead_lettered_at": row["dead_lettered_at"],
-        "status": row["status"],
-        "attempt": row["attempt"],
-        "session_id": str(row["session_id"]) if row["session_id"] else None,
-        "language": row["language_key"],
-    }
+def entry(row: asyncpg.Record) -> DeadLetter:
+    return DeadLetter(
+        execution_id=str(row["execution_id"]),
+        attempts=row["attempts"],
+        reason=row["reason"],
+        dead_lettered_at=row["dead_lettered_at"],
+        status=row["status"],
+        attempt=row["attempt"],
+        session_id=str(row["session_id"]) if row["session_id"] else None,
+        language=row["language_key"],
+    )
 
 
 def _cursor(row: asyncpg.Record) -> str:
@@ -56,20 +57,25 @@ def _after(cursor: str | None) -> tuple[datetime, uuid.UUID]:
         raise InvalidInput("cursor is not one this API gave", cursor=cursor) from None
 
 
-@get("/dead-letters")
+@get("/dead-letters", responses=errors(422, 503))
 async def list_dead_letters(
-    services: ServicesDep, limit: FromQuery[int] = 20, cursor: FromQuery[str | None] = None
-) -> dict[str, Any]:
-    """Newest first; `next_cursor` fetches the next page."""
+    services: ServicesDep,
+    limit: Annotated[int, QueryParameter(description="How many, 1 to 100; 422 outside.")] = 20,
+    cursor: Annotated[
+        str | None, QueryParameter(description="`next_cursor` of the previous page; 422 if forged.")
+    ] = None,
+) -> DeadLetterPage:
+    """Runs that failed for reasons of ours (E005) after their last attempt, newest first;
+    `next_cursor` fetches the next page."""
     if not 1 <= limit <= 100:
         raise InvalidInput("limit must be between 1 and 100", limit=limit)
     at, execution_id = _after(cursor)
     rows = await services.db.dead_letters(at, execution_id, limit + 1)
     page = rows[:limit]
-    return {
-        "dead_letters": [entry(r) for r in page],
-        "next_cursor": _cursor(page[-1]) if len(rows) > limit else None,
-    }
+    return DeadLetterPage(
+        dead_letters=[entry(r) for r in page],
+        next_cursor=_cursor(page[-1]) if len(rows) > limit else None,
+    )
 
 
 async def _load(services: Services, execution_id: str) -> asyncpg.Record:
@@ -79,8 +85,9 @@ async def _load(services: Services, execution_id: str) -> asyncpg.Record:
     return row
 
 
-@get("/dead-letters/{execution_id:str}")
-async def get_dead_letter(services: ServicesDep, execution_id: FromPath[str]) -> dict[str, Any]:
+@get("/dead-letters/{execution_id:str}", responses=errors(404, 503))
+async def get_dead_letter(services: ServicesDep, execution_id: FromPath[str]) -> DeadLetter:
+    """One dead letter, by its execution's id."""
     return entry(await _load(services, execution_id))
 
 
@@ -99,12 +106,21 @@ async def requeue_visible(services: Services, execution_id: uuid.UUID, attempt: 
         await asyncio.sleep(0.02)
 
 
-@post("/dead-letters/{execution_id:str}/requeue")
+@post(
+    "/dead-letters/{execution_id:str}/requeue",
+    status_code=202,
+    dto=StrictBody[RequeueOptions],
+    return_dto=None,
+    operation_class=OptionalBody,
+    responses=errors(400, 404, 409, 413, 422, 503),
+)
 async def requeue_dead_letter(
-    services: ServicesDep, execution_id: FromPath[str], request: Request[Any, Any, Any]
-) -> Response[dict[str, Any]]:
+    services: ServicesDep,
+    execution_id: FromPath[str],
+    data: Annotated[RequeueOptions | None, Body(description="Why; may be empty.")] = None,
+) -> Response[Requeued]:
     """Run it again as a new attempt of the same execution (202); 409 unless it is dead-lettered."""
-    options = parse_body(await request.body(), RequeueOptions, optional=True)
+    options = body_or_default(data, RequeueOptions, optional=True)
     row = await _load(services, execution_id)
     if row["status"] != "FAILED" or row["error_code"] != "E005":
         raise Conflict(
@@ -139,6 +155,6 @@ async def requeue_dead_letter(
     await services.eventlog.append(topics.RETRY, new_event(requeued), headers)
     await requeue_visible(services, row["execution_id"], attempt)
     return Response(
-        {"execution_id": str(row["execution_id"]), "status": events.QUEUED, "attempt": attempt},
+        Requeued(execution_id=str(row["execution_id"]), status="QUEUED", attempt=attempt),
         status_code=202,
     )

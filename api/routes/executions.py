@@ -10,9 +10,11 @@ import msgspec
 import orjson
 import redis.asyncio as aioredis
 from litestar import get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from api.contract import errors
 from api.dto import (
     RESULT_COLUMNS,
     ExecutionResult,
@@ -71,15 +73,27 @@ async def load_execution(services: Services, execution_id: str) -> asyncpg.Recor
     return row
 
 
-@get("/executions/{execution_id:str}")
+@get("/executions/{execution_id:str}", responses=errors(404, 503))
 async def get_execution(
     services: ServicesDep, execution_id: FromPath[str]
 ) -> ExecutionState | ExecutionResult:
+    """QUEUED or RUNNING: `{execution_id, status}`; COMPLETED, FAILED or TIMEOUT: the result."""
     row = await load_execution(services, execution_id)
     return await with_rerun(services, row, present(row))
 
 
-@get("/executions/{execution_id:str}/events")
+EVENT_STREAM = ResponseSpec(
+    data_container=str,
+    media_type="text/event-stream",
+    description="`event: status` (data: the status) now and on each change, `event: output` "
+    "(data: JSON `{stream, data, ...}`) as the program prints, then `event: result` (data: "
+    "the JSON of GET /executions/{execution_id}) and the end of the stream; a comment "
+    "(keep-alive) every 15 s of silence.",
+    generate_examples=False,
+)
+
+
+@get("/executions/{execution_id:str}/events", responses={200: EVENT_STREAM, **errors(404, 503)})
 async def execution_events(services: ServicesDep, execution_id: FromPath[str]) -> ServerSentEvent:
     """Server-sent events: `status` on each change, `output` chunks live, `result` at the end."""
     row = await load_execution(services, execution_id)

@@ -6,14 +6,17 @@ import asyncio
 from typing import Any
 
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
+from api.contract import HealthStatus, Readiness, ServiceStates
 from api.errors import DependencyDown, NoExecutors
 from api.services import ServicesDep
 
 
 @get("/health", sync_to_thread=False)
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+def health() -> HealthStatus:
+    """The API process answers (it checks nothing else)."""
+    return HealthStatus(status="ok")
 
 
 async def _check(name: str, probe: Any, timeout: float) -> tuple[str, str]:
@@ -24,8 +27,17 @@ async def _check(name: str, probe: Any, timeout: float) -> tuple[str, str]:
     return name, "up"
 
 
-@get("/health/ready")
-async def ready(services: ServicesDep) -> Response[dict[str, Any]]:
+NOT_READY = ResponseSpec(
+    data_container=Readiness,
+    description="A dependency is down: the same report, with `status: unavailable`.",
+    generate_examples=False,
+)
+
+
+@get("/health/ready", responses={503: NOT_READY})
+async def ready(services: ServicesDep) -> Response[Readiness]:
+    """Whether Kafka, PostgreSQL, Redis and a live executor all answer (200) or not (503)."""
+
     async def postgres() -> None:
         await services.db.fetchrow("SELECT 1")
 
@@ -48,6 +60,6 @@ async def ready(services: ServicesDep) -> Response[dict[str, Any]]:
     )
     ok = all(state == "up" for state in results.values())
     return Response(
-        {"status": "ok" if ok else "unavailable", "services": results},
+        Readiness(status="ok" if ok else "unavailable", services=ServiceStates(**results)),  # type: ignore[arg-type]
         status_code=200 if ok else 503,
     )

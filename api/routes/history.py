@@ -18,6 +18,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from api import admission
+from api.contract import ExecutionHistory, HistoryEvent, Rerun, errors
 from api.errors import Conflict
 from api.routes.executions import load_execution
 from api.routes.sessions import visible
@@ -29,27 +30,27 @@ from schemas import events, new_event
 log = logging.getLogger("api.history")
 
 
-@get("/executions/{execution_id:str}/history")
-async def execution_history(services: ServicesDep, execution_id: FromPath[str]) -> dict[str, Any]:
+@get("/executions/{execution_id:str}/history", responses=errors(404, 503))
+async def execution_history(services: ServicesDep, execution_id: FromPath[str]) -> ExecutionHistory:
     """Every event of the execution in the order it happened (then by its place in the log)."""
     row = await load_execution(services, execution_id)
     recorded = await services.db.history(row["execution_id"])
-    return {
-        "execution_id": str(row["execution_id"]),
-        "events": [
-            {
-                "topic": r["topic"],
-                "partition": r["partition"],
-                "offset": r["offset"],
-                "event_id": str(r["event_id"]),
-                "type": r["type"],
-                "version": r["version"],
-                "occurred_at": r["occurred_at"],
-                "payload": orjson.loads(r["payload"]),
-            }
+    return ExecutionHistory(
+        execution_id=str(row["execution_id"]),
+        events=[
+            HistoryEvent(
+                topic=r["topic"],
+                partition=r["partition"],
+                offset=r["offset"],
+                event_id=str(r["event_id"]),
+                type=r["type"],
+                version=r["version"],
+                occurred_at=r["occurred_at"],
+                payload=orjson.loads(r["payload"]),
+            )
             for r in recorded
         ],
-    }
+    )
 
 
 def snapshot_of(
@@ -74,10 +75,10 @@ def snapshot_of(
     )
 
 
-@post("/executions/{execution_id:str}/rerun")
+@post("/executions/{execution_id:str}/rerun", status_code=202, responses=errors(404, 409, 429, 503))
 async def rerun_execution(
     services: ServicesDep, execution_id: FromPath[str], request: Request[Any, Any, Any]
-) -> Response[dict[str, Any]]:
+) -> Response[Rerun]:
     """Run the execution's logged snapshot again as a new execution linked to it; its result
     then says whether stdout, stderr and the exit code matched the original's."""
     row = await load_execution(services, execution_id)
@@ -98,7 +99,7 @@ async def rerun_execution(
     await visible(services, appended, execution_id=new_id)
     log.info("rerun requested", extra={"execution_id": new_id, "rerun_of": requested.rerun_of})
     return Response(
-        {"execution_id": new_id, "status": events.QUEUED, "rerun_of": requested.rerun_of},
+        Rerun(execution_id=new_id, status=events.QUEUED, rerun_of=str(row["execution_id"])),
         status_code=202,
         headers=admission.rate_headers(admitted),
     )

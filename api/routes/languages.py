@@ -2,38 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import get
 from litestar.params import FromPath
 
+from api.contract import LanguageDetail, LanguageList, LanguageSummary, errors
 from api.services import ServicesDep
-from fleet.catalogue import LanguageEntry
 
 
-def summary(entry: LanguageEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "name": entry.name,
-        "runtime": entry.runtime,
-        "version": entry.version,
-        "default_time_limit_ms": entry.default_time_limit_ms,
-        "default_memory_mb": entry.default_memory_mb,
-    }
-
-
-@get("/languages")
-async def list_languages(services: ServicesDep) -> dict[str, Any]:
+@get("/languages", responses=errors(503))
+async def list_languages(services: ServicesDep) -> LanguageList:
+    """Every language a live executor runs."""
     entries = await services.catalogue.entries()
-    return {"total": len(entries), "languages": [summary(e) for e in entries]}
+    return LanguageList(
+        total=len(entries),
+        languages=[
+            LanguageSummary(
+                id=e.id,
+                name=e.name,
+                runtime=e.runtime,
+                version=e.version,
+                default_time_limit_ms=e.default_time_limit_ms,
+                default_memory_mb=e.default_memory_mb,
+            )
+            for e in entries
+        ],
+    )
 
 
-@get("/languages/{language_id:str}")
-async def get_language(services: ServicesDep, language_id: FromPath[str]) -> dict[str, Any]:
-    entry = await services.catalogue.get(language_id)
-    return {
-        **summary(entry),
-        "key": entry.key,
-        "template_code": entry.template_code,
-        "file_name": entry.file_name,
-    }
+@get("/languages/{language_id:str}", responses=errors(404, 503))
+async def get_language(services: ServicesDep, language_id: FromPath[str]) -> LanguageDetail:
+    """A language by id, key or name (case does not matter)."""
+    e = await services.catalogue.get(language_id)
+    return LanguageDetail(
+        id=e.id,
+        name=e.name,
+        runtime=e.runtime,
+        version=e.version,
+        default_time_limit_ms=e.default_time_limit_ms,
+        default_memory_mb=e.default_memory_mb,
+        key=e.key,
+        template_code=e.template_code,
+        file_name=e.file_name,
+    )

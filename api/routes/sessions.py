@@ -5,14 +5,31 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 from litestar import Request, Response, get, patch, post
-from litestar.params import FromPath, FromQuery
+from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
 
 from api import admission, idempotency
-from api.dto import CreateSession, RunOptions, UpdateSession, parse_body
+from api.contract import (
+    ETAG,
+    RATE_LIMIT_HEADERS,
+    ExecutionSummary,
+    RunQueued,
+    SessionExecutions,
+    SessionRevision,
+    SessionView,
+    errors,
+)
+from api.dto import (
+    CreateSession,
+    OptionalBody,
+    RunOptions,
+    StrictBody,
+    UpdateSession,
+    body_or_default,
+)
 from api.errors import Conflict, InvalidInput, NotFound, ProjectionBehind, SessionClosed, TooLarge
 from api.eventlog import Appended
 from api.services import Services, ServicesDep
@@ -66,13 +83,12 @@ async def visible(services: Services, appended: Appended, **details: Any) -> Non
         )
 
 
-def revision_of(request: Request[Any, Any, Any]) -> int | None:
+def revision_of(raw: str | None) -> int | None:
     """The revision named by If-Match (`"3"` or `3`), if any."""
-    raw = request.headers.get("if-match")
     if raw is None or raw.strip() == "*":
         return None
     text = raw.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²".isdigit(), but int("²") fails
         raise InvalidInput('If-Match must name a revision, e.g. "3"', value=raw)
     return int(text)
 
@@ -91,18 +107,44 @@ async def write_session_event(
 
 
 def session_response(
-    body: dict[str, Any], revision: int, status_code: int = 200
-) -> Response[dict[str, Any]]:
-    return Response(
-        {**body, "revision": revision}, status_code=status_code, headers={"ETag": f'"{revision}"'}
-    )
+    session_id: str, status: str, revision: int, status_code: int = 200
+) -> Response[SessionRevision]:
+    body = SessionRevision(session_id=session_id, status=status, revision=revision)  # type: ignore[arg-type]
+    return Response(body, status_code=status_code, headers={"ETag": f'"{revision}"'})
 
 
-@post("/code-sessions")
+IF_MATCH = HeaderParameter(
+    name="If-Match",
+    required=False,
+    # Documentation only: revision_of checks it, with our error.
+    schema_extra={"pattern": r'^\s*(\*|(W/)?"*[0-9]+"*)\s*$'},
+    description='The revision the write expects, e.g. "3" (409 conflict if it is not the '
+    "session's current one); absent or * for any.",
+)
+IDEMPOTENCY_KEY = HeaderParameter(
+    name="Idempotency-Key",
+    required=False,
+    description="Makes retries safe: every request with the same key (and body) for this "
+    "session names the same execution; another body with it is 422.",
+)
+
+
+@post(
+    "/code-sessions",
+    status_code=201,
+    dto=StrictBody[CreateSession],
+    return_dto=None,
+    response_headers=[ETAG],
+    responses=errors(400, 413, 422, 503),
+)
 async def create_session(
-    services: ServicesDep, request: Request[Any, Any, Any]
-) -> Response[dict[str, Any]]:
-    body = parse_body(await request.body(), CreateSession)
+    services: ServicesDep,
+    data: Annotated[
+        CreateSession | None, Body(description="The session's language and first source.")
+    ] = None,
+) -> Response[SessionRevision]:
+    """A new ACTIVE code session (201): readable at once, at revision 1."""
+    body = body_or_default(data, CreateSession, optional=False)
     try:
         language = await services.catalogue.get(body.language_id)
     except NotFound as exc:
@@ -119,39 +161,51 @@ async def create_session(
     appended = await services.eventlog.append(topics.SESSIONS, new_event(created))
     await visible(services, appended, session_id=session_id)
     log.info("session created", extra={"session_id": session_id, "language": language.key})
-    return session_response({"session_id": session_id, "status": "ACTIVE"}, 1, 201)
+    return session_response(session_id, "ACTIVE", 1, 201)
 
 
-@get("/code-sessions/{session_id:str}")
-async def get_session(services: ServicesDep, session_id: FromPath[str]) -> Response[dict[str, Any]]:
+@get("/code-sessions/{session_id:str}", response_headers=[ETAG], responses=errors(404, 503))
+async def get_session(services: ServicesDep, session_id: FromPath[str]) -> Response[SessionView]:
+    """The session's source, language and revision (also its ETag)."""
     row = await load_session(services, session_id)
     try:
         language: LanguageEntry | None = await services.catalogue.get(str(row["language_id"]))
     except NotFound:  # no executor runs it any more; the session itself still exists
         language = None
-    body = {
-        "session_id": str(row["session_id"]),
-        "status": row["status"],
-        "language_id": str(row["language_id"]),
-        "language_name": language.name if language else None,
-        "source_code": row["source_code"],
-        "runtime": language.runtime if language else None,
-        "version": language.version if language else None,
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
-    return session_response(body, row["revision"])
+    view = SessionView(
+        session_id=str(row["session_id"]),
+        status=row["status"],
+        language_id=str(row["language_id"]),
+        language_name=language.name if language else None,
+        source_code=row["source_code"],
+        runtime=language.runtime if language else None,
+        version=language.version if language else None,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        revision=row["revision"],
+    )
+    return Response(view, headers={"ETag": f'"{row["revision"]}"'})
 
 
-@patch("/code-sessions/{session_id:str}")
+@patch(
+    "/code-sessions/{session_id:str}",
+    dto=StrictBody[UpdateSession],
+    return_dto=None,
+    response_headers=[ETAG],
+    responses=errors(400, 404, 409, 413, 422, 503),
+)
 async def update_session(
-    services: ServicesDep, session_id: FromPath[str], request: Request[Any, Any, Any]
-) -> Response[dict[str, Any]]:
-    body = parse_body(await request.body(), UpdateSession)
+    services: ServicesDep,
+    session_id: FromPath[str],
+    data: Annotated[UpdateSession | None, Body(description="The whole new source code.")] = None,
+    if_match: Annotated[str | None, IF_MATCH] = None,
+) -> Response[SessionRevision]:
+    """Autosave: 409 if the session is closed or another write came first (If-Match)."""
+    body = body_or_default(data, UpdateSession, optional=False)
     check_source(services, body.source_code)
     row = await load_session(services, session_id)
     require_active(row)
-    require_revision(row, revision_of(request))
+    require_revision(row, revision_of(if_match))
     update = events.SessionCodeUpdated(
         session_id=str(row["session_id"]),
         source_code=body.source_code,
@@ -160,19 +214,24 @@ async def update_session(
     )
     if not await write_session_event(services, row, update):
         lost_to(await load_session(services, session_id))
-    return session_response({"session_id": str(row["session_id"]), "status": "ACTIVE"},
-                            row["revision"] + 1)  # fmt: skip
+    return session_response(str(row["session_id"]), "ACTIVE", row["revision"] + 1)
 
 
-@patch("/code-sessions/{session_id:str}/close")
+@patch(
+    "/code-sessions/{session_id:str}/close",
+    response_headers=[ETAG],
+    responses=errors(404, 409, 422, 503),
+)
 async def close_session(
-    services: ServicesDep, session_id: FromPath[str], request: Request[Any, Any, Any]
-) -> Response[dict[str, Any]]:
+    services: ServicesDep,
+    session_id: FromPath[str],
+    if_match: Annotated[str | None, IF_MATCH] = None,
+) -> Response[SessionRevision]:
     """Closing does not conflict with an autosave (it applies at any revision) unless If-Match
     names the revision it expects."""
     row = await load_session(services, session_id)
+    expected = revision_of(if_match)  # malformed is a 422 even when already closed
     if row["status"] == "ACTIVE":
-        expected = revision_of(request)
         require_revision(row, expected)
         closed = events.SessionClosed(
             session_id=str(row["session_id"]),
@@ -184,9 +243,7 @@ async def close_session(
         row = await load_session(services, session_id)
         if row["status"] == "ACTIVE":
             lost_to(row)
-    return session_response(
-        {"session_id": str(row["session_id"]), "status": "INACTIVE"}, row["revision"]
-    )
+    return session_response(str(row["session_id"]), "INACTIVE", row["revision"])
 
 
 def require_revision(row: asyncpg.Record, expected: int | None) -> None:
@@ -208,39 +265,57 @@ def lost_to(current: asyncpg.Record) -> None:
     )
 
 
-@get("/code-sessions/{session_id:str}/executions")
+@get("/code-sessions/{session_id:str}/executions", responses=errors(404, 422, 503))
 async def list_executions(
-    services: ServicesDep, session_id: FromPath[str], limit: FromQuery[int] = 10
-) -> dict[str, Any]:
+    services: ServicesDep,
+    session_id: FromPath[str],
+    limit: Annotated[int, QueryParameter(description="How many, 1 to 100; 422 outside.")] = 10,
+) -> SessionExecutions:
+    """The session's runs, newest first."""
     if not 1 <= limit <= 100:
         raise InvalidInput("limit must be between 1 and 100", limit=limit)
     row = await load_session(services, session_id)
     executions = await services.db.session_executions(row["session_id"], limit)
-    return {
-        "session_id": str(row["session_id"]),
-        "executions": [
-            {
-                "execution_id": str(e["execution_id"]),
-                "status": e["status"],
-                "execution_time_ms": e["execution_time_ms"],
-                "exit_code": e["exit_code"],
-                "created_at": e["queued_at"],
-            }
+    return SessionExecutions(
+        session_id=str(row["session_id"]),
+        executions=[
+            ExecutionSummary(
+                execution_id=str(e["execution_id"]),
+                status=e["status"],
+                execution_time_ms=e["execution_time_ms"],
+                exit_code=e["exit_code"],
+                created_at=e["queued_at"],
+            )
             for e in executions
         ],
-    }
+    )
 
 
-@post("/code-sessions/{session_id:str}/run")
+@post(
+    "/code-sessions/{session_id:str}/run",
+    status_code=202,
+    dto=StrictBody[RunOptions],
+    return_dto=None,
+    operation_class=OptionalBody,
+    response_headers=RATE_LIMIT_HEADERS,
+    responses=errors(400, 404, 409, 413, 422, 429, 503),
+)
 async def run_session(
-    services: ServicesDep, session_id: FromPath[str], request: Request[Any, Any, Any]
-) -> Response[dict[str, Any]]:
-    options = parse_body(await request.body(), RunOptions, optional=True)
+    services: ServicesDep,
+    session_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    data: Annotated[
+        RunOptions | None, Body(description="The run's limits and stdin; may be empty.")
+    ] = None,
+    idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
+) -> Response[RunQueued]:
+    """Queue a run of the session's current source (202)."""
+    options = body_or_default(data, RunOptions, optional=True)
     row = await load_session(services, session_id)
     require_active(row)
     session_key = str(row["session_id"])
     limits = admission.limits_for(services.settings, options)
-    key = request.headers.get("idempotency-key")
+    key = idempotency_key
     execution_id = str(uuid.uuid4())
     if key:
         previous = await idempotency.claim(
@@ -286,13 +361,13 @@ async def run_session(
         extra={"execution_id": execution_id, "session_id": session_key, "language": language.key},
     )
     return Response(
-        {"execution_id": execution_id, "status": events.QUEUED},
+        RunQueued(execution_id=execution_id, status=events.QUEUED),
         status_code=202,
         headers=admission.rate_headers(admitted),
     )
 
 
-async def replayed(services: Services, record: idempotency.Record) -> Response[dict[str, Any]]:
+async def replayed(services: Services, record: idempotency.Record) -> Response[RunQueued]:
     """The answer to a retry of a keyed run: the same execution, as it is now."""
     if record.appended is None:
         raise ProjectionBehind(
@@ -302,4 +377,4 @@ async def replayed(services: Services, record: idempotency.Record) -> Response[d
     await visible(services, record.appended, execution_id=record.execution_id)
     row = await services.db.execution(uuid.UUID(record.execution_id))
     status = row["status"] if row is not None else events.QUEUED
-    return Response({"execution_id": record.execution_id, "status": status}, status_code=202)
+    return Response(RunQueued(execution_id=record.execution_id, status=status), status_code=202)

@@ -158,6 +158,7 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     ("body", "status"),
     [
         (b"", 400),
+        (b" \n", 400),
         (b"{", 400),
         (b"not json", 400),
         (b'{"language_id": "python",}', 400),
@@ -258,3 +259,79 @@ async def test_arguments_out_of_bounds_are_refused(client: httpx.AsyncClient) ->
     assert_error(await client.post(url, json={"args": ["x"] * 65}), 422, "invalid_input")
     assert_error(await client.post(url, json={"args": ["x" * 20000]}), 413, "too_large")
     assert_error(await client.post(url, json={"args": "not a list"}), 422, "invalid_input")
+
+
+@pytest.mark.parametrize("limit", ["abc", "1.5", "JSON", "malformed", "undecodable"])
+async def test_a_limit_that_is_no_integer_is_invalid_input_whatever_it_says(
+    client: httpx.AsyncClient, limit: str
+) -> None:
+    # The code of a refused parameter once depended on words in the URL ("JSON" made a 400).
+    session_id = await open_session(client, "python")
+    for path in (f"/code-sessions/{session_id}/executions", "/dead-letters"):
+        response = await client.get(path, params={"limit": limit})
+        body = assert_error(response, 422, "invalid_input")
+        assert body["details"]["errors"][0]["key"] == "limit", body
+
+
+@pytest.mark.parametrize("value", [b"\xb2", b'"\xb9"', b"W/\xb3", b"abc", b'"-1"'])
+async def test_if_match_that_names_no_revision_is_invalid_input(
+    client: httpx.AsyncClient, value: bytes
+) -> None:
+    # Superscript digits are digits to str.isdigit() but not to int(): once a 500.
+    session_id = await open_session(client, "python", "print('kept')")
+    saved = await client.patch(
+        f"/code-sessions/{session_id}", json={"source_code": "x"}, headers={b"If-Match": value}
+    )
+    assert_error(saved, 422, "invalid_input")
+    closed = await client.patch(f"/code-sessions/{session_id}/close", headers={b"If-Match": value})
+    assert_error(closed, 422, "invalid_input")
+    session = (await client.get(f"/code-sessions/{session_id}")).json()
+    assert (session["status"], session["source_code"]) == ("ACTIVE", "print('kept')")
+
+
+async def test_closing_a_closed_session_still_checks_if_match(client: httpx.AsyncClient) -> None:
+    # Found by the fuzzer: a malformed If-Match was ignored (200) once the session was closed.
+    session_id = await open_session(client, "python")
+    first = await client.patch(f"/code-sessions/{session_id}/close")
+    assert first.status_code == 200, first.text
+    malformed = await client.patch(f"/code-sessions/{session_id}/close", headers={"If-Match": "W"})
+    assert_error(malformed, 422, "invalid_input")
+    again = await client.patch(f"/code-sessions/{session_id}/close", headers={"If-Match": '"2"'})
+    assert (again.status_code, again.json()) == (200, first.json())
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{", 400),
+        (b'{"time_limit_ms": "5000"}', 422),  # strict: a number in a string is no number
+        (b'{"memory_mb": 1.5}', 422),
+        (b'{"stdin": 42}', 422),
+        (b'{"tty": true}', 422),
+        (b"[]", 422),
+    ],
+)
+async def test_run_options_are_decoded_strictly(
+    client: httpx.AsyncClient, body: bytes, status: int
+) -> None:
+    session_id = await open_session(client, "python", "print(1)")
+    response = await client.post(
+        f"/code-sessions/{session_id}/run",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert_error(response, status, "bad_request" if status == 400 else "invalid_input")
+    listed = (await client.get(f"/code-sessions/{session_id}/executions")).json()
+    assert listed["executions"] == []
+
+
+async def test_a_run_and_a_requeue_may_have_no_body(client: httpx.AsyncClient) -> None:
+    session_id = await open_session(client, "python", "print(1)")
+    for content in (b"", b"  \n"):
+        response = await client.post(f"/code-sessions/{session_id}/run", content=content)
+        assert response.status_code == 202, response.text
+        assert response.json()["status"] == "QUEUED"
+    requeue = f"/dead-letters/{UNKNOWN_ID}/requeue"
+    assert_error(await client.post(requeue), 404, "not_found")
+    assert_error(await client.post(requeue, content=b"{"), 400, "bad_request")
+    assert_error(await client.post(requeue, json={"reason": 1}), 422, "invalid_input")
