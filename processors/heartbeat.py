@@ -93,7 +93,14 @@ def register(worker: Worker) -> None:
 
     @worker.app.task
     async def start() -> None:
-        """On start: build the sandbox, then tell the fleet and the API what this worker runs."""
+        """On start: mend what an earlier process of this worker left running, build the
+        sandbox, then tell the fleet and the API what this worker runs."""
+        from processors.monitor import mend_earlier_self
+
+        try:
+            await mend_earlier_self(worker)
+        except Exception:  # the monitor of another worker mends it too, once its beat is old
+            log.exception("could not take over the runs of this worker's earlier process")
         worker.sandbox()
         try:
             await write_beat(worker)

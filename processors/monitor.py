@@ -94,6 +94,8 @@ def register(worker: Worker) -> None:
             await sweep(worker)
         except (aioredis.RedisError, OSError) as exc:
             log.warning("could not look for dead workers: %s", exc)
+        except Exception:  # e.g. the log could not be read: the next beat tries again
+            log.exception("could not mend the dead workers")
 
 
 async def sweep(worker: Worker) -> list[str]:
@@ -119,6 +121,29 @@ async def sweep(worker: Worker) -> list[str]:
         await redis.eval(_REMOVE_BEAT, 1, WORKERS_KEY, beat.worker_id, raw)
         mended.append(beat.worker_id)
     return mended
+
+
+async def mend_earlier_self(worker: Worker) -> int:
+    """A worker restarted under the same id (a supervisor's restart) would hide that its
+    earlier process died: its fresh beats keep the old one's runs from ever looking dead. So at
+    start it takes over the runs its earlier process left in flight; how many."""
+    raw = await worker.redis.hget(WORKERS_KEY, worker.settings.worker_id)
+    if raw is None:
+        return 0
+    try:
+        earlier = decode_beat(_bytes(raw))
+    except msgspec.DecodeError:
+        return 0
+    if earlier.started_at == worker.started_at:
+        return 0  # our own beat
+    for run in earlier.running:
+        log.warning(
+            "run left by this worker's earlier process",
+            extra={"execution_id": run.execution_id, "attempt": run.attempt},
+        )
+        await take_over(worker, f"{earlier.worker_id} (earlier process)", run)
+    await worker.redis.eval(_REMOVE_BEAT, 1, WORKERS_KEY, worker.settings.worker_id, raw)
+    return len(earlier.running)
 
 
 async def take_over(worker: Worker, dead_worker: str, run: RunningExecution) -> None:

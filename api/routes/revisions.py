@@ -34,7 +34,8 @@ from schemas import events
 
 
 async def load_revision(services: Services, session: asyncpg.Record, n: int) -> asyncpg.Record:
-    row = await services.db.revision_with_code(session["session_id"], n)
+    # A revision is a PostgreSQL integer: anything beyond is no revision, not a server error.
+    row = await services.db.revision_with_code(session["session_id"], n) if 1 <= n < 2**31 else None
     if row is None:
         raise NotFound(
             f"code session {session['session_id']} has no revision {n}",

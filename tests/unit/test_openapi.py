@@ -34,6 +34,7 @@ SUCCESS = {
     ("post", "/code-sessions"): "201",
     ("post", "/code-sessions/{session_id}/run"): "202",
     ("post", "/dead-letters/{execution_id}/requeue"): "202",
+    ("post", "/executions/{execution_id}/rerun"): "202",
 }
 
 
