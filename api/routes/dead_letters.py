@@ -24,6 +24,7 @@ from api.dto import OptionalBody, RequeueOptions, StrictBody, body_or_default
 from api.errors import Conflict, InvalidInput, NotFound, ProjectionBehind
 from api.routes.sessions import parse_id
 from api.services import Services, ServicesDep
+from api.snapshot import request_of
 from api.tracing import trace_headers
 from eventlog import topics
 from schemas import events, new_event
@@ -134,21 +135,7 @@ async def requeue_dead_letter(
         execution_id=str(row["execution_id"]),
         attempt=attempt,
         reason=options.reason or "requeued by an operator",
-        request=events.RunRequested(
-            execution_id=str(row["execution_id"]),
-            session_id=str(row["session_id"]),
-            language=events.LanguageRef(
-                id=str(row["language_id"]),
-                key=row["language_key"],
-                name=row["language_name"],
-                version=row["language_version"],
-            ),
-            source_code=row["source_code"],
-            stdin=row["stdin"],
-            limits=events.RunLimits(time_limit_ms=row["time_limit_ms"], memory_mb=row["memory_mb"]),
-            requested_at=row["queued_at"],
-            traceparent=traceparent,
-        ),
+        request=request_of(row, str(row["execution_id"]), row["queued_at"], traceparent),
         requeued_at=datetime.now(UTC),
     )
     # To the retry agent, which records it in the execution's history and dispatches it.

@@ -12,7 +12,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import orjson
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
@@ -23,6 +22,7 @@ from api.errors import Conflict
 from api.routes.executions import load_execution
 from api.routes.sessions import visible
 from api.services import ServicesDep
+from api.snapshot import request_of
 from api.tracing import trace_headers
 from eventlog import topics
 from schemas import events, new_event
@@ -53,28 +53,6 @@ async def execution_history(services: ServicesDep, execution_id: FromPath[str]) 
     )
 
 
-def snapshot_of(
-    row: asyncpg.Record, execution_id: str, traceparent: str | None
-) -> events.RunRequested:
-    """The logged request of `row` (code, stdin, limits, language and its version), as a new run."""
-    return events.RunRequested(
-        execution_id=execution_id,
-        session_id=str(row["session_id"]),
-        language=events.LanguageRef(
-            id=str(row["language_id"]),
-            key=row["language_key"],
-            name=row["language_name"],
-            version=row["language_version"],
-        ),
-        source_code=row["source_code"],
-        stdin=row["stdin"],
-        limits=events.RunLimits(time_limit_ms=row["time_limit_ms"], memory_mb=row["memory_mb"]),
-        requested_at=datetime.now(UTC),
-        traceparent=traceparent,
-        rerun_of=str(row["execution_id"]),
-    )
-
-
 @post("/executions/{execution_id:str}/rerun", status_code=202, responses=errors(404, 409, 429, 503))
 async def rerun_execution(
     services: ServicesDep, execution_id: FromPath[str], request: Request[Any, Any, Any]
@@ -94,7 +72,9 @@ async def rerun_execution(
         services, session_key, services.proxies.client_of(request), new_id
     )
     headers, traceparent = trace_headers("RunRequested", new_id)
-    requested = snapshot_of(row, new_id, traceparent)
+    requested = request_of(
+        row, new_id, datetime.now(UTC), traceparent, rerun_of=str(row["execution_id"])
+    )
     appended = await services.eventlog.append(topics.REQUESTED, new_event(requested), headers)
     await visible(services, appended, execution_id=new_id)
     log.info("rerun requested", extra={"execution_id": new_id, "rerun_of": requested.rerun_of})

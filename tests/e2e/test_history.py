@@ -54,9 +54,13 @@ async def test_history_lists_every_logged_event_with_its_place_in_the_log(
 async def test_a_rerun_runs_the_logged_snapshot_and_says_whether_it_matched(
     client: httpx.AsyncClient,
 ) -> None:
-    deterministic = "import sys\nprint(sum(map(int, sys.stdin.read().split())))\nsys.exit(3)\n"
+    deterministic = (
+        "import sys\nprint(sum(map(int, sys.stdin.read().split() + sys.argv[1:])))\nsys.exit(3)\n"
+    )
     session_id = await open_session(client, "python", deterministic)
-    original_id = await submit(client, session_id, {"stdin": "2 3", "time_limit_ms": 3000})
+    original_id = await submit(
+        client, session_id, {"stdin": "2 1", "time_limit_ms": 3000, "args": ["1", "1"]}
+    )
     original = await wait_result(client, original_id)
     assert (original["stdout"], original["exit_code"]) == ("5\n", 3)
     # The session moves on: a re-run still runs what was logged, not the session's code now.
@@ -68,6 +72,7 @@ async def test_a_rerun_runs_the_logged_snapshot_and_says_whether_it_matched(
     assert response.json()["rerun_of"] == original_id
     rerun = await wait_result(client, response.json()["execution_id"])
     assert (rerun["stdout"], rerun["exit_code"], rerun["time_limit_ms"]) == ("5\n", 3, 3000)
+    assert rerun["args"] == ["1", "1"]  # the whole snapshot, arguments included
     assert rerun["language"] == original["language"]
     assert rerun["rerun"] == {
         "of": original_id,
