@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
-TERMINAL = frozenset({"COMPLETED", "FAILED", "TIMEOUT"})
+from schemas.events import TERMINAL
 
 
 class RunFailed(Exception):

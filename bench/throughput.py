@@ -15,10 +15,11 @@ from typing import Any, Protocol
 import httpx
 import redis.asyncio as aioredis
 
-from bench.client import TERMINAL, Timed, create_session, http_client, post_run, timed_run
+from bench.client import Timed, create_session, http_client, post_run, timed_run
 from bench.stats import Summary
 from fleet.workers import WORKERS_KEY, decode_beat
 from sandbox import Sandbox, SandboxSettings, registry
+from schemas.events import TERMINAL
 
 HELLO = registry().get("python")
 

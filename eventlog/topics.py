@@ -32,7 +32,8 @@ EVENTS = Topic("executions.events", log=True)
 DISPATCH = Topic("executions.dispatch", log=False)
 RETRY = Topic("executions.retry", log=False)
 # The operators' queue of runs that failed for reasons of ours. Each DeadLettered is also
-# appended to executions.events, which keeps it for good: the projection never needs this topic.
+# appended to executions.events, which keeps it for good: the projector reads this copy too (the
+# same event: it changes nothing twice), but no replay depends on it, so its expiry is harmless.
 DEAD_LETTER = Topic("executions.dead-letter", log=False, retention_days=30)
 
 ALL = (SESSIONS, REQUESTED, EVENTS, DISPATCH, RETRY, DEAD_LETTER)

@@ -30,24 +30,24 @@ local function tat(key, period, burst)
   if t < now then t = now end
   return t, t - period * (burst - 1) - now
 end
-local s_period, c_period = tonumber(ARGV[2]), tonumber(ARGV[4])
-local s_tat, s_wait = tat(KEYS[1], s_period, tonumber(ARGV[3]))
+local s_period, c_period = tonumber(ARGV[1]), tonumber(ARGV[3])
+local s_tat, s_wait = tat(KEYS[1], s_period, tonumber(ARGV[2]))
 if s_wait > 0 then return {'session_rate', s_wait} end
-local c_tat, c_wait = tat(KEYS[2], c_period, tonumber(ARGV[5]))
+local c_tat, c_wait = tat(KEYS[2], c_period, tonumber(ARGV[4]))
 if c_wait > 0 then return {'client_rate', c_wait} end
-local stale = now - tonumber(ARGV[9])
+local stale = now - tonumber(ARGV[8])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', stale)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', stale)
-if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[6]) then return {'session_queue', 2000} end
-if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[7]) then return {'total_queue', 2000} end
+if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[5]) then return {'session_queue', 2000} end
+if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[6]) then return {'total_queue', 2000} end
 local s_new, c_new = s_tat + s_period, c_tat + c_period
 redis.call('SET', KEYS[1], s_new, 'PX', math.ceil(s_new - now) + 1000)
 redis.call('SET', KEYS[2], c_new, 'PX', math.ceil(c_new - now) + 1000)
-redis.call('ZADD', KEYS[4], now, ARGV[8])
-redis.call('PEXPIRE', KEYS[4], ARGV[9])
-redis.call('ZADD', KEYS[5], now, ARGV[8])
-redis.call('ZADD', KEYS[6], now, ARGV[8])
-redis.call('HSET', KEYS[7], ARGV[8], 'pending')
+redis.call('ZADD', KEYS[4], now, ARGV[7])
+redis.call('PEXPIRE', KEYS[4], ARGV[8])
+redis.call('ZADD', KEYS[5], now, ARGV[7])
+redis.call('ZADD', KEYS[6], now, ARGV[7])
+redis.call('HSET', KEYS[7], ARGV[7], 'pending')
 redis.call('EXPIRE', KEYS[6], 86400)
 redis.call('EXPIRE', KEYS[7], 86400)
 return {'ok', s_new - now, c_new - now}
@@ -130,7 +130,7 @@ async def admit(
     s_period = 60_000 / quota.session_per_minute
     c_period = 60_000 / quota.client_per_minute
     answer = await redis.eval(
-        _ADMIT, 7, *_keys(session_id, client), 0, s_period, quota.session_per_minute,
+        _ADMIT, 7, *_keys(session_id, client), s_period, quota.session_per_minute,
         c_period, quota.client_per_minute, quota.queued_per_session, quota.queued_total,
         execution_id, QUEUED_STALE_MS,
     )  # fmt: skip
