@@ -50,17 +50,20 @@ async def retry_or_dead_letter(
         )
         return
     now = datetime.now(UTC)
-    await publish_until_sent(
-        worker.retry,
+    envelope = new_event(
         events.RetryScheduled(
             execution_id=request.execution_id,
             attempt=attempt + 1,
             not_before=now + backoff(settings.retry_backoff_ms, attempt + 1),
             reason=reason,
             request=request,
-        ),
-        trace_headers(request),
+        )
     )
+    # One event in two topics: the work queue first, then the kept log, so that a retry the
+    # log records was queued (the monitor's log check relies on it) and auditors see why each
+    # attempt was given up after the queue has expired it.
+    await publish_until_sent(worker.retry, envelope, trace_headers(request))
+    await publish_until_sent(worker.events, envelope, trace_headers(request))
     metrics.RETRIES.inc()
     log.warning(
         "retry scheduled",

@@ -20,7 +20,8 @@ async def attempt_ended(
     bootstrap: str, execution_id: str, attempt: int, since_s: float, timeout_s: float = 10.0
 ) -> bool:
     """True if executions.events has a RunFinished or DeadLettered of this attempt (or a later
-    one), written since `since_s` (unix time, when the attempt was claimed)."""
+    one), or a RetryScheduled of a later one (published to the retry queue first), written since
+    `since_s` (unix time, when the attempt was claimed)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -57,6 +58,8 @@ async def attempt_ended(
                 if isinstance(payload, events.RunFinished) and payload.attempt >= attempt:
                     return True
                 if isinstance(payload, events.DeadLettered) and payload.attempts >= attempt:
+                    return True
+                if isinstance(payload, events.RetryScheduled) and payload.attempt > attempt:
                     return True
         return False
     finally:

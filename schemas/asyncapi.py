@@ -30,8 +30,17 @@ CHANNELS: dict[str, tuple[tuple[str, ...], str]] = {
         "Runs asked for by the API, each a full snapshot (code, stdin, limits, language).",
     ),
     topics.EVENTS.name: (
-        ("RunRejected", "RunStarted", "OutputChunk", "RunFinished", "DeadLettered", "RunRequeued"),
-        "What happened to each execution: rejection, attempts, output, outcome, dead letter.",
+        (
+            "RunRejected",
+            "RunStarted",
+            "OutputChunk",
+            "RunFinished",
+            "RetryScheduled",
+            "DeadLettered",
+            "RunRequeued",
+        ),
+        "What happened to each execution: rejection, attempts, output, outcome, retries, dead "
+        "letter.",
     ),
     topics.DISPATCH.name: (
         ("RunAccepted",),
@@ -39,7 +48,8 @@ CHANNELS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     topics.RETRY.name: (
         ("RetryScheduled", "RunRequeued"),
-        "Work queue: attempts to run again later, and operators' requeues of dead letters.",
+        "Work queue: attempts to run again later (each RetryScheduled also kept in the events "
+        "topic), and operators' requeues of dead letters.",
     ),
     topics.DEAD_LETTER.name: (
         ("DeadLettered",),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import Stack
+from tests.event_log import end_offsets, wait_projected
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / "var" / "test" / "logs"
@@ -55,6 +57,11 @@ class Engine:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+async def caught_up(env: dict[str, str]) -> None:
+    target = await end_offsets(env["KAFKA_BOOTSTRAP_SERVERS"])
+    await wait_projected(env["DATABASE_URL"], target, deadline_s=600)
 
 
 def wait_until_ready(engine: Engine, timeout: float = 90.0) -> None:
@@ -113,6 +120,9 @@ def engine(stack: Stack) -> Iterator[Engine]:
         found.start(name, module)
     try:
         wait_until_ready(found)
+        # A data folder kept from earlier runs holds their log: after a change of the fold the
+        # projector rebuilds it first (minutes for a long-lived folder), and tests start after.
+        asyncio.run(caught_up(found.env))
         yield found
     finally:
         for name in list(found.processes):

@@ -9,11 +9,14 @@ import sys
 import asyncpg
 import httpx
 
+from eventlog import topics
 from projections.migrate import migrate
 from projections.projector import Projector
 from projections.settings import ProjectorSettings
+from schemas import events
 from tests.conftest import temporary_database
 from tests.e2e.conftest import REPO, Engine
+from tests.e2e.fixtures_fleet import VANISHED, accepted_run, of, produce, wait_terminal
 from tests.e2e.fixtures_runs import open_session, submit, wait_result
 from tests.e2e.test_history import logged
 from tests.event_log import end_offsets, wait_projected
@@ -133,3 +136,51 @@ async def test_verify_into_a_given_scratch_database_and_never_into_the_live_one(
         code, output = await command(engine, "verify", "--scratch-database-url", scratch)
         assert code == 0, output
         assert "0 rows differ" in output
+
+
+async def test_history_audit_and_projection_agree_for_a_run_with_retries(
+    engine: Engine, client: httpx.AsyncClient
+) -> None:
+    # Every attempt fails in the executor (a language it cannot run): three retries, then a
+    # dead letter. The oracle is the log read back from Kafka.
+    bootstrap = engine.env["KAFKA_BOOTSTRAP_SERVERS"]
+    accepted = accepted_run(source="print('retried 5c1')", language=VANISHED)
+    await produce(bootstrap, topics.DISPATCH, accepted)
+    execution_id = accepted.execution_id
+    row = await wait_terminal(client, execution_id)
+    await wait_projected(engine.env["DATABASE_URL"], await end_offsets(bootstrap))
+
+    # What the kept log holds (the work queues, dispatch and retry, expire): every attempt's
+    # start, why each failed attempt was retried, and the dead letter.
+    in_kafka = list({e.event_id: e for e in await logged(engine, execution_id)}.values())
+    retries = of(events.RetryScheduled, in_kafka)
+    starts = of(events.RunStarted, in_kafka)
+    (dead,) = of(events.DeadLettered, in_kafka)
+    assert len(starts) == 4, [e.type for e in in_kafka]
+    assert [r.attempt for r in retries] == [2, 3, 4], [e.type for e in in_kafka]
+    assert all("UnknownLanguage" in r.reason for r in retries)
+
+    # The projection: the attempts and the end the log records.
+    assert (row["status"], row["error_code"]) == ("FAILED", "E005")
+    assert row["attempt"] == dead.attempts == len(starts)
+
+    # The history over HTTP: the same events, each at its place in the log.
+    response = await client.get(f"/executions/{execution_id}/history")
+    assert response.status_code == 200, response.text
+    listed = response.json()["events"]
+    assert {e["event_id"] for e in listed} == {str(e.event_id) for e in in_kafka}
+    assert [e["type"] for e in listed].count("RetryScheduled") == 3
+    assert [e["offset"] for e in listed if e["topic"] == topics.EVENTS.name] == sorted(
+        e["offset"] for e in listed if e["topic"] == topics.EVENTS.name
+    )
+
+    # The audit, read from Kafka by its own consumer: every event, and the code that ran.
+    code, output = await command(engine, "audit", execution_id)
+    assert code == 0, output
+    for event in in_kafka:
+        assert str(event.event_id) in output
+    assert output.count("RetryScheduled") >= 3
+    assert "| print('retried 5c1')" in output
+
+    code, output = await command(engine, "verify")
+    assert code == 0 and "0 rows differ" in output, output
