@@ -288,7 +288,8 @@ class CgroupDriver:
             self._memsw = swap.exists()
         if self._memsw:
             write(swap, str(memory_bytes) if v1 else "0")
-        write((cg.dirs["pids"] if v1 else mem) / "pids.max", str(pids))
+        # One more for the launcher, which waits for the step's processes (launcher.c reap_all).
+        write((cg.dirs["pids"] if v1 else mem) / "pids.max", str(pids + 1))
         if self.quota_in is not None:
             quota = max(1000, round(self.cpus * CFS_PERIOD_US))  # the kernel's least is 1 ms
             cpu = cg.dirs[self.quota_in]

@@ -110,5 +110,16 @@ def classify(
         stdout=_text(ran.stdout), stderr=stderr, compile_output=compile_output,
         stdout_truncated=ran.stdout_truncated, stderr_truncated=ran.stderr_truncated,
         execution_time_ms=ran.wall_ms, compile_time_ms=compile_ms, cpu_time_ms=ran.cpu_ms,
-        memory_peak_kb=ran.memory_peak_kb, enforced=enforced,
+        memory_peak_kb=ran.memory_peak_kb, enforced=enforced, **_usage(ran),
     )  # fmt: skip
+
+
+def _usage(ran: StepOutcome) -> dict[str, int | None]:
+    usage = ran.usage
+    if usage is None:
+        return {}
+    return {
+        "read_bytes": usage.read_bytes, "written_bytes": usage.written_bytes,
+        "voluntary_context_switches": usage.voluntary_context_switches,
+        "involuntary_context_switches": usage.involuntary_context_switches,
+    }  # fmt: skip

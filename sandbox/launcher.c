@@ -1,6 +1,6 @@
-/* Tiny exec shim between the worker and bwrap, so the worker can spawn with vfork (no Python
+/* Tiny shim between the worker and bwrap, so the worker can spawn with vfork (no Python
  * preexec_fn, which forces a full fork). As root it joins the step's cgroups, sets rlimits, drops
- * to the sandbox user and execs bwrap.
+ * to the sandbox user, starts bwrap and reaps every process of the step (see reap_all).
  * usage: launcher UID GID CGROUP_FDS RLIMITS -- BWRAP ARGS...
  *   CGROUP_FDS: comma-separated open cgroup.procs descriptors ("-" for none)
  *   RLIMITS:    comma-separated RESOURCE=VALUE pairs (numbers from <sys/resource.h>)
@@ -13,6 +13,7 @@
  *   step's stdin as an SCM_RIGHTS descriptor. End of file instead means disarmed (or the worker
  *   died): exit quietly. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_MESSAGE (1u << 20)
@@ -51,6 +53,26 @@ static void set_rlimits(char *limits) {
     }
 }
 
+/* Waits for every process of the step, then exits with bwrap's status (a signal as 128+N).
+ * bwrap's outer process exits as soon as its pid-1 init reports the command's status, leaving
+ * the init to whoever adopts it: as the step's subreaper that is us, and since the kernel adds a
+ * reaped process's rusage and I/O counters to its reaper's, ours then cover every process of the
+ * step (the worker reads them from our zombie: sandbox/spawn.py Usage). */
+static void reap_all(pid_t bwrap) {
+    /* hold nothing of the step's: its pipes close when its last process exits, not with us */
+    if (close_range(0, ~0U, 0) != 0) _exit(127);
+    int status = 0, st;
+    for (;;) {
+        pid_t pid = waitpid(-1, &st, __WALL);
+        if (pid == bwrap) status = st;
+        if (pid < 0) {
+            if (errno == EINTR) continue;
+            break; /* ECHILD: the last one is gone */
+        }
+    }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
 static void drop_and_exec(uid_t uid, gid_t gid, char **command) {
     if (setgroups(0, NULL) != 0) die("launcher: setgroups");
     if (setresgid(gid, gid, gid) != 0) die("launcher: setresgid");
@@ -58,6 +80,14 @@ static void drop_and_exec(uid_t uid, gid_t gid, char **command) {
     if (getuid() != uid || geteuid() != uid) die("launcher: uid did not change");
     /* after the uid change, which clears it: die with the worker */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) die("launcher: subreaper");
+    pid_t self = getpid();
+    pid_t bwrap = fork();
+    if (bwrap < 0) die("launcher: fork");
+    if (bwrap > 0) reap_all(bwrap);
+    /* bwrap dies with us (its --die-with-parent), and we with the worker */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != self) _exit(127);
     execv(command[0], command);
     die("launcher: exec");
 }

@@ -42,6 +42,11 @@ class Result:
     compile_time_ms: int | None
     cpu_time_ms: int | None
     memory_peak_kb: int | None
+    # Of the run step's processes, from the kernel (see sandbox.spawn.Usage); None if unknown.
+    read_bytes: int | None = None
+    written_bytes: int | None = None
+    voluntary_context_switches: int | None = None
+    involuntary_context_switches: int | None = None
     enforced: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,12 +12,39 @@ import asyncio
 import contextlib
 import inspect
 import os
+import resource
 import signal
 import subprocess
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 OutputCallback = Callable[[str, bytes], Awaitable[None] | None]
 _READ_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the kernel counted for a process and every descendant it reaped.
+
+    A parent that reaps a child adds the child's counters to its own (rusage and task I/O
+    accounting both), and inside the sandbox every process is reaped by bwrap or its pid-1 init,
+    so the figures of bwrap's process cover the whole step, orphans included (bwrap's own small
+    setup reads too). Read from /proc/PID/io while the process is a zombie, and from wait4.
+    """
+
+    read_bytes: int | None  # rchar: bytes passed by read-like system calls (files, pipes, stdin)
+    written_bytes: int | None  # wchar: the same for writes (files, stdout and stderr included)
+    voluntary_context_switches: int  # gave up the CPU (waited for I/O, a lock, a sleep)
+    involuntary_context_switches: int  # preempted (time slice over, or CPU quota throttled)
+
+
+def _io_counters(pid: int) -> tuple[int, int] | None:
+    try:
+        with open(f"/proc/{pid}/io", "rb") as f:
+            fields = dict(line.split(b": ") for line in f.read().splitlines())
+        return int(fields[b"rchar"]), int(fields[b"wchar"])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 class Capture:
@@ -70,6 +97,8 @@ class Child:
         self._popen = popen
         self.pid = popen.pid
         self.returncode: int | None = None
+        self.usage: Usage | None = None
+        self.counts_the_step = True  # its usage covers the step's processes (see launcher.c)
         self._exited = self._loop.create_future()
         self._pidfd = os.pidfd_open(popen.pid)
         self._loop.add_reader(self._pidfd, self._on_exit)
@@ -81,12 +110,14 @@ class Child:
             self._loop.add_reader(fd, self._on_readable, fd)
 
     def _on_exit(self) -> None:
-        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        # Readable once the process is a zombie: its I/O counters are still there until reaped.
+        io = _io_counters(self.pid)
+        pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
         if pid == 0:
             return
         self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
-        self.returncode = self._popen.returncode = os.waitstatus_to_exitcode(status)
+        self._reaped(status, rusage, io)
         if not self._exited.done():
             self._exited.set_result(None)
 
@@ -131,8 +162,20 @@ class Child:
             self.kill()
             self._loop.remove_reader(self._pidfd)
             os.close(self._pidfd)
-            _pid, status = os.waitpid(self.pid, 0)
-            self.returncode = self._popen.returncode = os.waitstatus_to_exitcode(status)
+            os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)  # a zombie, not yet reaped
+            io = _io_counters(self.pid)
+            _pid, status, rusage = os.wait4(self.pid, 0)
+            self._reaped(status, rusage, io)
+
+    def _reaped(self, status: int, rusage: resource.struct_rusage,
+                io: tuple[int, int] | None) -> None:  # fmt: skip
+        self.returncode = self._popen.returncode = os.waitstatus_to_exitcode(status)
+        read, written = io if io is not None else (None, None)
+        self.usage = Usage(
+            read_bytes=read, written_bytes=written,
+            voluntary_context_switches=rusage.ru_nvcsw,
+            involuntary_context_switches=rusage.ru_nivcsw,
+        )  # fmt: skip
 
 
 def spawn(argv: Sequence[str], *, stdin: int, captures: Sequence[Capture], merge_stderr: bool,

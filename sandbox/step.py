@@ -26,7 +26,7 @@ from sandbox.bwrap import ARGS_FD, SECCOMP_FD, STATUS_FD, options_data
 from sandbox.cgroups import CgroupDriver, CgroupStats, StepCgroup
 from sandbox.launcher import argv as launcher_argv
 from sandbox.seccomp import filter_fd
-from sandbox.spawn import Capture, Child, Delivery, OutputCallback, spawn
+from sandbox.spawn import Capture, Child, Delivery, OutputCallback, Usage, spawn
 
 __all__ = ["OutputCallback", "StepOutcome", "StepSpec", "Stop", "run_step"]
 _PR_SET_PDEATHSIG = 1
@@ -74,6 +74,7 @@ class StepOutcome:
     oom_killed: bool
     stopped: Stop | None
     setup_failed: bool
+    usage: Usage | None = None  # I/O bytes and context switches of the step's processes
     at_memory_limit: bool = False
     """The cgroup's memory usage reached its limit: the kernel had to refuse at least one charge
     (v1 memory.failcnt or memory.memsw.failcnt, v2 the `max` count of memory.events), which it
@@ -189,7 +190,8 @@ async def _spawn_and_supervise(spec: StepSpec, cg: StepCgroup | None, armed: Arm
     stats = None
     if cg is not None:
         stats = cg.stats() if cg.is_empty() else await asyncio.to_thread(_final_stats, cg)
-    return _outcome(child.returncode, started_exit_code(status), out, err, wall_ms, stats, stopped)
+    return _outcome(child.returncode, started_exit_code(status), out, err, wall_ms, stats, stopped,
+                    child.usage if child.counts_the_step else None)  # fmt: skip
 
 
 def _start(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid: int, gid: int,
@@ -229,6 +231,8 @@ def _start(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid: int,
         child = spawn(argv, stdin=stdin, captures=captures, merge_stderr=len(captures) == 1,
                       pass_fds=(seccomp, status_w, args, *spec.pass_fds,
                                 *(join_fds if launcher else ())), preexec=preexec)  # fmt: skip
+        # Without the launcher nothing adopts bwrap's init: its counters would miss the program.
+        child.counts_the_step = launcher is not None
     except BaseException:
         os.close(status_r)
         raise
@@ -263,7 +267,8 @@ async def _supervise(child: Child, spec: StepSpec, cg: StepCgroup | None, start:
 
 
 def _outcome(code: int | None, started: int | None, out: Capture, err: Capture, wall_ms: int,
-             stats: CgroupStats | None, stopped: Stop | None) -> StepOutcome:  # fmt: skip
+             stats: CgroupStats | None, stopped: Stop | None,
+             usage: Usage | None = None) -> StepOutcome:  # fmt: skip
     oom = bool(stats and stats.oom_kills)
     at_limit = oom or bool(stats and stats.memory_limit_hits)
     # bwrap's status when the command ran; otherwise its own (setup failure, or killed by us).
@@ -294,6 +299,7 @@ def _outcome(code: int | None, started: int | None, out: Capture, err: Capture, 
         # whatever the program prints or returns, a run that started is never a setup failure.
         setup_failed=started is None and stopped is None and not oom,
         at_memory_limit=at_limit,
+        usage=usage,
     )
 
 

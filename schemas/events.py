@@ -148,6 +148,12 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     compile_time_ms: int | None = None
     cpu_time_ms: int | None = None
     memory_peak_kb: int | None = None
+    # Of the run step, counted by the kernel over every process of the run (sandbox.spawn.Usage):
+    # bytes through read/write system calls (files, pipes, stdin, stdout), context switches.
+    read_bytes: int | None = None
+    written_bytes: int | None = None
+    voluntary_context_switches: int | None = None
+    involuntary_context_switches: int | None = None
     warnings: list[str] = []  # from the safety rules in "warn" mode (e.g. a likely infinite loop)
 
 

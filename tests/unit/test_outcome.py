@@ -22,7 +22,8 @@ def test_the_executor_carries_every_outcome_field_from_the_sandbox() -> None:
         status=Status.FAILED, error_code=ErrorCode.RUNTIME, exit_code=3, signal=None,
         stdout="out", stderr="err", compile_output="cc", stdout_truncated=True,
         stderr_truncated=False, execution_time_ms=11, compile_time_ms=22, cpu_time_ms=33,
-        memory_peak_kb=44,
+        memory_peak_kb=44, read_bytes=55, written_bytes=66, voluntary_context_switches=77,
+        involuntary_context_switches=88,
     )  # fmt: skip
     sandbox_fields = {f.name for f in dataclasses.fields(Result)}
     measured = OUTCOME_FIELDS - set(FROM_THE_RULES)
@@ -32,7 +33,9 @@ def test_the_executor_carries_every_outcome_field_from_the_sandbox() -> None:
         "status": "FAILED", "error_code": "E002", "exit_code": 3, "signal": None,
         "stdout": "out", "stderr": "err", "compile_output": "cc", "stdout_truncated": True,
         "stderr_truncated": False, "execution_time_ms": 11, "compile_time_ms": 22,
-        "cpu_time_ms": 33, "memory_peak_kb": 44, "warnings": ["a warning"],
+        "cpu_time_ms": 33, "memory_peak_kb": 44, "read_bytes": 55, "written_bytes": 66,
+        "voluntary_context_switches": 77, "involuntary_context_switches": 88,
+        "warnings": ["a warning"],
     }  # fmt: skip
 
 
