@@ -3,12 +3,15 @@ dropped stream, against httpx's mock transport."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
 
+import runbox
 from runbox import AsyncClient, Client, Retry, errors
 from runbox.calls import IDEMPOTENCY_HEADER, Call, retry_after
 from runbox.cli import EXIT_COMPILE_ERROR, EXIT_ENGINE, EXIT_TIMEOUT, exit_code_for
@@ -241,3 +244,19 @@ def test_errors_carry_code_status_and_details() -> None:
 )
 def test_the_cli_exit_status(outcome: dict[str, object], code: int) -> None:
     assert exit_code_for(msgspec.convert({"execution_id": "e", **outcome}, ExecutionResult)) == code
+
+
+def test_the_sdk_imports_nothing_of_the_engine() -> None:
+    # It ships to users alone: only httpx, msgspec and the standard library.
+    engine = {"api", "processors", "projections", "sandbox", "schemas", "config", "telemetry"}
+    engine |= {"eventlog", "fleet", "devstack", "bench", "chaos", "tests"}
+    root = Path(runbox.__file__).parent
+    for module in root.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in engine, f"{module.name} imports {name}"
