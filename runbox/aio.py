@@ -11,7 +11,7 @@ import httpx
 
 from runbox import calls, sse
 from runbox.client import STREAM_TIMEOUT, base_url
-from runbox.errors import StreamError, TransportError
+from runbox.errors import NotFound, StreamError, TransportError, Unavailable
 from runbox.types import (
     ExecutionEvent,
     ExecutionResult,
@@ -74,7 +74,23 @@ class AsyncClient:
         self, language: str, source_code: str | None = None
     ) -> SessionRevision:
         """A new session in `language` (id, key or name); without source, the template."""
-        return await self._send(calls.create_session(language, source_code), SessionRevision)
+        try:
+            return await self._send(calls.create_session(language, source_code), SessionRevision)
+        except Unavailable as error:
+            session_id, behind = calls.recorded_session(error), error
+            if session_id is None:
+                raise
+        # Created, not visible yet: wait until it is, rather than create a second one.
+        poll = calls.Poll.within(self.retry.max_delay_s)
+        while True:
+            try:
+                await self.session(session_id)
+                return SessionRevision(session_id=session_id, status="ACTIVE", revision=1)
+            except NotFound:
+                delay = poll.next_delay()
+                if delay is None:
+                    raise behind from None
+                await asyncio.sleep(delay)
 
     async def session(self, session_id: str) -> Session:
         return await self._send(calls.Call("GET", f"/code-sessions/{session_id}"), Session)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
-from runbox.errors import error_for
+from runbox.errors import ApiError, error_for
 from runbox.types import TERMINAL, ExecutionResult, ExecutionState
 
 T = TypeVar("T")
@@ -120,6 +120,14 @@ def execution(response: httpx.Response) -> ExecutionState | ExecutionResult:
     if body.get("status") in TERMINAL:
         return msgspec.convert(body, ExecutionResult)
     return msgspec.convert(body, ExecutionState)
+
+
+def recorded_session(error: ApiError) -> str | None:
+    """The id of a session created but not visible yet (503 projection_behind), if so."""
+    session_id = error.details.get("session_id")
+    if error.code == "projection_behind" and isinstance(session_id, str):
+        return session_id
+    return None
 
 
 def new_idempotency_key() -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ EXIT_COMPILE_ERROR = 125  # E001
 EXIT_REJECTED = 126  # E006, refused by the safety rules
 EXIT_MEMORY = 137  # E003 (as a program killed by SIGKILL)
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command killed by it
 EXIT_CODES = {
     "E001": EXIT_COMPILE_ERROR,
     "E003": EXIT_MEMORY,
@@ -289,6 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(dispatch(options, program_args))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `runbox run x.py | head -1`: the reader left, as with any command
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return EXIT_BROKEN_PIPE
     except UsageError as exc:
         print(f"runbox: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 
 from runbox import calls, sse
-from runbox.errors import StreamError, TransportError
+from runbox.errors import NotFound, StreamError, TransportError, Unavailable
 from runbox.types import (
     ExecutionEvent,
     ExecutionResult,
@@ -84,7 +84,23 @@ class Client:
 
     def create_session(self, language: str, source_code: str | None = None) -> SessionRevision:
         """A new session in `language` (id, key or name); without source, the template."""
-        return self._send(calls.create_session(language, source_code), SessionRevision)
+        try:
+            return self._send(calls.create_session(language, source_code), SessionRevision)
+        except Unavailable as error:
+            session_id, behind = calls.recorded_session(error), error
+            if session_id is None:
+                raise
+        # Created, not visible yet: wait until it is, rather than create a second one.
+        poll = calls.Poll.within(self.retry.max_delay_s)
+        while True:
+            try:
+                self.session(session_id)
+                return SessionRevision(session_id=session_id, status="ACTIVE", revision=1)
+            except NotFound:
+                delay = poll.next_delay()
+                if delay is None:
+                    raise behind from None
+                time.sleep(delay)
 
     def session(self, session_id: str) -> Session:
         return self._send(calls.Call("GET", f"/code-sessions/{session_id}"), Session)

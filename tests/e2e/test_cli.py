@@ -4,6 +4,8 @@ the program's, whose exit status is the program's, with the verdict on stderr.""
 from __future__ import annotations
 
 import os
+import pty
+import select
 import subprocess
 import sys
 import time
@@ -141,3 +143,44 @@ def test_an_unreachable_engine_is_an_engine_error(tmp_path: Path) -> None:
     assert done.returncode == 69, done.stderr
     assert url in done.stderr
     assert time.monotonic() - started < 30
+
+
+def test_a_progress_line_on_a_terminal_only(engine: Engine, tmp_path: Path) -> None:
+    (tmp_path / "main.c").write_text('#include <stdio.h>\nint main(void) { puts("built"); }\n')
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [str(RUNBOX), "run", "main.c"],
+        cwd=tmp_path,
+        env={**os.environ, "RUNBOX_URL": engine.url},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=terminal,  # stderr is a terminal, stdout a pipe
+    )
+    os.close(terminal)
+    shown = b""
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the command has closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert proc.stdout is not None
+        assert proc.stdout.read() == b"built\n"  # the program's output stays clean
+        assert proc.wait(30) == 0
+    finally:
+        os.close(controller)
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    text = shown.decode()
+    assert "queued" in text or "compiling / running" in text, text
+    assert "\r\x1b[K" in text  # each frame redrawn in place, and cleared before the verdict
+    # After the last clearing: only the verdict (the terminal turns \n into \r\n).
+    assert text.split("\r\x1b[K")[-1].startswith("runbox: COMPLETED"), text

@@ -183,13 +183,43 @@ async def test_a_run_gives_up_after_the_attempts_with_the_code_and_status() -> N
 def test_a_recorded_write_is_not_sent_again() -> None:
     # projection_behind: the session was created, only not visible yet; a retry would make two.
     seen: list[httpx.Request] = []
+    view = {
+        "session_id": "s9",
+        "status": "ACTIVE",
+        "language_id": "l",
+        "language_name": "Python 3",
+        "source_code": "print(1)",
+        "runtime": "python3",
+        "version": "3.11",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "revision": 1,
+    }
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST":
+            body = {"error": "behind", "code": "projection_behind", "details": {"session_id": "s9"}}
+            return httpx.Response(503, json=body, headers={"Retry-After": "0"})
+        if len(seen) < 4:  # visible from the third read on
+            return httpx.Response(404, json={"error": "no", "code": "not_found", "details": {}})
+        return httpx.Response(200, json=view)
+
+    http = httpx.Client(base_url="http://runbox", transport=httpx.MockTransport(handle))
+    with Client("http://runbox", http=http, retry=FAST) as client:
+        created = client.create_session("python", "print(1)")
+    assert (created.session_id, created.revision) == ("s9", 1)
+    assert [r.method for r in seen] == ["POST", "GET", "GET", "GET"]
+
+    # A save recorded but not visible is not sent again either: it says so.
+    seen.clear()
     transport = httpx.MockTransport(busy_then_ok(seen, busy=1, code="projection_behind"))
     http = httpx.Client(base_url="http://runbox", transport=transport)
     with (
         Client("http://runbox", http=http, retry=FAST) as client,
         pytest.raises(errors.Unavailable) as raised,
     ):
-        client.create_session("python", "print(1)")
+        client.save("s1", "print(2)")
     assert raised.value.code == "projection_behind" and len(seen) == 1
 
 
