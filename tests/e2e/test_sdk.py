@@ -3,9 +3,11 @@ errors, with the sync and the async client."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
+import httpx
 import pytest
 
 import runbox
@@ -115,3 +117,69 @@ async def test_async_client_runs_and_waits(engine: Engine) -> None:
         assert "error" in broken.compile_output
         with pytest.raises(runbox.NotFound):
             await client.wait(str(uuid.uuid4()))
+
+
+class Cutter:
+    """A TCP proxy to the API that drops the first connection once an output event went
+    through it, and passes the others; it keeps each connection's request head."""
+
+    def __init__(self, target: str) -> None:
+        parts = httpx.URL(target)
+        self.host, self.port = parts.host, parts.port or 80
+        self.heads: list[bytes] = []
+        self.first_stream = b""
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        index = len(self.heads)
+        self.heads.append(b"")
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+
+        async def requests() -> None:
+            while chunk := await reader.read(65536):
+                self.heads[index] += chunk
+                up_writer.write(chunk)
+                await up_writer.drain()
+
+        async def answers() -> None:
+            while chunk := await up_reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+                if index == 0:
+                    self.first_stream += chunk
+                    if b"event: output" in self.first_stream:
+                        writer.transport.abort()  # the connection drops mid-stream
+                        return
+
+        tasks = [asyncio.create_task(requests()), asyncio.create_task(answers())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            up_writer.close()
+            writer.close()
+
+
+async def test_a_dropped_event_stream_is_resumed(engine: Engine) -> None:
+    cutter = Cutter(engine.url)
+    server = await asyncio.start_server(cutter.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with (
+            AsyncClient(engine.url) as client,
+            AsyncClient(f"http://127.0.0.1:{port}") as through_cutter,
+        ):
+            session = await client.create_session("python", SLOW)
+            queued = await client.run(session.session_id)
+            events = [event async for event in through_cutter.events(queued.execution_id)]
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert len(cutter.heads) == 2, cutter.heads  # dropped once, resumed once
+    first_output = next(e for e in events if isinstance(e, OutputEvent))
+    assert first_output.data == "line 0\n"
+    assert isinstance(events[-1], ResultEvent)
+    assert events[-1].result.stdout == "line 0\nline 1\nline 2\n"
+    # Once the server names its events, the resumed request says where it left off.
+    resumed = cutter.heads[1].lower()
+    assert (b"last-event-id:" in resumed) == (b"\nid:" in cutter.first_stream), resumed
