@@ -27,6 +27,7 @@ COPY eventlog eventlog
 COPY fleet fleet
 COPY devstack devstack
 COPY bench bench
+COPY runbox runbox
 RUN /opt/venv/bin/pip install --no-cache-dir -q --no-deps . \
     && devstack/runtimes.sh
 

@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from api import docs
 from api.errors import EXCEPTION_HANDLERS
 from api.routes import (
     dead_letters,
@@ -76,6 +77,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             revisions.get_revision,
             revisions.restore_revision,
             metrics.get_metrics,
+            docs.assets_router(),
         ],
         dependencies={"services": Provide(services_from_state, sync_to_thread=False)},
         middleware=middleware(),
@@ -88,6 +90,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             description="Live code execution: code sessions, runs and their results. Every error "
             "is `{error, code, details}` (and `retryAfter` when it says when to retry).",
             use_handler_docstrings=True,  # each operation says what it does and answers
+            render_plugins=docs.render_plugins(),  # served offline: api/docs.py
         ),
         request_max_body_size=max_body_bytes(services.settings.policy),
         logging_config=None,  # our JSON lines (telemetry.logs), configured by the entry point
