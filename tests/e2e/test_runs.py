@@ -18,11 +18,14 @@ RESULT_FIELDS = {
     "exit_code", "signal", "stdout", "stderr", "compile_output", "stdout_truncated",
     "stderr_truncated", "execution_time_ms", "compile_time_ms", "cpu_time_ms", "memory_peak_kb",
     "attempt", "worker_id", "queued_at", "started_at", "finished_at", "time_limit_ms", "memory_mb",
+    "read_bytes", "written_bytes", "voluntary_context_switches", "involuntary_context_switches",
 }  # fmt: skip
 
 
 async def test_run_result_has_every_field(client: httpx.AsyncClient) -> None:
-    session_id = await open_session(client, "python", "print('hi')")
+    # It writes 100 KiB to a file of its own, beside its "hi".
+    program = "open('f', 'w').write('z' * 102400)\nprint('hi')\n"
+    session_id = await open_session(client, "python", program)
     execution_id = await submit(client, session_id)
     result = await wait_result(client, execution_id)
     assert set(result) >= RESULT_FIELDS, RESULT_FIELDS - set(result)
@@ -37,6 +40,9 @@ async def test_run_result_has_every_field(client: httpx.AsyncClient) -> None:
     assert result["worker_id"] == "e2e-worker"
     assert result["signal"] is None and result["compile_output"] == ""
     assert result["memory_peak_kb"] > 0 and result["cpu_time_ms"] >= 0
+    assert 102400 + 3 <= result["written_bytes"] < 2 * 102400, result
+    assert result["read_bytes"] > 0 and result["voluntary_context_switches"] >= 0
+    assert result["involuntary_context_switches"] >= 0
 
 
 async def test_run_without_body_and_with_options(client: httpx.AsyncClient) -> None:
