@@ -10,6 +10,8 @@ provision:
 up: provision
 	@$(PY) -m devstack up
 
+# The suite tests the libraries too: it installs them (LIBRARIES for `make up`: see README).
+test: export LIBRARIES = python-numpy
 test: provision
 	@$(PY) -m devstack test $(PYTEST_ARGS)
 

@@ -187,6 +187,14 @@ class LanguageList(msgspec.Struct, kw_only=True):
     languages: list[LanguageSummary]
 
 
+class Library(msgspec.Struct, kw_only=True):
+    """Extra packages a language's programs can import (installed by the operator)."""
+
+    name: Annotated[str, Meta(description="The package's name.", examples=["numpy"])]
+    version: Annotated[str, Meta(description="Its exact version.", examples=["2.2.6"])]
+    description: Annotated[str, Meta(description="What it is for.")] = ""
+
+
 class LanguageDetail(LanguageSummary, kw_only=True):
     """A language, with what an editor needs to open a session in it."""
 
@@ -195,6 +203,10 @@ class LanguageDetail(LanguageSummary, kw_only=True):
     ]
     template_code: Annotated[str, Meta(description="A new session's source when none is given.")]
     file_name: Annotated[str, Meta(description="The file the source is saved as.")]
+    libraries: Annotated[
+        list[Library],
+        Meta(description="Extra packages installed for it, importable by every run."),
+    ] = []
 
 
 class SessionRevision(msgspec.Struct, kw_only=True):

@@ -87,3 +87,8 @@ if [[ ! -f $cache/.owned-v3 ]]; then
     "$py" -c 'import sys; from pathlib import Path; from sandbox.gocache import set_ownership; set_ownership(Path(sys.argv[1]))' "$cache"
     touch "$cache/.owned-v3"
 fi
+# Extra library trees, only those asked for (`make up LIBRARIES=python-numpy`; a comma list).
+if [[ -n ${LIBRARIES:-} ]]; then
+    say "installing libraries: $LIBRARIES (if missing)"
+    "$py" -m sandbox.libraries install "$LIBRARIES"
+fi

@@ -7,6 +7,14 @@ import msgspec
 CATALOGUE_KEY = "languages:catalogue"
 
 
+class LibraryEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """An extra package tree installed with the language (sandbox.registry.Library)."""
+
+    name: str
+    version: str
+    description: str = ""
+
+
 class LanguageEntry(msgspec.Struct, frozen=True, kw_only=True):
     """A language as the executors run it: the version is read from the installed runtime."""
 
@@ -19,6 +27,7 @@ class LanguageEntry(msgspec.Struct, frozen=True, kw_only=True):
     template_code: str
     default_time_limit_ms: int
     default_memory_mb: int
+    libraries: tuple[LibraryEntry, ...] = ()  # installed on the executor (older ones: none)
 
 
 def encode_catalogue(entries: list[LanguageEntry]) -> bytes:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
-from fleet.catalogue import CATALOGUE_KEY, LanguageEntry, encode_catalogue
+from fleet.catalogue import CATALOGUE_KEY, LanguageEntry, LibraryEntry, encode_catalogue
 from fleet.workers import WORKERS_KEY, WorkerBeat, encode_beat
 from sandbox import registry
 
@@ -35,6 +35,10 @@ def entries() -> tuple[LanguageEntry, ...]:
             template_code=language.template_code,
             default_time_limit_ms=language.default_time_limit_ms,
             default_memory_mb=language.default_memory_mb,
+            libraries=tuple(
+                LibraryEntry(name=lib.name, version=lib.version, description=lib.description)
+                for lib in language.installed_libraries()
+            ),
         )
         for language in registry()
     )

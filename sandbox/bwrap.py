@@ -101,9 +101,11 @@ def command_line(
     mounts: Sequence[str] = (),
     binds: Sequence[tuple[Path, str]] = (),
     env: Mapping[str, str] | None = None,
+    ro_binds: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
     """argv for bwrap running `command` in /box; `mounts` are host paths bound read-only if present,
-    `binds` (host path, sandbox path) writable ones."""
+    `binds` (host path, sandbox path) writable ones, `ro_binds` (host path, sandbox path)
+    read-only ones (library trees, which may land inside the emptied /usr/local)."""
     args = [bwrap, *_ISOLATION, *system_args()]
     # /usr/local holds whatever the host installed by hand: only what a language mounts of it.
     local = ["/usr/local"] if os.path.isdir("/usr/local") else []
@@ -113,6 +115,8 @@ def command_line(
         args += ["--ro-bind", str(etc_dir / name), f"/etc/{name}"]
     for path in mounts:
         args += ["--ro-bind-try", path, path]
+    for tree, at in ro_binds:
+        args += ["--ro-bind", tree, at]
     args += ["--proc", "/proc", "--ro-bind", str(etc_dir / CMDLINE), "/proc/cmdline"]
     args += ["--tmpfs", "/dev"]
     for device in DEVICES:

@@ -26,6 +26,27 @@ UNKNOWN_VERSION = "unknown"
 
 
 @dataclass(frozen=True)
+class Library:
+    """An extra read-only tree of packages a language's programs can use (e.g. NumPy for Python).
+
+    Installed on the host by the operator's choice (`make up LIBRARIES=...`, see
+    devstack/runtimes.sh) under `tree`, and bound read-only at `mount` in every step of the
+    language, where its runtime looks for packages; available only when `tree/check` exists.
+    """
+
+    name: str
+    version: str
+    tree: str
+    mount: str
+    check: str
+    description: str = ""
+
+    @property
+    def available(self) -> bool:
+        return (Path(self.tree) / self.check).exists()
+
+
+@dataclass(frozen=True)
 class Language:
     """One language: how to compile and run it, and what clients see of it."""
 
@@ -50,6 +71,8 @@ class Language:
     """Least CPU time its compile step (or syntax check) gets, whatever the run's limits."""
     compile_floor_mb: int = 128
     """Least memory its compile step (or syntax check) gets (see limits.compile_bounds)."""
+    libraries: tuple[Library, ...] = ()
+    """Extra package trees; those installed are bound read-only into every step (`binds`)."""
     check: tuple[str, ...] | None = None
     """Syntax check of an interpreted language (py_compile, node --check, ...): run by the sandbox
     on the submitted source only after a failed run, and then the only source of its E001."""
@@ -67,6 +90,16 @@ class Language:
     @property
     def available(self) -> bool:
         return self.version != UNKNOWN_VERSION
+
+    def installed_libraries(self) -> list[Library]:
+        return [lib for lib in self.libraries if lib.available]
+
+    def library_mounts(self) -> list[tuple[str, str]]:
+        """(host tree, sandbox path) of the installed libraries, each tree once."""
+        seen: dict[str, str] = {}
+        for lib in self.installed_libraries():
+            seen.setdefault(lib.tree, lib.mount)
+        return list(seen.items())
 
     def command(self, template: tuple[str, ...], memory_mb: int,
                 limit_mb: int | None = None) -> list[str]:  # fmt: skip
@@ -124,6 +157,7 @@ def load_definition(path: Path) -> Language:
             if name in raw:
                 raw[name] = tuple(raw[name])
         raw["env"] = MappingProxyType(dict(raw.get("env", {})))
+        raw["libraries"] = tuple(Library(**lib) for lib in raw.get("libraries", ()))
         raw["template_code"] = raw.get("template_code", "").lstrip("\n")
         re.compile(raw.get("version_regex", ""))
         return Language(**raw)

@@ -323,7 +323,7 @@ class Sandbox:
         argv, options = bwrap.via_args_fd(bwrap.command_line(
             bwrap=self.settings.bwrap, etc_dir=self._etc, box=workdir.box, command=command,
             tmp_bytes=limits.workdir_mb * MIB, mounts=lang.mounts, binds=binds,
-            env=lang.env,
+            env=lang.env, ro_binds=lang.library_mounts(),
         ), command)  # fmt: skip
         rlimits = [
             (resource.RLIMIT_CPU, math.ceil(cpu_ms / 1000) + 1),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import get
 from litestar.params import FromPath
 
-from api.contract import LanguageDetail, LanguageList, LanguageSummary, errors
+from api.contract import LanguageDetail, LanguageList, LanguageSummary, Library, errors
 from api.services import ServicesDep
 
 
@@ -43,4 +43,8 @@ async def get_language(services: ServicesDep, language_id: FromPath[str]) -> Lan
         key=e.key,
         template_code=e.template_code,
         file_name=e.file_name,
+        libraries=[
+            Library(name=lib.name, version=lib.version, description=lib.description)
+            for lib in e.libraries
+        ],
     )
