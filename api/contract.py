@@ -215,6 +215,13 @@ class SessionView(msgspec.Struct, kw_only=True):
         str | None, Meta(description="null when no live executor runs the language any more.")
     ]
     source_code: str
+    entry_point: Annotated[
+        str | None,
+        Meta(description="The file `source_code` is saved as (the language's `file_name`)."),
+    ]
+    files: Annotated[
+        dict[str, str], Meta(description="The program's other files, by relative name.")
+    ]
     runtime: str | None
     version: str | None
     created_at: datetime
@@ -348,7 +355,13 @@ class RevisionSummary(msgspec.Struct, kw_only=True):
 
     revision: Revision
     event_id: str
-    kind: Annotated[str, Meta(description="SessionCreated, SessionCodeUpdated or SessionClosed")]
+    kind: Annotated[
+        str,
+        Meta(
+            description="SessionCreated, SessionCodeUpdated, SessionFileSaved, "
+            "SessionFileDeleted or SessionClosed"
+        ),
+    ]
     at: datetime
     source_bytes: Annotated[int, Meta(description="Size of the code it left (characters).")]
 
@@ -370,3 +383,4 @@ class RevisionDetail(msgspec.Struct, kw_only=True):
     kind: str
     at: datetime
     source_code: str
+    files: Annotated[dict[str, str], Meta(description="The other files it left.")]
