@@ -63,6 +63,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             sessions.create_session,
             sessions.get_session,
             sessions.update_session,
+            sessions.get_files,
             sessions.save_file,
             sessions.close_session,
             sessions.list_executions,

@@ -215,18 +215,29 @@ class SessionView(msgspec.Struct, kw_only=True):
         str | None, Meta(description="null when no live executor runs the language any more.")
     ]
     source_code: str
-    entry_point: Annotated[
-        str | None,
-        Meta(description="The file `source_code` is saved as (the language's `file_name`)."),
-    ]
-    files: Annotated[
-        dict[str, str], Meta(description="The program's other files, by relative name.")
-    ]
     runtime: str | None
     version: str | None
     created_at: datetime
     updated_at: datetime
     revision: Revision
+
+
+class SessionFiles(msgspec.Struct, kw_only=True):
+    """A code session's program as files: the entry point and the others."""
+
+    session_id: SessionId
+    revision: Revision
+    entry_point: Annotated[
+        str | None,
+        Meta(
+            description="The name `source_code` is saved and run as (the language's "
+            "`file_name`); null when no live executor runs the language any more."
+        ),
+    ]
+    source_code: str
+    files: Annotated[
+        dict[str, str], Meta(description="The program's other files, by relative name.")
+    ]
 
 
 class ExecutionSummary(msgspec.Struct, kw_only=True):

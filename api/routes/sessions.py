@@ -19,6 +19,7 @@ from api.contract import (
     ExecutionSummary,
     RunQueued,
     SessionExecutions,
+    SessionFiles,
     SessionRevision,
     SessionView,
     errors,
@@ -193,7 +194,7 @@ async def create_session(
 
 @get("/code-sessions/{session_id:str}", response_headers=[ETAG], responses=errors(404, 503))
 async def get_session(services: ServicesDep, session_id: FromPath[str]) -> Response[SessionView]:
-    """The session's source, other files, language and revision (also its ETag)."""
+    """The session's source, language and revision (also its ETag)."""
     row = await load_session(services, session_id)
     try:
         language: LanguageEntry | None = await services.catalogue.get(str(row["language_id"]))
@@ -205,8 +206,6 @@ async def get_session(services: ServicesDep, session_id: FromPath[str]) -> Respo
         language_id=str(row["language_id"]),
         language_name=language.name if language else None,
         source_code=row["source_code"],
-        entry_point=language.file_name if language else None,
-        files=files_of(row),
         runtime=language.runtime if language else None,
         version=language.version if language else None,
         created_at=row["created_at"],
@@ -249,6 +248,21 @@ async def update_session(
     if not await write_session_event(services, row, update):
         lost_to(await load_session(services, session_id))
     return session_response(str(row["session_id"]), "ACTIVE", row["revision"] + 1)
+
+
+@get("/code-sessions/{session_id:str}/files", response_headers=[ETAG], responses=errors(404, 503))
+async def get_files(services: ServicesDep, session_id: FromPath[str]) -> Response[SessionFiles]:
+    """The session's program as files: the entry point's name and source, and the other files
+    (GET /code-sessions/{id} shows the source alone, as before files existed)."""
+    row = await load_session(services, session_id)
+    view = SessionFiles(
+        session_id=str(row["session_id"]),
+        revision=row["revision"],
+        entry_point=await entry_point_of(services, row),
+        source_code=row["source_code"],
+        files=files_of(row),
+    )
+    return Response(view, headers={"ETag": f'"{row["revision"]}"'})
 
 
 @patch(
