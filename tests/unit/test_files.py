@@ -11,10 +11,12 @@ import pytest
 
 from config.limits import RunPolicy
 from processors.rules import check
+from projections.audit import render
 from projections.fold import fold_execution, fold_session
+from projections.logreader import Logged
 from sandbox import InvalidFiles, registry
 from sandbox.runner import program_files
-from schemas import events
+from schemas import events, new_event
 from tests.samples import T0, run_requested
 
 POLICY = RunPolicy()
@@ -190,3 +192,11 @@ def test_the_sandbox_refuses_names_it_cannot_place(name: str) -> None:
     assert python is not None
     with pytest.raises(InvalidFiles):
         program_files(python, b"", {name: ""})
+
+
+def test_the_audit_prints_every_file_of_the_snapshot_verbatim() -> None:
+    request = run_requested(files={"lib/calc.py": "def add(a, b):\n    return a + b\n"})
+    logged = Logged("executions.requested", 0, 7, 0, new_event(request))
+    lines = list(render(request.execution_id, [logged]))
+    start = lines.index("    file lib/calc.py (32 bytes):")
+    assert lines[start + 1 : start + 3] == ["      | def add(a, b):", "      |     return a + b"]
