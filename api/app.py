@@ -26,15 +26,17 @@ from api.routes import (
 from api.services import Services, services_from_state
 from api.settings import ApiSettings
 from api.tracing import middleware
-from config.limits import RunPolicy
+from config.limits import MAX_PATH_BYTES, RunPolicy
 from telemetry import tracing
 
 
 def max_body_bytes(policy: RunPolicy) -> int:
     """The largest body a legal request can be: JSON escapes a control byte as 6 bytes
-    (\\u0001), so a request at the source and stdin limits can be 6 times their size, plus
-    room for the other fields."""
-    return 6 * (policy.max_source_bytes + policy.max_stdin_bytes) + 64 * 1024
+    (\\u0001), so a request at the source (or all files) and stdin limits can be 6 times their
+    size, plus the files' names and room for the other fields."""
+    program = max(policy.max_source_bytes, policy.max_files_bytes)
+    names = policy.max_files * (MAX_PATH_BYTES + 8)
+    return 6 * (program + policy.max_stdin_bytes) + names + 64 * 1024
 
 
 def create_app(settings: ApiSettings | None = None) -> Litestar:
@@ -62,6 +64,8 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             sessions.create_session,
             sessions.get_session,
             sessions.update_session,
+            sessions.get_files,
+            sessions.save_file,
             sessions.close_session,
             sessions.list_executions,
             sessions.run_session,

@@ -234,6 +234,24 @@ class SessionView(msgspec.Struct, kw_only=True):
     revision: Revision
 
 
+class SessionFiles(msgspec.Struct, kw_only=True):
+    """A code session's program as files: the entry point and the others."""
+
+    session_id: SessionId
+    revision: Revision
+    entry_point: Annotated[
+        str | None,
+        Meta(
+            description="The name `source_code` is saved and run as (the language's "
+            "`file_name`); null when no live executor runs the language any more."
+        ),
+    ]
+    source_code: str
+    files: Annotated[
+        dict[str, str], Meta(description="The program's other files, by relative name.")
+    ]
+
+
 class ExecutionSummary(msgspec.Struct, kw_only=True):
     """One run of a session."""
 
@@ -360,7 +378,13 @@ class RevisionSummary(msgspec.Struct, kw_only=True):
 
     revision: Revision
     event_id: str
-    kind: Annotated[str, Meta(description="SessionCreated, SessionCodeUpdated or SessionClosed")]
+    kind: Annotated[
+        str,
+        Meta(
+            description="SessionCreated, SessionCodeUpdated, SessionFileSaved, "
+            "SessionFileDeleted or SessionClosed"
+        ),
+    ]
     at: datetime
     source_bytes: Annotated[int, Meta(description="Size of the code it left (characters).")]
 
@@ -382,3 +406,4 @@ class RevisionDetail(msgspec.Struct, kw_only=True):
     kind: str
     at: datetime
     source_code: str
+    files: Annotated[dict[str, str], Meta(description="The other files it left.")]

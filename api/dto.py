@@ -39,16 +39,59 @@ class CreateSession(msgspec.Struct, forbid_unknown_fields=True):
             examples=["print(input())"],
         ),
     ] = None
+    files: Annotated[
+        dict[str, str] | None,
+        Meta(
+            description="The program's files besides its entry point (whose content is `source_code`), "
+            "by relative name: at most MAX_FILES (32), each at most MAX_SOURCE_BYTES, "
+            "MAX_FILES_BYTES (1 MiB) in all with the source; names of 1 to 8 parts of "
+            "letters, digits, `_ . + -` (not leading `.` or `-`) joined by `/`; 422 otherwise.",
+            examples=[{"lib/util.py": "def double(x):\n    return 2 * x\n"}],
+        ),
+    ] = None
 
 
 class UpdateSession(msgspec.Struct, forbid_unknown_fields=True):
-    """An autosave: the session's whole new source code."""
+    """An autosave: the session's whole new source code (and, if given, all its other files)."""
 
     source_code: Annotated[
         str,
         Meta(
             description="At most MAX_SOURCE_BYTES (256 KiB) of UTF-8, no NUL; 413 beyond.",
             examples=["print(2)"],
+        ),
+    ]
+    files: Annotated[
+        dict[str, str] | None,
+        Meta(
+            description="Absent or null: the other files stay as they are. Else they are "
+            "replaced by these: "
+            + "The program's files besides its entry point (whose content is `source_code`), "
+            "by relative name: at most MAX_FILES (32), each at most MAX_SOURCE_BYTES, "
+            "MAX_FILES_BYTES (1 MiB) in all with the source; names of 1 to 8 parts of "
+            "letters, digits, `_ . + -` (not leading `.` or `-`) joined by `/`; 422 otherwise.",
+            examples=[{"lib/util.py": "def double(x):\n    return 2 * x\n"}],
+        ),
+    ] = None
+
+
+class SaveFile(msgspec.Struct, forbid_unknown_fields=True):
+    """An autosave of one file of the session."""
+
+    path: Annotated[
+        str,
+        Meta(
+            description="The file's relative name, e.g. `lib/util.py`; the language's entry "
+            "point (`file_name`, e.g. `main.py`) names the session's `source_code`.",
+            examples=["lib/util.py"],
+        ),
+    ]
+    content: Annotated[
+        str | None,
+        Meta(
+            description="The file's whole new content (a new name creates the file); null "
+            "deletes it (404 if there is none; the entry point cannot be deleted).",
+            examples=["def double(x):\n    return 2 * x\n"],
         ),
     ]
 

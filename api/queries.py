@@ -15,7 +15,7 @@ from api.settings import ApiSettings
 from projections.db import no_reset
 
 SESSION = """
-SELECT session_id, language_id, status, source_code, created_at, updated_at, revision
+SELECT session_id, language_id, status, source_code, created_at, updated_at, revision, files
 FROM sessions WHERE session_id = $1
 """
 DEAD_LETTER_ENTRY = """
@@ -42,7 +42,7 @@ SELECT revision, event_id, kind, at, length(source_code) AS source_length
 FROM session_revisions WHERE session_id = $1 ORDER BY revision
 """
 REVISION_FULL = """
-SELECT revision, event_id, kind, at, source_code
+SELECT revision, event_id, kind, at, source_code, files
 FROM session_revisions WHERE session_id = $1 AND revision = $2
 """
 

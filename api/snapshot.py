@@ -30,6 +30,7 @@ def request_of(
         source_code=row["source_code"],
         stdin=row["stdin"],
         args=list(row["args"] or []),
+        files=events.files_from_json(row["files"]) or {},
         limits=events.RunLimits(time_limit_ms=row["time_limit_ms"], memory_mb=row["memory_mb"]),
         requested_at=requested_at,
         traceparent=traceparent,

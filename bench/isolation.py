@@ -37,6 +37,8 @@ async def bare_run(lang: Language, scratch: Path) -> float:
         env["GOPATH"] = str(scratch / "gopath")
     try:
         (box / lang.file_name).write_text(lang.template_code)
+        for name, content in lang.default_files.items():  # Go's go.mod, as the sandbox places it
+            (box / name).write_text(content)
         started = time.perf_counter()
         if lang.compile and await _call(lang.command(lang.compile, 256), box, env) != 0:
             raise RuntimeError(f"{lang.key}: bare compile failed")

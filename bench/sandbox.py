@@ -48,6 +48,8 @@ async def _bare_once(lang: Language, shared: Path, env: dict[str, str], boxed: b
     rundir = shared / f"run{next(_fresh)}"
     rundir.mkdir()
     (rundir / lang.file_name).write_text(lang.template_code)
+    for name, content in lang.default_files.items():  # Go's go.mod, as the sandbox places it
+        (rundir / name).write_text(content)
     os.chown(rundir, NOBODY, NOBODY)
     prefix = _bwrap_only(lang, shared, rundir) if boxed else []
     start = time.perf_counter()

@@ -182,6 +182,7 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
                 limits=limits,
                 on_output=pump.feed,
                 args=request.args,
+                files=request.files,
             )
     finally:
         await pump.close()

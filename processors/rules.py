@@ -7,12 +7,14 @@ asked to run at all: unknown languages, oversized inputs, limits outside the all
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Literal
 
 from config.limits import RunPolicy
 from processors.loops import find_infinite_loop
+from sandbox.registry import registry
 from schemas.events import RunAccepted, RunRejected, RunRequested
 
 LoopRule = Literal["off", "warn", "block"]
@@ -33,19 +35,36 @@ def check(
         )
     warnings = []
     if loop_rule != "off":
-        loop = find_infinite_loop(request.language.key, request.source_code)
-        if loop is not None and loop_rule == "block":
-            return RunRejected(
-                execution_id=request.execution_id,
-                reason=loop.message,
-                rejected_at=now,
-                rule=loop.rule,
-            )
-        if loop is not None:
-            warnings.append(loop.message)
+        for name, source in _sources(request):
+            loop = find_infinite_loop(request.language.key, source)
+            if loop is None:
+                continue
+            message = loop.message if name is None else f"{loop.message} (in {name})"
+            if loop_rule == "block":
+                return RunRejected(
+                    execution_id=request.execution_id,
+                    reason=message,
+                    rejected_at=now,
+                    rule=loop.rule,
+                )
+            warnings.append(message)
+            break
     return RunAccepted(
         execution_id=request.execution_id, attempt=1, request=request, warnings=warnings
     )
+
+
+def _sources(request: RunRequested) -> Iterator[tuple[str | None, str]]:
+    """The entry point (named None), then the program's other files of its language: those
+    ending like the entry point or like the sources its compiler builds."""
+    yield None, request.source_code
+    language = registry().get(request.language.key)
+    if language is None:
+        return
+    endings = (PurePosixPath(language.file_name).suffix, *language.sources)
+    for name in sorted(request.files):
+        if name.endswith(endings):
+            yield name, request.files[name]
 
 
 def _violation(
@@ -61,5 +80,12 @@ def _violation(
         source_bytes=len(request.source_code.encode()),
         stdin_bytes=len(request.stdin.encode()),
         args=request.args,
+        files=request.files,
+        entry_point=_entry_point(request.language.key),
     )
     return ("limits", broken.message) if broken is not None else None
+
+
+def _entry_point(language: str) -> str | None:
+    known = registry().get(language)
+    return known.file_name if known is not None else None

@@ -53,5 +53,7 @@ def render(execution_id: str, found: list[Logged]) -> Iterator[str]:
         )  # fmt: skip
         if isinstance(request, events.RunRequested):
             yield from _block("source_code", request.source_code)
+            for name in sorted(request.files):
+                yield from _block(f"file {name}", request.files[name])
             yield from _block("stdin", request.stdin)
         yield "    payload: " + msgspec.json.encode(payload).decode()

@@ -20,8 +20,8 @@ from schemas import events
 # from the log at start (projections.migrate.ensure_fold_version). 2: RunFinished v2, Outcome;
 # 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start;
 # 4: Outcome.warnings; 5: args; 6: execution_history, rerun_of; 7: Outcome read and written
-# bytes, context switches.
-FOLD_VERSION = 7
+# bytes, context switches; 8: files.
+FOLD_VERSION = 8
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 
@@ -37,6 +37,7 @@ class SessionRow:
     created_at: datetime
     updated_at: datetime
     revision: int = 1  # applied session events; an update names the revision it expects
+    files: dict[str, str] = dataclasses.field(default_factory=dict)  # besides the entry point
 
 
 @dataclass
@@ -59,6 +60,7 @@ class ExecutionRow:
     time_limit_ms: int | None = None
     memory_mb: int | None = None
     args: list[str] | None = None
+    files: dict[str, str] | None = None
     error_message: str | None = None
     attempt: int = 0
     worker_id: str | None = None
@@ -98,6 +100,14 @@ EXECUTION_COLUMNS = ROW_FIELDS + OUTCOME_COLUMNS
 SESSION_COLUMNS = tuple(f.name for f in dataclasses.fields(SessionRow))
 
 
+SESSION_CHANGES = (
+    events.SessionCodeUpdated,
+    events.SessionFileSaved,
+    events.SessionFileDeleted,
+    events.SessionClosed,
+)
+
+
 def fold_session(row: SessionRow | None, event: events.Event) -> SessionRow | None:
     """A session event applies only at the revision its writer read (optimistic concurrency);
     one that lost a race changes nothing, and the API tells its writer so (409)."""
@@ -111,10 +121,11 @@ def fold_session(row: SessionRow | None, event: events.Event) -> SessionRow | No
             event.source_code,
             event.created_at,
             event.created_at,
+            files=dict(event.files),
         )
     if row is None:
         return None  # events of one session share a partition: created always comes first
-    if not isinstance(event, events.SessionCodeUpdated | events.SessionClosed):
+    if not isinstance(event, SESSION_CHANGES):
         return row
     if row.status != "ACTIVE" or event.expected_revision not in (None, row.revision):
         return row
@@ -122,7 +133,22 @@ def fold_session(row: SessionRow | None, event: events.Event) -> SessionRow | No
         return dataclasses.replace(
             row,
             source_code=event.source_code,
+            files=row.files if event.files is None else dict(event.files),
             updated_at=max(row.updated_at, event.updated_at),
+            revision=row.revision + 1,
+        )
+    if isinstance(event, events.SessionFileSaved):
+        return dataclasses.replace(
+            row,
+            files={**row.files, event.path: event.content},
+            updated_at=max(row.updated_at, event.updated_at),
+            revision=row.revision + 1,
+        )
+    if isinstance(event, events.SessionFileDeleted):
+        return dataclasses.replace(
+            row,
+            files={k: v for k, v in row.files.items() if k != event.path},
+            updated_at=max(row.updated_at, event.deleted_at),
             revision=row.revision + 1,
         )
     return dataclasses.replace(
@@ -157,6 +183,7 @@ def _snapshot(row: ExecutionRow, request: events.RunRequested) -> ExecutionRow:
         time_limit_ms=request.limits.time_limit_ms,
         memory_mb=request.limits.memory_mb,
         args=request.args,
+        files=request.files,
         queued_at=request.requested_at,
         rerun_of=request.rerun_of,
     )

@@ -72,8 +72,8 @@ INSERT_DEAD_LETTER = (
     "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
 )
 INSERT_REVISION = (
-    "INSERT INTO session_revisions (session_id, revision, event_id, kind, source_code, at) "
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+    "INSERT INTO session_revisions (session_id, revision, event_id, kind, source_code, at, files) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
 )
 INSERT_HISTORY = (
     'INSERT INTO execution_history (topic, partition, "offset", execution_id, event_id, type,'

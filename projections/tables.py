@@ -1,7 +1,8 @@
 """The projection tables: load the rows a batch touches, fold the batch, write the rows back.
 
 Runs inside the caller's transaction; NUL is stored as U+FFFD (PostgreSQL text cannot hold it;
-the log keeps the original).
+the log keeps the original). A program's files are stored as a JSON object in a text column
+(JSON escapes NUL, so they are kept whole).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ async def apply_sessions(conn: Connection, batch: list[Envelope[events.Event]]) 
                     envelope.type,
                     new.source_code,
                     envelope.occurred_at,
+                    events.files_json(new.files),
                 )
             )
     changed = [row for key, row in rows.items() if row is not None and row != before.get(key)]
@@ -105,8 +107,12 @@ async def apply_executions(
 
 
 def _stringify_ids(record: asyncpg.Record) -> dict[str, Any]:
-    """Events carry ids as strings; the tables store uuid. Compare like with like."""
-    return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in record.items()}
+    """Events carry ids as strings; the tables store uuid. Compare like with like. The files
+    column's JSON is read back into the dict the rows hold."""
+    return {
+        k: str(v) if isinstance(v, uuid.UUID) else events.files_from_json(v) if k == "files" else v
+        for k, v in record.items()
+    }
 
 
 def db_values(row: ExecutionRow | SessionRow) -> tuple[Any, ...]:
@@ -117,5 +123,10 @@ def db_values(row: ExecutionRow | SessionRow) -> tuple[Any, ...]:
         else astuple(row)
     )
     return tuple(
-        v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in values
+        events.files_json(v)
+        if isinstance(v, dict)
+        else v.replace("\x00", "\ufffd")
+        if isinstance(v, str) and "\x00" in v
+        else v
+        for v in values
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sandbox.errors import (
     CgroupError,
+    InvalidFiles,
     InvalidLimits,
     LanguageDefinitionError,
     SandboxError,
@@ -25,6 +26,7 @@ __all__ = [
     "Capabilities",
     "CgroupError",
     "ErrorCode",
+    "InvalidFiles",
     "InvalidLimits",
     "Language",
     "LanguageDefinitionError",

@@ -16,6 +16,10 @@ class InvalidLimits(SandboxError):
     """A limit is outside its allowed range."""
 
 
+class InvalidFiles(SandboxError):
+    """A file of the program has a name the work dir cannot hold as given."""
+
+
 class UnknownLanguage(SandboxError):
     """No language has this id, key or name."""
 

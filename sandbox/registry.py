@@ -11,7 +11,7 @@ import subprocess
 import threading
 import tomllib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -76,6 +76,11 @@ class Language:
     check: tuple[str, ...] | None = None
     """Syntax check of an interpreted language (py_compile, node --check, ...): run by the sandbox
     on the submitted source only after a failed run, and then the only source of its E001."""
+    sources: tuple[str, ...] = ()
+    """Name endings of the files a `{sources}` part of `compile` or `check` stands for: the
+    entry point (`file_name`) first, then the program's other files that end so, sorted."""
+    default_files: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Files placed in the work dir unless the program has its own of that name (Go's go.mod)."""
 
     @property
     def id(self) -> uuid.UUID:
@@ -102,20 +107,29 @@ class Language:
         return list(seen.items())
 
     def command(self, template: tuple[str, ...], memory_mb: int,
-                limit_mb: int | None = None) -> list[str]:  # fmt: skip
+                limit_mb: int | None = None, files: Iterable[str] = ()) -> list[str]:  # fmt: skip
         """`template` with `{memory_mb}` replaced by the memory the request asked for, and
         `{heap_ceiling_mb}` by twice `limit_mb`, the memory limit of the step's cgroup (default:
         the run step's): a managed heap (JVM, V8) given that as its maximum cannot fill up before
         the cgroup does, so running out of memory is the kernel's OOM kill (E003), never the
-        runtime's own error message, which any program can print."""
+        runtime's own error message, which any program can print. A part `{sources}` becomes
+        the entry point and those of the program's other `files` that are sources (`sources`)."""
         limit_mb = memory_mb + self.extra_memory_mb if limit_mb is None else limit_mb
         values = {"{memory_mb}": str(memory_mb), "{heap_ceiling_mb}": str(2 * limit_mb)}
         out = []
         for part in template:
+            if part == "{sources}":
+                out.extend(self.source_files(files))
+                continue
             for name, value in values.items():
                 part = part.replace(name, value)
             out.append(part)
         return out
+
+    def source_files(self, files: Iterable[str]) -> list[str]:
+        """The entry point, then the other files that `{sources}` stands for."""
+        others = sorted(f for f in files if f != self.file_name and f.endswith(self.sources))
+        return [self.file_name, *others] if self.sources else [self.file_name]
 
     def to_dict(self) -> dict[str, Any]:
         """What GET /languages/{id} shows."""
@@ -153,11 +167,12 @@ def load_definition(path: Path) -> Language:
     """Parse one definition file."""
     try:
         raw = tomllib.loads(path.read_text())
-        for name in ("run", "compile", "check", "version_command", "mounts"):
+        for name in ("run", "compile", "check", "version_command", "mounts", "sources"):
             if name in raw:
                 raw[name] = tuple(raw[name])
         raw["env"] = MappingProxyType(dict(raw.get("env", {})))
         raw["libraries"] = tuple(Library(**lib) for lib in raw.get("libraries", ()))
+        raw["default_files"] = MappingProxyType(dict(raw.get("default_files", {})))
         raw["template_code"] = raw.get("template_code", "").lstrip("\n")
         re.compile(raw.get("version_regex", ""))
         return Language(**raw)

@@ -11,7 +11,7 @@ import resource
 import stat
 import subprocess
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from sandbox.cgroups import CgroupDriver
 from sandbox.classify import classify, compile_failed, system_error
 from sandbox.errors import (
     CgroupError,
+    InvalidFiles,
     InvalidLimits,
     SandboxUnavailable,
     SourceTooLarge,
@@ -32,7 +33,7 @@ from sandbox.registry import Language, registry
 from sandbox.result import ErrorCode, Result
 from sandbox.settings import SandboxSettings
 from sandbox.step import OutputCallback, StepOutcome, StepSpec, run_step
-from sandbox.workdir import Workdir, mount_tmpfs, remove_stale
+from sandbox.workdir import Workdir, file_parts, mount_tmpfs, remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,32 @@ def _run_teardown(teardown: list[Callable[[], None]]) -> None:
             step()
         except (OSError, CgroupError, WorkdirError):
             log.exception("sandbox: teardown failed")
+
+
+def program_files(lang: Language, code: bytes, files: Mapping[str, str]) -> dict[str, bytes]:
+    """Every file of the program by name, the entry point first, then the language's default
+    files the program has none of; InvalidFiles for a name the work dir cannot hold as given."""
+    tree = {lang.file_name: code}
+    for name, content in files.items():
+        try:
+            file_parts(name)
+        except WorkdirError as exc:
+            raise InvalidFiles(exc.message, field="files", name=name) from None
+        if name in tree:
+            raise InvalidFiles(f"{name!r} is the entry point: its content is the source",
+                               field="files", name=name)  # fmt: skip
+        tree[name] = content.encode()
+    for name in tree:
+        # A name that is also another's directory (`lib` and `lib/x.py`) cannot be both.
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in tree:
+                raise InvalidFiles(f"{'/'.join(parts[:depth])!r} is a file and a directory",
+                                   field="files", name=name)  # fmt: skip
+    for name, content in lang.default_files.items():
+        if not any(n == name or n.startswith(f"{name}/") for n in tree):
+            tree[name] = content.encode()
+    return tree
 
 
 class Sandbox:
@@ -183,25 +210,30 @@ class Sandbox:
 
     async def run(self, language: str, source: str, stdin: str = "", limits: Limits | None = None,
                   on_output: OutputCallback | None = None,
-                  args: Sequence[str] = ()) -> Result:  # fmt: skip
-        """Compile (if the language needs it) and run `source` with command-line `args`; never
-        raises for what the program does, only for bad input (unknown language, oversized
-        source, an argument with a NUL byte)."""
+                  args: Sequence[str] = (),
+                  files: Mapping[str, str] | None = None) -> Result:  # fmt: skip
+        """Compile (if the language needs it) and run `source` with command-line `args`;
+        `source` is the entry point (the language's `file_name`), `files` the program's other
+        files by relative name (`lib/util.py`), placed beside it. Never raises for what the
+        program does, only for bad input (unknown language, oversized source, an argument with a
+        NUL byte, a file name that is not a plain relative name)."""
         lang = registry().get(language)
         if lang is None:
             raise UnknownLanguage(f"unknown language {language!r}", language=language)
         code, data = source.encode(), stdin.encode()
         if any("\x00" in arg for arg in args):
             raise InvalidLimits("an argument contains a NUL byte", field="args")
+        tree = program_files(lang, code, files or {})
         limits = limits or self.limits_for(lang)
         # How much a run may ask for is the caller's policy; what cannot fit its tmpfs is ours.
-        if len(code) > limits.workdir_mb * MIB:
-            raise SourceTooLarge(source_bytes=len(code), workdir_mb=limits.workdir_mb)
+        size = sum(len(content) for content in tree.values())
+        if size > limits.workdir_mb * MIB:
+            raise SourceTooLarge(source_bytes=size, workdir_mb=limits.workdir_mb)
         await self._slots.acquire()
         slot = self._free_slots.pop(0)  # free the longest: any process of its last run is long gone
         teardown: list[Callable[[], None]] = []
         try:
-            return await self._run(lang, code, data, limits, on_output, teardown, slot,
+            return await self._run(lang, tree, data, limits, on_output, teardown, slot,
                                    tuple(args))  # fmt: skip
         finally:
             # Unmounting, removing the (empty) cgroups and arming a launcher for a later run
@@ -235,7 +267,7 @@ class Sandbox:
         except Exception:  # a background task: nothing above it would see this
             log.exception("sandbox: teardown failed")
 
-    async def _run(self, lang: Language, code: bytes, data: bytes, limits: Limits,
+    async def _run(self, lang: Language, tree: dict[str, bytes], data: bytes, limits: Limits,
                    on_output: OutputCallback | None,
                    teardown: list[Callable[[], None]], slot: int,
                    args: tuple[str, ...] = ()) -> Result:  # fmt: skip
@@ -249,17 +281,18 @@ class Sandbox:
             return system_error(f"sandbox: {exc}", enforced)
         teardown.append(workdir.remove)
         try:
-            workdir.write_file(lang.file_name, code)
+            for name, content in tree.items():
+                workdir.write_file(name, content)
             binds = self._build_cache(lang, workdir)
             compiled: StepOutcome | None = None
             if lang.compile:
-                spec = self._spec(lang, workdir, binds, limits, b"", "compile")
+                spec = self._spec(lang, workdir, binds, limits, b"", "compile", files=tree)
                 compiled = await run_step(spec, self.cgroups, uid, gid,
                                           launcher=self.launcher, armory=self.armory,
                                           cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
                 if compile_failed(compiled) or compiled.setup_failed:
                     return classify(compiled, None, enforced, compile_spec=spec)
-            ran = await run_step(self._spec(lang, workdir, binds, limits, data, "run", args),
+            ran = await run_step(self._spec(lang, workdir, binds, limits, data, "run", args, tree),
                                  self.cgroups, uid, gid, launcher=self.launcher,
                                  armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
                                  on_output=on_output, teardown=teardown)  # fmt: skip
@@ -267,23 +300,25 @@ class Sandbox:
             if lang.check is not None and result.error_code is ErrorCode.RUNTIME:
                 # Only a failed run pays for the syntax check (a successful run has no syntax
                 # error to report): E001 is then the checker's verdict, never the run's stderr.
-                checked = await self._check(lang, code, limits, teardown, uid, gid)
+                checked = await self._check(lang, tree, limits, teardown, uid, gid)
                 result = classify(compiled, ran, enforced, checked)
             return result
         except (OSError, CgroupError, WorkdirError) as exc:
             log.exception("sandbox: run failed")
             return system_error(f"sandbox: {exc}", enforced)
 
-    async def _check(self, lang: Language, code: bytes, limits: Limits,
+    async def _check(self, lang: Language, tree: dict[str, bytes], limits: Limits,
                      teardown: list[Callable[[], None]], uid: int, gid: int) -> StepOutcome:  # fmt: skip
-        """The language's syntax check of the submitted source, in a fresh workdir: the program
-        could have rewritten its own file in the one it ran in."""
+        """The language's syntax check of the submitted files, in a fresh workdir: the program
+        could have rewritten its own files in the one it ran in."""
         s = self.settings
         workdir = Workdir.create(s.root, f"{os.getpid()}-{uuid.uuid4().hex[:12]}",
                                  limits.workdir_mb * MIB, uid, gid)  # fmt: skip
         teardown.append(workdir.remove)
-        workdir.write_file(lang.file_name, code)
-        return await run_step(self._spec(lang, workdir, [], limits, b"", "check"), self.cgroups,
+        for name, content in tree.items():
+            workdir.write_file(name, content)
+        return await run_step(self._spec(lang, workdir, [], limits, b"", "check", files=tree),
+                              self.cgroups,
                               uid, gid, launcher=self.launcher, armory=self.armory,
                               cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
 
@@ -305,7 +340,7 @@ class Sandbox:
 
     def _spec(self, lang: Language, workdir: Workdir, binds: list[tuple[Path, str]],
               limits: Limits, stdin: bytes, purpose: str,
-              args: tuple[str, ...] = ()) -> StepSpec:  # fmt: skip
+              args: tuple[str, ...] = (), files: Mapping[str, bytes] | None = None) -> StepSpec:  # fmt: skip
         compiling = purpose != "run"  # the compile step, or the syntax check of a failed run
         if compiling:
             template = lang.compile if purpose == "compile" else lang.check
@@ -319,7 +354,7 @@ class Sandbox:
             wall_ms, cpu_ms = limits.wall_ms, limits.time_limit_ms
             pids = limits.pids + lang.extra_pids
         # The program's own arguments go last, as given: never read as placeholders.
-        command = [*lang.command(template, limits.memory_mb, memory_mb), *args]
+        command = [*lang.command(template, limits.memory_mb, memory_mb, files or ()), *args]
         argv, options = bwrap.via_args_fd(bwrap.command_line(
             bwrap=self.settings.bwrap, etc_dir=self._etc, box=workdir.box, command=command,
             tmp_bytes=limits.workdir_mb * MIB, mounts=lang.mounts, binds=binds,

@@ -42,6 +42,24 @@ def _umount(target: Path) -> None:
         raise OSError(err, f"umount {target}: {os.strerror(err)}")
 
 
+MAX_PATH_DEPTH = 8
+
+
+def file_parts(name: str) -> list[str]:
+    """The components of a relative file name, or WorkdirError: never absolute, never empty or
+    `.`/`..` parts, no NUL, no part that a command line would read as an option (`-x`), and no
+    deeper than MAX_PATH_DEPTH. The API's policy is stricter; this is the sandbox's own floor."""
+    parts = name.split("/")
+    if (
+        not name
+        or "\x00" in name
+        or len(parts) > MAX_PATH_DEPTH
+        or any(part in ("", ".", "..") or part.startswith("-") for part in parts)
+    ):
+        raise WorkdirError(f"bad file name {name!r}")
+    return parts
+
+
 def mounted_points() -> set[str]:
     """Mount points of this mount namespace."""
     with open("/proc/self/mountinfo") as f:
@@ -79,13 +97,28 @@ class Workdir:
         return workdir
 
     def write_file(self, name: str, data: bytes) -> None:
-        """Create `box/name`, which must not exist yet, without following any symlink."""
-        if "/" in name or name in ("", ".", ".."):
-            raise WorkdirError(f"bad file name {name!r}")
+        """Create `box/name`, which must not exist yet, without following any symlink. `name`
+        may name subdirectories (`lib/util.py`): each is made, or opened, one level at a time
+        below `box` with O_NOFOLLOW, so no name can reach outside it."""
+        parts = file_parts(name)
         dir_fd = os.open(self.box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
-            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644,
-                         dir_fd=dir_fd)  # fmt: skip
+            for part in parts[:-1]:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=dir_fd)
+                    os.chown(part, self.uid, self.gid, dir_fd=dir_fd, follow_symlinks=False)
+                try:
+                    sub = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
+                                  dir_fd=dir_fd)  # fmt: skip
+                except OSError as exc:
+                    raise WorkdirError(f"bad file name {name!r}: {part!r} is a file") from exc
+                os.close(dir_fd)
+                dir_fd = sub
+            try:
+                fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                             0o644, dir_fd=dir_fd)  # fmt: skip
+            except (FileExistsError, IsADirectoryError) as exc:
+                raise WorkdirError(f"bad file name {name!r}: it is there already") from exc
             try:
                 view = memoryview(data)
                 while view:

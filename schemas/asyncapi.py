@@ -22,7 +22,13 @@ OUTPUT = Path(__file__).parent / "asyncapi.json"
 # entry here fails the unit test, so a new topic cannot go undocumented.
 CHANNELS: dict[str, tuple[tuple[str, ...], str]] = {
     topics.SESSIONS.name: (
-        ("SessionCreated", "SessionCodeUpdated", "SessionClosed"),
+        (
+            "SessionCreated",
+            "SessionCodeUpdated",
+            "SessionFileSaved",
+            "SessionFileDeleted",
+            "SessionClosed",
+        ),
         "Code sessions: creation, each autosave (a revision), closing. Keyed by session_id.",
     ),
     topics.REQUESTED.name: (

@@ -65,8 +65,9 @@ class RunLimits(msgspec.Struct, frozen=True, kw_only=True):
 
 class SessionCreated(SessionEvent, frozen=True, kw_only=True):
     language_id: str
-    source_code: str
+    source_code: str  # the entry point's (the language's file_name)
     created_at: datetime
+    files: dict[str, str] = {}  # the program's other files, by relative name ("lib/util.py")
 
 
 class SessionCodeUpdated(SessionEvent, frozen=True, kw_only=True):
@@ -76,6 +77,25 @@ class SessionCodeUpdated(SessionEvent, frozen=True, kw_only=True):
     source_code: str
     updated_at: datetime
     expected_revision: int | None = None  # None (older events): applied to an active session
+    files: dict[str, str] | None = None  # the whole set of other files; None: left as they are
+
+
+class SessionFileSaved(SessionEvent, frozen=True, kw_only=True):
+    """An autosave of one file besides the entry point (created or replaced), applied like
+    SessionCodeUpdated only at `expected_revision`."""
+
+    path: str
+    content: str
+    updated_at: datetime
+    expected_revision: int | None = None
+
+
+class SessionFileDeleted(SessionEvent, frozen=True, kw_only=True):
+    """One file besides the entry point removed, applied only at `expected_revision`."""
+
+    path: str
+    deleted_at: datetime
+    expected_revision: int | None = None
 
 
 class SessionClosed(SessionEvent, frozen=True, kw_only=True):
@@ -93,8 +113,19 @@ class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
     limits: RunLimits
     requested_at: datetime
     args: list[str] = []  # command-line arguments for the program
+    files: dict[str, str] = {}  # the program's files besides the entry point (source_code)
     traceparent: str | None = None  # W3C trace context of the request that asked for the run
     rerun_of: str | None = None  # the execution whose logged snapshot this run runs again
+
+
+def files_json(files: dict[str, str] | None) -> str | None:
+    """A program's files as the tables store them (a JSON object, names sorted; JSON escapes
+    NUL, which PostgreSQL text cannot hold)."""
+    return None if files is None else msgspec.json.encode(files, order="sorted").decode()
+
+
+def files_from_json(text: str | None) -> dict[str, str] | None:
+    return None if text is None else msgspec.json.decode(text, type=dict[str, str])
 
 
 class RunAccepted(ExecutionEvent, frozen=True, kw_only=True):
@@ -208,6 +239,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         SessionCreated,
         SessionCodeUpdated,
+        SessionFileSaved,
+        SessionFileDeleted,
         SessionClosed,
         RunRequested,
         RunAccepted,

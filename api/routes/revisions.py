@@ -80,6 +80,7 @@ async def get_revision(
         kind=row["kind"],
         at=row["at"],
         source_code=row["source_code"],
+        files=events.files_from_json(row["files"]) or {},
     )
 
 
@@ -106,6 +107,7 @@ async def restore_revision(
         source_code=old["source_code"],
         updated_at=datetime.now(UTC),
         expected_revision=session["revision"],
+        files=events.files_from_json(old["files"]) or {},
     )
     if not await write_session_event(services, session, update):
         lost_to(await load_session(services, session_id))

@@ -1,4 +1,5 @@
-"""Code sessions: create, read, autosave, close, list executions, and run."""
+"""Code sessions: create, read, autosave (the whole program or one file), close, list
+executions, and run."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from api.contract import (
     ExecutionSummary,
     RunQueued,
     SessionExecutions,
+    SessionFiles,
     SessionRevision,
     SessionView,
     errors,
@@ -26,6 +28,7 @@ from api.dto import (
     CreateSession,
     OptionalBody,
     RunOptions,
+    SaveFile,
     StrictBody,
     UpdateSession,
     body_or_default,
@@ -72,6 +75,28 @@ def check_source(services: Services, source: str) -> None:
             f"source code is {size} bytes; the limit is {policy.max_source_bytes}",
             limit=policy.max_source_bytes,
         )
+
+
+def check_files(
+    services: Services, files: dict[str, str], source: str, entry_point: str | None
+) -> None:
+    """The program's other files against the policy (names, count, sizes): 422 if broken."""
+    policy = services.settings.policy
+    broken = policy.files_violation(files, len(source.encode()), entry_point)
+    if broken is not None:
+        raise InvalidInput(broken.message, field="files", value=broken.value)
+
+
+async def entry_point_of(services: Services, row: asyncpg.Record) -> str | None:
+    """The file name of the session's source_code (None if no executor runs its language)."""
+    try:
+        return (await services.catalogue.get(str(row["language_id"]))).file_name
+    except NotFound:
+        return None
+
+
+def files_of(row: asyncpg.Record) -> dict[str, str]:
+    return events.files_from_json(row["files"]) or {}
 
 
 async def visible(services: Services, appended: Appended, **details: Any) -> None:
@@ -151,12 +176,15 @@ async def create_session(
         raise InvalidInput(exc.message, language_id=body.language_id) from None
     source = body.source_code if body.source_code is not None else language.template_code
     check_source(services, source)
+    files = body.files or {}
+    check_files(services, files, source, language.file_name)
     session_id = str(uuid.uuid4())
     created = events.SessionCreated(
         session_id=session_id,
         language_id=language.id,
         source_code=source,
         created_at=datetime.now(UTC),
+        files=files,
     )
     appended = await services.eventlog.append(topics.SESSIONS, new_event(created))
     await visible(services, appended, session_id=session_id)
@@ -197,13 +225,17 @@ async def get_session(services: ServicesDep, session_id: FromPath[str]) -> Respo
 async def update_session(
     services: ServicesDep,
     session_id: FromPath[str],
-    data: Annotated[UpdateSession | None, Body(description="The whole new source code.")] = None,
+    data: Annotated[
+        UpdateSession | None, Body(description="The whole new source code (and other files).")
+    ] = None,
     if_match: Annotated[str | None, IF_MATCH] = None,
 ) -> Response[SessionRevision]:
     """Autosave: 409 if the session is closed or another write came first (If-Match)."""
     body = body_or_default(data, UpdateSession, optional=False)
     check_source(services, body.source_code)
     row = await load_session(services, session_id)
+    files = files_of(row) if body.files is None else body.files
+    check_files(services, files, body.source_code, await entry_point_of(services, row))
     require_active(row)
     require_revision(row, revision_of(if_match))
     update = events.SessionCodeUpdated(
@@ -211,7 +243,85 @@ async def update_session(
         source_code=body.source_code,
         updated_at=datetime.now(UTC),
         expected_revision=row["revision"],
+        files=body.files,
     )
+    if not await write_session_event(services, row, update):
+        lost_to(await load_session(services, session_id))
+    return session_response(str(row["session_id"]), "ACTIVE", row["revision"] + 1)
+
+
+@get("/code-sessions/{session_id:str}/files", response_headers=[ETAG], responses=errors(404, 503))
+async def get_files(services: ServicesDep, session_id: FromPath[str]) -> Response[SessionFiles]:
+    """The session's program as files: the entry point's name and source, and the other files
+    (GET /code-sessions/{id} shows the source alone, as before files existed)."""
+    row = await load_session(services, session_id)
+    view = SessionFiles(
+        session_id=str(row["session_id"]),
+        revision=row["revision"],
+        entry_point=await entry_point_of(services, row),
+        source_code=row["source_code"],
+        files=files_of(row),
+    )
+    return Response(view, headers={"ETag": f'"{row["revision"]}"'})
+
+
+@patch(
+    "/code-sessions/{session_id:str}/files",
+    dto=StrictBody[SaveFile],
+    return_dto=None,
+    response_headers=[ETAG],
+    responses=errors(400, 404, 409, 413, 422, 503),
+)
+async def save_file(
+    services: ServicesDep,
+    session_id: FromPath[str],
+    data: Annotated[
+        SaveFile | None, Body(description="One file's name and whole new content (null: delete).")
+    ] = None,
+    if_match: Annotated[str | None, IF_MATCH] = None,
+) -> Response[SessionRevision]:
+    """Autosave of one file: creates, replaces or (content null) deletes it; the entry point's
+    name saves `source_code`. 409 like PATCH /code-sessions/{id}; 404 deleting a file that is
+    not there; 422 for a name or a program the policy refuses."""
+    body = body_or_default(data, SaveFile, optional=False)
+    row = await load_session(services, session_id)
+    entry_point = await entry_point_of(services, row)
+    files = files_of(row)
+    now = datetime.now(UTC)
+    update: events.Event
+    if body.path == entry_point:
+        if body.content is None:
+            raise InvalidInput(
+                f"{entry_point!r} is the entry point; it cannot be deleted", field="path"
+            )
+        check_source(services, body.content)
+        check_files(services, files, body.content, entry_point)
+        update = events.SessionCodeUpdated(
+            session_id=str(row["session_id"]),
+            source_code=body.content,
+            updated_at=now,
+            expected_revision=row["revision"],
+        )
+    elif body.content is None:
+        if body.path not in files:
+            raise NotFound(f"the session has no file {body.path!r}", path=body.path)
+        update = events.SessionFileDeleted(
+            session_id=str(row["session_id"]),
+            path=body.path,
+            deleted_at=now,
+            expected_revision=row["revision"],
+        )
+    else:
+        check_files(services, {**files, body.path: body.content}, row["source_code"], entry_point)
+        update = events.SessionFileSaved(
+            session_id=str(row["session_id"]),
+            path=body.path,
+            content=body.content,
+            updated_at=now,
+            expected_revision=row["revision"],
+        )
+    require_active(row)
+    require_revision(row, revision_of(if_match))
     if not await write_session_event(services, row, update):
         lost_to(await load_session(services, session_id))
     return session_response(str(row["session_id"]), "ACTIVE", row["revision"] + 1)
@@ -324,8 +434,11 @@ async def run_session(
         if previous is not None:
             return await replayed(services, previous)
         execution_id = idempotency.execution_id_for(session_key, key)
+    files = files_of(row)
     try:
         language = await services.catalogue.get(str(row["language_id"]))
+        # Saved under the policy of its time: a run is held to today's (as the safety agent will).
+        check_files(services, files, row["source_code"], language.file_name)
         await services.fleet.require_executor(language.key)
         client = services.proxies.client_of(request)
         admitted = await admission.admit(services, session_key, client, execution_id)
@@ -339,6 +452,7 @@ async def run_session(
             source_code=row["source_code"],
             stdin=options.stdin or "",
             args=options.args or [],
+            files=files,
             limits=limits,
             requested_at=datetime.now(UTC),
             traceparent=traceparent,

@@ -15,12 +15,18 @@ RESULT_DEADLINE_S = 180.0
 
 
 async def open_session(
-    client: httpx.AsyncClient, language: str, source_code: str | None = None
+    client: httpx.AsyncClient,
+    language: str,
+    source_code: str | None = None,
+    files: dict[str, str] | None = None,
 ) -> str:
-    """A new ACTIVE session; its own rate-limit window and failure streak."""
+    """A new ACTIVE session (with `files` besides its entry point, if given); its own rate-limit
+    window and failure streak."""
     body: dict[str, Any] = {"language_id": language}
     if source_code is not None:
         body["source_code"] = source_code
+    if files is not None:
+        body["files"] = files
     response = await client.post("/code-sessions", json=body)
     assert response.status_code == 201, response.text
     created = response.json()

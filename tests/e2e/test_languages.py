@@ -1,4 +1,5 @@
-"""Every language over HTTP: a hello world COMPLETES, a non-zero exit FAILS, a busy loop TIMES OUT.
+"""Every language over HTTP: a hello world COMPLETES, a non-zero exit FAILS, a busy loop TIMES OUT,
+arguments arrive as given, and a program of three files (tests/multifile.py) builds and runs.
 
 All runs of this module are submitted at once by one fixture (compiling Rust, Java, Go and
 TypeScript is slow here, and the executors run them side by side); each test waits for its own.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tests import multifile
 from tests.e2e.conftest import Engine
 from tests.e2e.fixtures_runs import (
     open_session,
@@ -118,8 +120,8 @@ PROGRAMS: dict[str, Programs] = {
     ),
 }
 TIME_LIMIT_MS = 1000
-CASES = ("hello", "exit_3", "forever", "hidden", "args")
-ARGS = ["a b", "{memory_mb}", "-x", "ü", ""]
+CASES = ("hello", "exit_3", "forever", "hidden", "args", "files")
+ARGS = multifile.ARGS
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +130,15 @@ async def submitted(engine: Engine) -> AsyncIterator[dict[tuple[str, str], str]]
     async with httpx.AsyncClient(base_url=engine.url, timeout=30) as http:
 
         async def one(language: str, case: str) -> tuple[tuple[str, str], str]:
-            session_id = await open_session(http, language, getattr(PROGRAMS[language], case))
+            if case == "files":
+                program = multifile.PROGRAMS[language]
+                session_id = await open_session(http, language, program.source, program.files)
+            else:
+                session_id = await open_session(http, language, getattr(PROGRAMS[language], case))
             options: dict[str, object] = {}
             if case in ("forever", "hidden"):
                 options = {"time_limit_ms": TIME_LIMIT_MS}
-            elif case == "args":
+            elif case in ("args", "files"):
                 options = {"args": ARGS}
             return (language, case), await submit(http, session_id, options)
 
@@ -181,6 +187,15 @@ async def test_arguments_reach_the_program_as_given(
     result = await wait_result(client, submitted[language, "args"])
     assert (result["status"], result["stdout"]) == ("COMPLETED", "|".join(ARGS) + "\n"), result
     assert result["args"] == ARGS  # kept in the snapshot, shown with the result
+
+
+@pytest.mark.parametrize("language", sorted(PROGRAMS))
+async def test_a_program_of_three_files_builds_and_runs_with_its_arguments(
+    client: httpx.AsyncClient, submitted: dict[tuple[str, str], str], language: str
+) -> None:
+    result = await wait_result(client, submitted[language, "files"])
+    assert (result["status"], result["stdout"]) == ("COMPLETED", multifile.STDOUT), result
+    assert result["args"] == ARGS
 
 
 @pytest.mark.parametrize("language", sorted(PROGRAMS))
