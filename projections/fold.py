@@ -65,6 +65,7 @@ class ExecutionRow:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     rerun_of: str | None = None  # the execution this one re-ran (POST /executions/{id}/rerun)
+    judge0: str | None = None  # RunRequested.judge0 as JSON (api/compat/judge0.py reads it)
     outcome: events.Outcome | None = None
 
     @property
@@ -158,6 +159,7 @@ def _snapshot(row: ExecutionRow, request: events.RunRequested) -> ExecutionRow:
         args=request.args,
         queued_at=request.requested_at,
         rerun_of=request.rerun_of,
+        judge0=msgspec.json.encode(request.judge0).decode() if request.judge0 else None,
     )
 
 
