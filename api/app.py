@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from api.compat import judge0, piston
 from api.errors import EXCEPTION_HANDLERS
 from api.routes import (
     dead_letters,
@@ -76,6 +77,8 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             revisions.get_revision,
             revisions.restore_revision,
             metrics.get_metrics,
+            judge0.router,  # drop-in Judge0 CE, under /judge0
+            piston.router,  # drop-in Piston v2, under /api/v2
         ],
         dependencies={"services": Provide(services_from_state, sync_to_thread=False)},
         middleware=middleware(),
