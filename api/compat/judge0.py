@@ -1,6 +1,7 @@
 """Judge0 CE 1.13.1's API under /judge0, on our engine: a client written for Judge0 works when
-pointed at http://HOST:3000/judge0. Its contract (ids, statuses, Base64, fields, messages) is in
-judge0_rules; here each route maps it onto our services. A submission is one of our executions
+pointed at http://HOST:3000/judge0. Its contract is pure and apart: ids, statuses, Base64
+and fields in judge0_contract, the verdict and answers in judge0_answers, the checks of a
+submission in judge0_validation; here each route maps it onto our services. A submission is one of our executions
 (the token is its execution id), queued through our one path (api.runs): same admission, same
 safety agent, same log and projection, visible in GET /executions/{token} too.
 
@@ -20,7 +21,9 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery
 
 from api import admission
-from api.compat import judge0_rules as rules
+from api.compat import judge0_answers as answers
+from api.compat import judge0_contract as contract
+from api.compat import judge0_validation as validation
 from api.compat.submit import submit, wait_for_end
 from api.dto import RunOptions
 from api.errors import ApiError, InvalidInput
@@ -49,21 +52,21 @@ class Judge0Error(Exception):
         self.body = body
 
 
-def config(services: Services) -> rules.Config:
-    return rules.Config(
+def config(services: Services) -> contract.Config:
+    return contract.Config(
         policy=services.settings.policy, max_queue_size=services.settings.max_queued_total
     )
 
 
 def fields_of(raw: str | None) -> tuple[str, ...]:
-    fields, invalid = rules.requested_fields(raw)
+    fields, invalid = contract.requested_fields(raw)
     if invalid:
-        raise Judge0Error(400, {"error": rules.invalid_fields_error(invalid)})
+        raise Judge0Error(400, {"error": contract.invalid_fields_error(invalid)})
     return fields
 
 
-def run_of(row: asyncpg.Record) -> rules.Run:
-    return rules.Run(
+def run_of(row: asyncpg.Record) -> answers.Run:
+    return answers.Run(
         token=str(row["execution_id"]),
         status=row["status"],
         language_key=row["language_key"] or "",
@@ -91,8 +94,8 @@ def answer(
 ) -> dict[str, Any]:
     """The submission as Judge0 serialises it; NotUtf8 when text must be Base64."""
     asked = msgspec.json.decode(row["judge0"], type=Judge0Attributes) if row["judge0"] else None
-    values = rules.attributes(run_of(row), asked, config(services))
-    return rules.present(values, fields, base64_encoded)
+    values = answers.attributes(run_of(row), asked, config(services))
+    return answers.present(values, fields, base64_encoded)
 
 
 async def row_of(services: Services, token: str) -> asyncpg.Record | None:
@@ -115,7 +118,7 @@ async def available(services: Services) -> set[str]:
 def about() -> dict[str, Any]:
     """Judge0's about: the version clients map language ids with."""
     return {
-        "version": rules.VERSION,
+        "version": contract.VERSION,
         "homepage": None,
         "source_code": None,
         "maintainer": "runbox (a Judge0 CE-compatible API)",
@@ -131,14 +134,14 @@ async def config_info(services: ServicesDep) -> dict[str, Any]:
 @get("/statuses", sync_to_thread=False)
 def statuses() -> list[dict[str, Any]]:
     """Judge0's 14 statuses."""
-    return [{"id": id_, "description": text} for id_, text in rules.STATUSES]
+    return [{"id": id_, "description": text} for id_, text in contract.STATUSES]
 
 
 @get("/languages")
 async def languages(services: ServicesDep) -> list[dict[str, Any]]:
     """Judge0's entries (ids and names of 1.13.1) for every language a live executor runs."""
     running = await available(services)
-    entries = [(id_, name) for id_, name, key in rules.LANGUAGES if key in running]
+    entries = [(id_, name) for id_, name, key in contract.LANGUAGES if key in running]
     return [{"id": id_, "name": name} for id_, name in sorted(entries, key=lambda e: e[1])]
 
 
@@ -146,13 +149,13 @@ async def languages(services: ServicesDep) -> list[dict[str, Any]]:
 async def language(services: ServicesDep, language_id: FromPath[str]) -> Response[dict[str, Any]]:
     """One entry: Judge0's id and name, our source file name; 404 if we do not run it."""
     judge0_id = int(language_id) if language_id.isascii() and language_id.isdigit() else None
-    key = rules.KEY_OF.get(judge0_id) if judge0_id is not None else None
+    key = contract.KEY_OF.get(judge0_id) if judge0_id is not None else None
     if judge0_id is None or key is None or key not in await available(services):
         return Response(NOT_FOUND, status_code=404)
     entry = await services.catalogue.get(key)
     body = {
         "id": judge0_id,
-        "name": rules.NAME_OF[judge0_id],
+        "name": contract.NAME_OF[judge0_id],
         "is_archived": False,
         "source_file": entry.file_name,
         "compile_cmd": None,  # ours are the sandbox's (sandbox/languages/*.toml), not a shell line
@@ -163,9 +166,9 @@ async def language(services: ServicesDep, language_id: FromPath[str]) -> Respons
 
 async def create(
     services: Services, request: Request[Any, Any, Any], body: Any, base64_encoded: bool
-) -> str | rules.FieldErrors:
+) -> str | validation.FieldErrors:
     """Validate one submission and queue it: its token, or Judge0's field errors."""
-    checked = rules.validate(body, config(services), await available(services), base64_encoded)
+    checked = validation.validate(body, config(services), await available(services), base64_encoded)
     if isinstance(checked, dict):
         return checked
     options = RunOptions(
@@ -223,7 +226,7 @@ async def create_submission(
         return Response({"token": created}, status_code=201)
     try:
         return Response(answer(services, row, requested, flag(base64_encoded)), status_code=201)
-    except rules.NotUtf8:
+    except answers.NotUtf8:
         return Response({"token": created, "error": NOT_UTF8}, status_code=201)
 
 
@@ -243,9 +246,9 @@ async def create_batch(
     body = await json_body(request)
     submissions = body.get("submissions") if isinstance(body, dict) else None
     count = len(submissions) if isinstance(submissions, list) else 0
-    if count > rules.MAX_BATCH:
+    if count > contract.MAX_BATCH:
         message = (
-            f"number of submissions in a batch should be less than or equal to {rules.MAX_BATCH}"
+            f"number of submissions in a batch should be less than or equal to {contract.MAX_BATCH}"
         )
         return Response({"error": message}, status_code=400)
     if count == 0 or not isinstance(submissions, list):
@@ -275,9 +278,9 @@ async def get_batch(
     """Up to 20 submissions by token, in order; null for an unknown one."""
     requested = fields_of(fields)
     names = [t for t in (request.headers.get("tokens") or tokens or "").strip().split(",") if t]
-    if len(names) > rules.MAX_BATCH:
+    if len(names) > contract.MAX_BATCH:
         message = (
-            f"number of submissions in a batch should be less than or equal to {rules.MAX_BATCH}"
+            f"number of submissions in a batch should be less than or equal to {contract.MAX_BATCH}"
         )
         return Response({"error": message}, status_code=400)
     if not names:
@@ -289,7 +292,7 @@ async def get_batch(
         for token in names:
             row = await row_of(services, token)
             found.append(answer(services, row, requested, flag(base64_encoded)) if row else None)
-    except rules.NotUtf8:
+    except answers.NotUtf8:
         return Response({"error": NOT_UTF8_BATCH}, status_code=400)
     return Response({"submissions": found})
 
@@ -308,7 +311,7 @@ async def get_submission(
         return Response(NOT_FOUND, status_code=404)
     try:
         return Response(answer(services, row, requested, flag(base64_encoded)))
-    except rules.NotUtf8:
+    except answers.NotUtf8:
         return Response({"error": NOT_UTF8}, status_code=400)
 
 

@@ -8,15 +8,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.compat import judge0_rules as j
+from api.compat import judge0_answers as answers
+from api.compat import judge0_contract as contract
+from api.compat import judge0_validation as validation
 from api.compat import piston_rules as p
 from config.limits import RunPolicy
 
-CONFIG = j.Config(policy=RunPolicy(), max_queue_size=5000)
+CONFIG = contract.Config(policy=RunPolicy(), max_queue_size=5000)
 RUNNING = {"python", "c", "cpp"}
 
 
-def run(**changes: object) -> j.Run:
+def run(**changes: object) -> answers.Run:
     values: dict[str, object] = dict(
         token="t", status="COMPLETED", language_key="python", error_code=None,
         error_message=None, exit_code=0, signal=None, stdout="42\n", stderr="",
@@ -25,36 +27,36 @@ def run(**changes: object) -> j.Run:
         finished_at=None, time_limit_ms=5000, memory_mb=256,
     )  # fmt: skip
     values.update(changes)
-    return j.Run(**values)  # type: ignore[arg-type]
+    return answers.Run(**values)  # type: ignore[arg-type]
 
 
 def test_base64_is_rubys_encode64() -> None:
     data = bytes(range(256)) * 2
-    encoded = j.encode64(data)
+    encoded = contract.encode64(data)
     assert encoded is not None
     lines = encoded.split("\n")
     assert lines[-1] == "" and all(len(line) == 60 for line in lines[:-2])
     assert base64.b64decode(encoded) == data
-    assert j.encode64(b"hello, Judge0\n") == "aGVsbG8sIEp1ZGdlMAo=\n"  # Judge0's own example
-    assert j.encode64(b"") == "" and j.encode64(None) is None
+    assert contract.encode64(b"hello, Judge0\n") == "aGVsbG8sIEp1ZGdlMAo=\n"  # Judge0's own example
+    assert contract.encode64(b"") == "" and contract.encode64(None) is None
     # decode64 is lenient: line breaks, junk and missing padding are fine.
-    assert j.decode64("aGVs\nbG8s IEp1ZGdlMAo") == b"hello, Judge0\n"
-    assert j.decode64("SnVkZ2Uw") == b"Judge0"
+    assert contract.decode64("aGVs\nbG8s IEp1ZGdlMAo") == b"hello, Judge0\n"
+    assert contract.decode64("SnVkZ2Uw") == b"Judge0"
 
 
 def test_fields() -> None:
-    assert j.requested_fields(None) == (j.DEFAULT_FIELDS, [])
-    assert j.requested_fields("stdout,status_id") == (("stdout", "status_id"), [])
-    assert j.requested_fields("*")[0] == j.FIELDS and len(j.FIELDS) == 35
-    assert j.requested_fields("stdout,nope")[1] == ["nope"]
-    assert j.invalid_fields_error(["a", "b"]) == "invalid fields: [a, b]"
+    assert contract.requested_fields(None) == (contract.DEFAULT_FIELDS, [])
+    assert contract.requested_fields("stdout,status_id") == (("stdout", "status_id"), [])
+    assert contract.requested_fields("*")[0] == contract.FIELDS and len(contract.FIELDS) == 35
+    assert contract.requested_fields("stdout,nope")[1] == ["nope"]
+    assert contract.invalid_fields_error(["a", "b"]) == "invalid fields: [a, b]"
 
 
 def test_judge0s_comparison_rule() -> None:
-    assert j.output_matches("a \nb\t\n\n", "a\nb")
-    assert j.output_matches("x", None)  # nothing expected: accepted
-    assert not j.output_matches(" a\n", "a")  # leading whitespace counts
-    assert not j.output_matches("a\n\nb", "a\nb")  # inner blank lines count
+    assert answers.output_matches("a \nb\t\n\n", "a\nb")
+    assert answers.output_matches("x", None)  # nothing expected: accepted
+    assert not answers.output_matches(" a\n", "a")  # leading whitespace counts
+    assert not answers.output_matches("a\n\nb", "a\nb")  # inner blank lines count
 
 
 @pytest.mark.parametrize(
@@ -82,42 +84,42 @@ def test_judge0s_comparison_rule() -> None:
 def test_statuses(
     changes: dict[str, object], expected: str | None, status: tuple[int, str | None]
 ) -> None:
-    assert j.status_of(run(**changes), expected) == status
+    assert answers.status_of(run(**changes), expected) == status
 
 
 def test_attributes_and_presentation() -> None:
-    values = j.attributes(run(), None, CONFIG)
+    values = answers.attributes(run(), None, CONFIG)
     assert values["language_id"] == 71 and values["time"] == "0.012" and values["memory"] == 9000
     assert values["wall_time"] == "0.02" and values["cpu_time_limit"] == "5.0"
     assert values["created_at"] == "2026-01-02T03:04:05.678Z"
-    shown = j.present(values, ("stdout", "stderr", "status"), base64_encoded=False)
+    shown = answers.present(values, ("stdout", "stderr", "status"), base64_encoded=False)
     assert shown == {
         "stdout": "42\n",
         "stderr": None,
         "status": {"id": 3, "description": "Accepted"},
     }
-    assert j.present(values, ("stdout",), base64_encoded=True) == {"stdout": "NDIK\n"}
-    lossy = j.attributes(run(stdout="\ufffd"), None, CONFIG)
-    with pytest.raises(j.NotUtf8):
-        j.present(lossy, ("stdout",), base64_encoded=False)
-    asked = j.validate(
+    assert answers.present(values, ("stdout",), base64_encoded=True) == {"stdout": "NDIK\n"}
+    lossy = answers.attributes(run(stdout="\ufffd"), None, CONFIG)
+    with pytest.raises(answers.NotUtf8):
+        answers.present(lossy, ("stdout",), base64_encoded=False)
+    asked = validation.validate(
         {"source_code": "print(1)", "language_id": 71, "redirect_stderr_to_stdout": True,
          "expected_output": "12"}, CONFIG, RUNNING, False,
     )  # fmt: skip
-    assert isinstance(asked, j.Submission)
-    redirected = j.attributes(run(stdout="1", stderr="2"), asked.attributes, CONFIG)
+    assert isinstance(asked, validation.Submission)
+    redirected = answers.attributes(run(stdout="1", stderr="2"), asked.attributes, CONFIG)
     assert (redirected["stdout"], redirected["stderr"], redirected["status_id"]) == (b"12", None, 3)
 
 
 def test_validation_messages_and_mapping() -> None:
-    assert j.validate({}, CONFIG, RUNNING, False) == {
+    assert validation.validate({}, CONFIG, RUNNING, False) == {
         "source_code": ["can't be blank"],
         "language_id": ["can't be blank"],
     }
-    assert j.validate({"source_code": "x", "language_id": 60}, CONFIG, RUNNING, False) == {
+    assert validation.validate({"source_code": "x", "language_id": 60}, CONFIG, RUNNING, False) == {
         "language_id": ["language with id 60 doesn't exist"]  # Go: not running here
     }
-    errors = j.validate(
+    errors = validation.validate(
         {"source_code": "x", "language_id": "71", "cpu_time_limit": 61, "number_of_runs": 0,
          "wall_time_limit": "0.5", "compiler_options": "-O3", "additional_files": "UEs=",
          "enable_per_process_and_thread_time_limit": "true"}, CONFIG, RUNNING, False,
@@ -130,12 +132,12 @@ def test_validation_messages_and_mapping() -> None:
         "additional_files": ["setting additional files is not allowed"],
         "enable_per_process_and_thread_time_limit": ["this option cannot be enabled"],
     }
-    ok = j.validate(
+    ok = validation.validate(
         {"source_code": "cHJpbnQoMSk=", "language_id": 49, "cpu_time_limit": "0.05",
          "memory_limit": 2048, "command_line_arguments": "a 'b c' $(x) ; d"},
         CONFIG, {"c"}, True,
     )  # fmt: skip
-    assert isinstance(ok, j.Submission)
+    assert isinstance(ok, validation.Submission)
     assert (ok.key, ok.source_code, ok.time_limit_ms, ok.memory_mb) == ("c", "print(1)", 100, 32)
     assert ok.args == ["a", "b c", "(x)", "d"]
     assert ok.attributes.language_id == 49
