@@ -43,6 +43,9 @@ class Result:
     cpu_time_ms: int | None
     memory_peak_kb: int | None
     enforced: tuple[str, ...] = ()
+    # The outputs (stdout, stderr, compile_output) whose bytes were not all UTF-8: their text
+    # shows U+FFFD for the bytes that were not.
+    invalid_utf8: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (enums as their strings, `enforced` as a list)."""
@@ -50,4 +53,5 @@ class Result:
         data["status"] = self.status.value
         data["error_code"] = self.error_code.value if self.error_code else None
         data["enforced"] = list(self.enforced)
+        data["invalid_utf8"] = list(self.invalid_utf8)
         return data

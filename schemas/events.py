@@ -174,6 +174,9 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     cpu_time_ms: int | None = None
     memory_peak_kb: int | None = None
     warnings: list[str] = []  # from the safety rules in "warn" mode (e.g. a likely infinite loop)
+    # The outputs (stdout, stderr, compile_output) that held bytes which are not UTF-8, shown
+    # as U+FFFD in their text (what Judge0's API must know to ask for Base64).
+    invalid_utf8: list[str] = []
 
 
 class RunFinished(ExecutionEvent, frozen=True, kw_only=True):

@@ -86,6 +86,7 @@ def run_of(row: asyncpg.Record) -> answers.Run:
         finished_at=row["finished_at"],
         time_limit_ms=row["time_limit_ms"],
         memory_mb=row["memory_mb"],
+        invalid_utf8=tuple(row["invalid_utf8"] or ()),
     )
 
 
@@ -94,8 +95,9 @@ def answer(
 ) -> dict[str, Any]:
     """The submission as Judge0 serialises it; NotUtf8 when text must be Base64."""
     asked = msgspec.json.decode(row["judge0"], type=Judge0Attributes) if row["judge0"] else None
-    values = answers.attributes(run_of(row), asked, config(services))
-    return answers.present(values, fields, base64_encoded)
+    run = run_of(row)
+    values = answers.attributes(run, asked, config(services))
+    return answers.present(values, fields, base64_encoded, answers.not_utf8(run, asked))
 
 
 async def row_of(services: Services, token: str) -> asyncpg.Record | None:

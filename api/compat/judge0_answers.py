@@ -88,6 +88,7 @@ class Run:
     finished_at: datetime | None
     time_limit_ms: int | None
     memory_mb: int | None
+    invalid_utf8: tuple[str, ...] = ()  # Outcome.invalid_utf8
 
 
 def seconds(ms: int | float | None) -> str | None:
@@ -182,23 +183,36 @@ class NotUtf8(Exception):
     """An attribute asked for holds what is no UTF-8 text (answer with base64_encoded=true)."""
 
 
-def present(
-    values: dict[str, Any], fields: tuple[str, ...], base64_encoded: bool
-) -> dict[str, Any]:
-    """The asked-for attributes: text Base64-encoded (as stored by Judge0) or as UTF-8 text.
+def not_utf8(run: Run, asked: Judge0Attributes | None) -> frozenset[str]:
+    """The attributes whose program output held bytes that are not UTF-8 (the sandbox says
+    which: Outcome.invalid_utf8), as the client gets them (stderr redirected into stdout)."""
+    invalid = set(run.invalid_utf8)
+    if asked is not None and asked.redirect_stderr_to_stdout:
+        invalid = ({"stdout"} if invalid & {"stdout", "stderr"} else set()) | (
+            invalid & {"compile_output"}
+        )
+    if run.language_key not in COMPILED:
+        invalid.discard("compile_output")  # an interpreted language has none (see attributes)
+    return frozenset(invalid)
 
-    Our outputs are text already: bytes a program wrote that were no UTF-8 became U+FFFD when
-    the sandbox decoded them, so a replacement character in an output is read as such bytes."""
+
+def present(
+    values: dict[str, Any],
+    fields: tuple[str, ...],
+    base64_encoded: bool,
+    invalid: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The asked-for attributes: text Base64-encoded (as stored by Judge0) or as UTF-8 text;
+    NotUtf8 when an attribute asked for as text is one of the `invalid` (not UTF-8).
+
+    Our outputs reach us as text, their bytes that are not UTF-8 as U+FFFD: Base64 is of that
+    text (Judge0 encodes the bytes themselves)."""
     answer: dict[str, Any] = {}
     for name in fields:
         value = values[name]
         if name in TEXT_FIELDS and isinstance(value, bytes):
-            if base64_encoded:
-                value = encode64(value)
-            else:
-                text = value.decode()
-                if name in {"stdout", "stderr", "compile_output"} and "\ufffd" in text:
-                    raise NotUtf8
-                value = text
+            if not base64_encoded and name in invalid:
+                raise NotUtf8
+            value = encode64(value) if base64_encoded else value.decode()
         answer[name] = value
     return answer

@@ -193,6 +193,11 @@ async def test_output_that_is_not_utf8_needs_base64(client: httpx.AsyncClient) -
     assert plain.status_code == 400 and plain.json()["error"] == body["error"]
     encoded = await client.get(f"{J}/submissions/{body['token']}?base64_encoded=true")
     assert encoded.status_code == 200 and encoded.json()["stdout"].endswith("\n")
+    ours = (await client.get(f"/executions/{body['token']}")).json()
+    assert ours["invalid_utf8"] == ["stdout"]
+    # A replacement character the program printed is UTF-8 text like any other.
+    printed = await waited(client, {"source_code": "print('\ufffd')", "language_id": 71})
+    assert printed["stdout"] == "\ufffd\n"
 
 
 async def test_fields_selection(client: httpx.AsyncClient) -> None:

@@ -99,9 +99,29 @@ def test_attributes_and_presentation() -> None:
         "status": {"id": 3, "description": "Accepted"},
     }
     assert answers.present(values, ("stdout",), base64_encoded=True) == {"stdout": "NDIK\n"}
-    lossy = answers.attributes(run(stdout="\ufffd"), None, CONFIG)
+    # Only what the sandbox names as not UTF-8 needs Base64: a U+FFFD the program printed is text.
+    printed = run(stdout="\ufffd")
+    assert answers.present(
+        answers.attributes(printed, None, CONFIG),
+        ("stdout",),
+        False,
+        answers.not_utf8(printed, None),
+    ) == {"stdout": "\ufffd"}
+    lossy = run(stdout="\ufffd", invalid_utf8=("stdout",))
     with pytest.raises(answers.NotUtf8):
-        answers.present(lossy, ("stdout",), base64_encoded=False)
+        answers.present(
+            answers.attributes(lossy, None, CONFIG),
+            ("stdout",),
+            False,
+            answers.not_utf8(lossy, None),
+        )
+    redirected_lossy = run(stderr="\ufffd", invalid_utf8=("stderr",))
+    asked_redirect = validation.validate(
+        {"source_code": "x", "language_id": 71, "redirect_stderr_to_stdout": True},
+        CONFIG, RUNNING, False,
+    )  # fmt: skip
+    assert isinstance(asked_redirect, validation.Submission)
+    assert answers.not_utf8(redirected_lossy, asked_redirect.attributes) == {"stdout"}
     asked = validation.validate(
         {"source_code": "print(1)", "language_id": 71, "redirect_stderr_to_stdout": True,
          "expected_output": "12"}, CONFIG, RUNNING, False,

@@ -32,7 +32,7 @@ def test_the_executor_carries_every_outcome_field_from_the_sandbox() -> None:
         "status": "FAILED", "error_code": "E002", "exit_code": 3, "signal": None,
         "stdout": "out", "stderr": "err", "compile_output": "cc", "stdout_truncated": True,
         "stderr_truncated": False, "execution_time_ms": 11, "compile_time_ms": 22,
-        "cpu_time_ms": 33, "memory_peak_kb": 44, "warnings": ["a warning"],
+        "cpu_time_ms": 33, "memory_peak_kb": 44, "warnings": ["a warning"], "invalid_utf8": [],
     }  # fmt: skip
 
 
