@@ -11,6 +11,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from api import docs
+from api.compat import judge0, piston
 from api.errors import EXCEPTION_HANDLERS
 from api.routes import (
     dead_letters,
@@ -82,6 +83,8 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             revisions.restore_revision,
             metrics.get_metrics,
             docs.assets_router(),
+            judge0.router,  # drop-in Judge0 CE, under /judge0
+            piston.router,  # drop-in Piston v2, under /api/v2
         ],
         dependencies={"services": Provide(services_from_state, sync_to_thread=False)},
         middleware=middleware(),

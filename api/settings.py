@@ -49,6 +49,15 @@ class ApiSettings(Endpoints, frozen=True, kw_only=True):
     idempotency_ttl_s: Annotated[
         int, Meta(ge=1, description="how long an Idempotency-Key is remembered")
     ] = 24 * 3600
+    sync_run_timeout_s: Annotated[
+        float,
+        Meta(
+            gt=0,
+            le=600,
+            description="longest a synchronous run (Judge0 ?wait=true, Piston's execute) is "
+            "waited for",
+        ),
+    ] = 150.0
     policy: RunPolicy = msgspec.field(default_factory=RunPolicy)
 
     def check(self) -> None:

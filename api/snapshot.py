@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import asyncpg
+import msgspec
 
 from schemas import events
 
@@ -17,7 +18,9 @@ def request_of(
     traceparent: str | None,
     rerun_of: str | None = None,
 ) -> events.RunRequested:
-    """The snapshot of `row` (code, stdin, arguments, limits, language and its version)."""
+    """The snapshot of `row` (code, stdin, arguments, limits, language and its version, and
+    what a Judge0 submission asked for)."""
+    judge0 = row.get("judge0")
     return events.RunRequested(
         execution_id=execution_id,
         session_id=str(row["session_id"]),
@@ -35,4 +38,5 @@ def request_of(
         requested_at=requested_at,
         traceparent=traceparent,
         rerun_of=rerun_of,
+        judge0=msgspec.json.decode(judge0, type=events.Judge0Attributes) if judge0 else None,
     )

@@ -46,11 +46,18 @@ def register(worker: Worker) -> None:
 FROM_THE_RULES = ("warnings",)
 
 
+def plain(value: Any) -> Any:
+    """A Result value as the event holds it: an enum's string, a tuple's list."""
+    if isinstance(value, Enum):
+        return value.value
+    return list(value) if isinstance(value, tuple) else value
+
+
 def outcome_of(result: Result, warnings: list[str] | None = None) -> events.Outcome:
     """The event's outcome from the sandbox's result: every field of Outcome, by name."""
     values = {name: getattr(result, name) for name in OUTCOME_FIELDS if name not in FROM_THE_RULES}
     return events.Outcome(
-        **{name: v.value if isinstance(v, Enum) else v for name, v in values.items()},
+        **{name: plain(v) for name, v in values.items()},
         warnings=warnings or [],
     )
 

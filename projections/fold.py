@@ -20,8 +20,8 @@ from schemas import events
 # from the log at start (projections.migrate.ensure_fold_version). 2: RunFinished v2, Outcome;
 # 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start;
 # 4: Outcome.warnings; 5: args; 6: execution_history, rerun_of; 7: Outcome read and written
-# bytes, context switches; 8: files.
-FOLD_VERSION = 8
+# bytes, context switches; 8: files; 9: Outcome.invalid_utf8, RunRequested.judge0.
+FOLD_VERSION = 9
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 
@@ -68,6 +68,7 @@ class ExecutionRow:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     rerun_of: str | None = None  # the execution this one re-ran (POST /executions/{id}/rerun)
+    judge0: str | None = None  # RunRequested.judge0 as JSON (api/compat/judge0.py reads it)
     outcome: events.Outcome | None = None
 
     @property
@@ -186,6 +187,7 @@ def _snapshot(row: ExecutionRow, request: events.RunRequested) -> ExecutionRow:
         files=request.files,
         queued_at=request.requested_at,
         rerun_of=request.rerun_of,
+        judge0=msgspec.json.encode(request.judge0).decode() if request.judge0 else None,
     )
 
 

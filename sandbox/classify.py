@@ -17,6 +17,17 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _not_utf8(**outputs: bytes) -> tuple[str, ...]:
+    """The names of the outputs that are not UTF-8 (shown with U+FFFD by `_text`)."""
+    invalid = []
+    for name, data in outputs.items():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            invalid.append(name)
+    return tuple(invalid)
+
+
 def _ok(step: StepOutcome) -> bool:
     return step.exit_code == 0 and step.signal is None and step.stopped is None
 
@@ -84,6 +95,7 @@ def classify(
             signal=compiled.signal, stdout="", stderr="", compile_output=compile_output,
             stdout_truncated=False, stderr_truncated=False, execution_time_ms=None,
             compile_time_ms=compile_ms, cpu_time_ms=None, memory_peak_kb=None, enforced=enforced,
+            invalid_utf8=_not_utf8(compile_output=compiled.stdout),
         )  # fmt: skip
     if ran is None:
         return system_error("the program did not run", enforced, compile_output)
@@ -105,12 +117,16 @@ def classify(
         code = ErrorCode.COMPILE
         compile_output = _text(checked.stdout)
         compile_ms = checked.wall_ms
+    compile_bytes = compiled.stdout if compiled else b""
+    if code is ErrorCode.COMPILE and checked is not None:  # the checker's output, as above
+        compile_bytes = checked.stdout
     return Result(
         status=status, error_code=code, exit_code=ran.exit_code, signal=ran.signal,
         stdout=_text(ran.stdout), stderr=stderr, compile_output=compile_output,
         stdout_truncated=ran.stdout_truncated, stderr_truncated=ran.stderr_truncated,
         execution_time_ms=ran.wall_ms, compile_time_ms=compile_ms, cpu_time_ms=ran.cpu_ms,
         memory_peak_kb=ran.memory_peak_kb, enforced=enforced, **_usage(ran),
+        invalid_utf8=_not_utf8(stdout=ran.stdout, stderr=ran.stderr, compile_output=compile_bytes),
     )  # fmt: skip
 
 

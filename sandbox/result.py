@@ -48,6 +48,9 @@ class Result:
     voluntary_context_switches: int | None = None
     involuntary_context_switches: int | None = None
     enforced: tuple[str, ...] = ()
+    # The outputs (stdout, stderr, compile_output) whose bytes were not all UTF-8: their text
+    # shows U+FFFD for the bytes that were not.
+    invalid_utf8: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (enums as their strings, `enforced` as a list)."""
@@ -55,4 +58,5 @@ class Result:
         data["status"] = self.status.value
         data["error_code"] = self.error_code.value if self.error_code else None
         data["enforced"] = list(self.enforced)
+        data["invalid_utf8"] = list(self.invalid_utf8)
         return data

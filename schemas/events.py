@@ -103,6 +103,30 @@ class SessionClosed(SessionEvent, frozen=True, kw_only=True):
     expected_revision: int | None = None
 
 
+class Judge0Attributes(msgspec.Struct, frozen=True, kw_only=True):
+    """What a submission through the Judge0-compatible API (api/compat/judge0.py) asked for
+    beyond our own request, as the client sent it: its Judge0 answers are rebuilt from these
+    and the run's outcome. Only some are applied (see the README); all are echoed back."""
+
+    language_id: int  # Judge0's id (C is 48, 49 or 50): answered as sent
+    expected_output: str | None = None
+    redirect_stderr_to_stdout: bool = False
+    callback_url: str | None = None
+    command_line_arguments: str | None = None
+    compiler_options: str | None = None
+    cpu_time_limit: float | None = None
+    cpu_extra_time: float | None = None
+    wall_time_limit: float | None = None
+    memory_limit: int | None = None
+    stack_limit: int | None = None
+    max_processes_and_or_threads: int | None = None
+    max_file_size: int | None = None
+    number_of_runs: int | None = None
+    enable_per_process_and_thread_time_limit: bool = False
+    enable_per_process_and_thread_memory_limit: bool = False
+    enable_network: bool = False
+
+
 class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
     """A snapshot of everything needed to run: replay never needs the session table."""
 
@@ -116,6 +140,7 @@ class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
     files: dict[str, str] = {}  # the program's files besides the entry point (source_code)
     traceparent: str | None = None  # W3C trace context of the request that asked for the run
     rerun_of: str | None = None  # the execution whose logged snapshot this run runs again
+    judge0: Judge0Attributes | None = None  # a submission through the Judge0-compatible API
 
 
 def files_json(files: dict[str, str] | None) -> str | None:
@@ -186,6 +211,9 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     voluntary_context_switches: int | None = None
     involuntary_context_switches: int | None = None
     warnings: list[str] = []  # from the safety rules in "warn" mode (e.g. a likely infinite loop)
+    # The outputs (stdout, stderr, compile_output) that held bytes which are not UTF-8, shown
+    # as U+FFFD in their text (what Judge0's API must know to ask for Base64).
+    invalid_utf8: list[str] = []
 
 
 class RunFinished(ExecutionEvent, frozen=True, kw_only=True):

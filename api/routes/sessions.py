@@ -35,8 +35,8 @@ from api.dto import (
 )
 from api.errors import Conflict, InvalidInput, NotFound, ProjectionBehind, SessionClosed, TooLarge
 from api.eventlog import Appended
+from api.runs import queue_run
 from api.services import Services, ServicesDep
-from api.tracing import trace_headers
 from eventlog import topics
 from fleet.catalogue import LanguageEntry
 from schemas import events, new_event
@@ -439,25 +439,18 @@ async def run_session(
         language = await services.catalogue.get(str(row["language_id"]))
         # Saved under the policy of its time: a run is held to today's (as the safety agent will).
         check_files(services, files, row["source_code"], language.file_name)
-        await services.fleet.require_executor(language.key)
-        client = services.proxies.client_of(request)
-        admitted = await admission.admit(services, session_key, client, execution_id)
-        headers, traceparent = trace_headers("RunRequested", execution_id)
-        requested = events.RunRequested(
+        queued = await queue_run(
+            services,
             execution_id=execution_id,
             session_id=session_key,
-            language=events.LanguageRef(
-                id=language.id, key=language.key, name=language.name, version=language.version
-            ),
+            language=language,
             source_code=row["source_code"],
             stdin=options.stdin or "",
             args=options.args or [],
             files=files,
             limits=limits,
-            requested_at=datetime.now(UTC),
-            traceparent=traceparent,
+            client=services.proxies.client_of(request),
         )
-        appended = await services.eventlog.append(topics.REQUESTED, new_event(requested), headers)
     except BaseException:
         if key:
             await idempotency.release(services, session_key, key)
@@ -466,10 +459,10 @@ async def run_session(
         record = idempotency.Record(
             execution_id=execution_id,
             fingerprint=idempotency.fingerprint(options),
-            appended=appended,
+            appended=queued.appended,
         )
         await idempotency.appended(services, session_key, key, record)
-    await visible(services, appended, execution_id=execution_id)
+    await visible(services, queued.appended, execution_id=execution_id)
     log.info(
         "run requested",
         extra={"execution_id": execution_id, "session_id": session_key, "language": language.key},
@@ -477,7 +470,7 @@ async def run_session(
     return Response(
         RunQueued(execution_id=execution_id, status=events.QUEUED),
         status_code=202,
-        headers=admission.rate_headers(admitted),
+        headers=admission.rate_headers(queued.admitted),
     )
 
 

@@ -35,7 +35,7 @@ def test_the_executor_carries_every_outcome_field_from_the_sandbox() -> None:
         "stderr_truncated": False, "execution_time_ms": 11, "compile_time_ms": 22,
         "cpu_time_ms": 33, "memory_peak_kb": 44, "read_bytes": 55, "written_bytes": 66,
         "voluntary_context_switches": 77, "involuntary_context_switches": 88,
-        "warnings": ["a warning"],
+        "warnings": ["a warning"], "invalid_utf8": [],
     }  # fmt: skip
 
 

@@ -126,3 +126,14 @@ def test_only_an_exit_code_on_the_status_fd_means_the_command_started() -> None:
     assert started_exit_code(pid) is None  # spawned, but setup failed before the command
     assert started_exit_code(pid + b'{ "exit-code": 3 }\n') == 3
     assert started_exit_code(b'{"exit-code": "1"}\ngarbage\n') is None
+
+
+def test_outputs_that_are_not_utf8_are_named() -> None:
+    # A program may print any bytes: the text shows U+FFFD for them, and the result says which
+    # outputs held some (a Judge0 client must then ask for Base64), never guessing from U+FFFD.
+    result = classify(None, step(stdout=b"ok \xfe", stderr="\ufffd".encode()))
+    assert result.stdout == "ok \ufffd" and result.invalid_utf8 == ("stdout",)
+    clean = classify(None, OK)
+    assert clean.invalid_utf8 == ()
+    failed = classify(step(exit_code=1, stdout=b"\xff"), None)
+    assert failed.invalid_utf8 == ("compile_output",)
