@@ -4,8 +4,9 @@ routes map it onto our services. An execute is synchronous like Piston's: it que
 executions through our one path (api.runs: same admission and safety agent, visible in
 GET /executions/{id}) and waits, at most SYNC_RUN_TIMEOUT_S, for it to end.
 
-Only the first code file runs (Piston's main file): more files in one run are not supported
-yet. Not in the OpenAPI document (tests/unit/test_openapi.py says why).
+The first code file is the one run (Piston's main file); the others are placed beside it under
+their names, held to our file rules (README: Programs of several files). Not in the OpenAPI
+document (tests/unit/test_openapi.py says why).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ async def list_runtimes(services: ServicesDep) -> list[dict[str, Any]]:
 
 @post("/execute", status_code=200)
 async def execute(services: ServicesDep, request: Request[Any, Any, Any]) -> Response[Any]:
-    """Run the first code file and answer when it ended: `{language, version, run, compile?}`."""
+    """Run the first code file (the others beside it) and answer when it ended: `{language,
+    version, run, compile?}`."""
     if not request.headers.get("content-type", "").startswith("application/json"):
         return message(415, "requests must be of type application/json")
     try:
@@ -61,6 +63,10 @@ async def execute(services: ServicesDep, request: Request[Any, Any, Any]) -> Res
     )
     limits = admission.limits_for(services.settings, options)
     language = await services.catalogue.get(job.runtime.key)
+    policy = services.settings.policy
+    broken = policy.files_violation(job.files, len(job.source_code.encode()), language.file_name)
+    if broken is not None:
+        return message(400, broken.message)
     execution_id = await submit(
         services,
         request,
@@ -69,6 +75,7 @@ async def execute(services: ServicesDep, request: Request[Any, Any, Any]) -> Res
         stdin=job.stdin,
         args=job.args,
         limits=limits,
+        files=job.files,
     )
     log.info("piston execute", extra={"execution_id": execution_id, "language": language.key})
     row = await wait_for_end(services, execution_id, services.settings.sync_run_timeout_s)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from config.limits import RunPolicy
@@ -185,6 +185,7 @@ class Job:
     args: list[str]
     time_limit_ms: int
     memory_mb: int
+    files: dict[str, str] = field(default_factory=dict)  # the other code files, by name
 
 
 @dataclass(frozen=True)
@@ -253,9 +254,15 @@ def job_of(body: Any, available: list[Runtime], policy: RunPolicy) -> Job:
     stdin = body.get("stdin")
     cpu = given.get("run_cpu_time") or given.get("run_timeout")
     memory = given.get("run_memory_limit")
+    # Piston runs its first code file; the others sit beside it under their names (Piston's
+    # default for a file without one: file<i>.code), held to our file rules by the route.
+    others = {
+        str(f.get("name") or f"file{i}.code"): f["content"] for i, f in enumerate(code_files) if i
+    }
     return Job(
         runtime=runtime,
-        source_code=code_files[0]["content"],  # Piston runs its first code file
+        files=others,
+        source_code=code_files[0]["content"],
         stdin=stdin if isinstance(stdin, str) else "",
         args=[a if isinstance(a, str) else str(a) for a in args],
         time_limit_ms=min(policy.max_time_limit_ms, max(policy.min_time_limit_ms, round(cpu)))

@@ -32,6 +32,7 @@ async def submit(
     args: list[str],
     limits: events.RunLimits,
     judge0: events.Judge0Attributes | None = None,
+    files: dict[str, str] | None = None,
 ) -> str:
     """Queue a run of `source_code` in a new session of its own (visible in our API like any
     other, its session holding the code); the execution id once both are readable."""
@@ -42,6 +43,7 @@ async def submit(
         session_id=session_id,
         language_id=language.id,
         source_code=source_code,
+        files=files or {},
         created_at=datetime.now(UTC),
     )
     queued: Queued = await queue_run(
@@ -53,6 +55,7 @@ async def submit(
         stdin=stdin,
         args=args,
         limits=limits,
+        files=files,
         client=services.proxies.client_of(request),
         session=session,
         judge0=judge0,

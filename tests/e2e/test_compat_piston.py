@@ -124,3 +124,19 @@ async def test_pistons_errors(client: httpx.AsyncClient) -> None:
     plain = await client.post("/api/v2/execute", content=b"{}")
     assert plain.status_code == 415
     assert plain.json() == {"message": "requests must be of type application/json"}
+
+
+async def test_the_other_files_sit_beside_the_first(client: httpx.AsyncClient) -> None:
+    files = [
+        {"name": "app.py", "content": "from helpers.greet import hi\nprint(hi('piston'))"},
+        {"name": "helpers/greet.py", "content": "def hi(who):\n    return f'hi {who}'\n"},
+        {"name": "helpers/__init__.py", "content": ""},
+    ]
+    response = await execute(client, {"language": "python", "version": "*", "files": files})
+    assert response.status_code == 200, response.text
+    assert response.json()["run"]["stdout"] == "hi piston\n"
+
+    escaping = [files[0], {"name": "../outside.py", "content": "x = 1"}]
+    refused = await execute(client, {"language": "python", "version": "*", "files": escaping})
+    assert refused.status_code == 400, refused.text
+    assert "../outside.py" in refused.json()["message"]

@@ -84,9 +84,16 @@ def test_close_kills_the_armed_launchers_and_removes_their_cgroups(sandbox: Sand
     pids = sb.armory.pids()  # armed or still arming: each already has its cgroups
     c = sb.cgroups
     base = c.root / c.parent if c.version == 2 else c.root / "memory" / c.parent
-    armed_before = {d for d in base.iterdir() if d.name.endswith("-armed")}
+    # This process's only (named "<pid>-<n>-armed"): other workers on the host arm and use theirs
+    # meanwhile.
+    ours = f"{os.getpid()}-"
+    armed_before = {
+        d for d in base.iterdir() if d.name.startswith(ours) and d.name.endswith("-armed")
+    }
     sb.close()
     assert pids and not [pid for pid in pids if os.path.exists(f"/proc/{pid}")]
-    armed_after = {d for d in base.iterdir() if d.name.endswith("-armed")}
+    armed_after = {
+        d for d in base.iterdir() if d.name.startswith(ours) and d.name.endswith("-armed")
+    }
     # Those of the shared `sandbox` fixture stay; this one's are gone.
     assert armed_after < armed_before and len(armed_before - armed_after) == len(pids)

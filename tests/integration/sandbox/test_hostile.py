@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import ErrorCode, Limits, Sandbox, Status
+from sandbox.registry import registry
 
 pytestmark = pytest.mark.usefixtures("clean_host")
 QUICK = Limits(time_limit_ms=1500, memory_mb=128)
@@ -215,6 +216,13 @@ async def test_the_sandbox_shows_no_host_path_kernel_command_line_or_worker_pid(
     assert HOST_KERNEL_CMDLINE not in seen
     local = sorted(line.split()[-1] for line in seen.splitlines() if line.startswith("LOCAL"))
     if key == "python":
-        assert "KERNEL ''" in seen and local == ["[]"]
+        # Only what the language binds under /usr/local: its installed library trees (README).
+        python = registry().get("python")
+        assert python is not None
+        libraries = sorted(
+            {Path(at).relative_to("/usr/local").parts[0] for _, at in python.library_mounts()
+             if at.startswith("/usr/local/")}
+        )  # fmt: skip
+        assert "KERNEL ''" in seen and local == [str(libraries).replace(" ", "")]
     else:
         assert local == ["go"]  # only what the language mounts
