@@ -19,8 +19,8 @@ from schemas import events
 # Bump when a change here changes rows already written: the projector then rebuilds the tables
 # from the log at start (projections.migrate.ensure_fold_version). 2: RunFinished v2, Outcome;
 # 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start;
-# 4: Outcome.warnings; 5: args; 6: execution_history, rerun_of.
-FOLD_VERSION = 6
+# 4: Outcome.warnings; 5: args; 6: execution_history, rerun_of; 7: stream_events.
+FOLD_VERSION = 7
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 
