@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,8 +115,10 @@ async def test_output_is_seen_line_by_line_while_the_program_runs(
     assert finished - arrivals[0] > 0.8, (arrivals, finished)
     gaps = [arrivals[i + 1] - arrivals[i] for i in range(4)]
     assert min(gaps) > 0.1, gaps
-    # Each line reached the client before the program printed the next one (0.3 s later).
+    # Each line reached the client before the program printed the next one (0.3 s later), and
+    # typically within 200 ms of its print (flush every 50 ms, projector fetch wait 100 ms).
     assert max(delays) < 0.3, delays
+    assert statistics.median(delays) < 0.2, delays
     print(f"print-to-client delays (s): {[round(d, 3) for d in delays]}")
 
 
