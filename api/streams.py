@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
@@ -27,6 +28,8 @@ from redis.asyncio.client import PubSub
 from api.errors import DependencyDown, InvalidInput
 from api.results import present, with_rerun
 from api.services import Services
+
+log = logging.getLogger("api.streams")
 
 Stream = Literal["execution", "session"]
 
@@ -59,7 +62,10 @@ async def open_stream(
 
     Subscribes before answering, so that a Redis outage is a DependencyDown (503) the caller can
     still send, and so that no event recorded meanwhile is missed. An execution's stream ends
-    after its `result`; a session's never ends. Close the iterator (`aclose`) to unsubscribe.
+    after its `result`; a session's never ends. An `after` the stream never numbered (an id of
+    another stream, or of before a rebuild) starts it from the beginning: repeats, never a loss.
+    Redis or PostgreSQL failing later raises DependencyDown from the iterator: the client
+    resumes from its last event. Close the iterator (`aclose`) to unsubscribe.
     """
     pubsub = services.redis.pubsub()
     try:
@@ -73,11 +79,12 @@ async def open_stream(
 async def _follow(
     services: Services, pubsub: PubSub, stream: Stream, key: uuid.UUID, after: int
 ) -> AsyncGenerator[StreamEvent, None]:
-    last = after
     try:
+        # Every event is stored before it is published, so a client can only know stored ids.
+        known = await services.db.stream_event_at(stream, key, after) if after > 0 else None
+        last = after if known is not None else 0
         # An execution's stream ends with its result (unless a requeue recorded more after it).
-        ended = stream == "execution" and after > 0
-        ended = ended and await services.db.stream_event_at(stream, key, after) == "result"
+        ended = stream == "execution" and known == "result"
         while True:
             # The table first: what was recorded before we listened, or fell in a gap.
             while rows := await services.db.stream_after(stream, key, last, PAGE):
@@ -88,9 +95,12 @@ async def _follow(
                 return
             # Then live, until a gap in the numbers or a long silence sends us back.
             while True:
-                message = await pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=IDLE_CHECK_S
-                )
+                try:
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=IDLE_CHECK_S
+                    )
+                except (aioredis.RedisError, OSError) as exc:
+                    raise DependencyDown("Redis is unavailable", service="redis") from exc
                 if message is None:
                     break
                 live = msgspec.json.decode(message["data"], type=LiveMessage)
@@ -177,6 +187,9 @@ def server_sent(events: AsyncGenerator[StreamEvent, None]) -> ServerSentEvent:
                 try:
                     event = step.result()
                 except StopAsyncIteration:
+                    return
+                except DependencyDown as exc:  # end here; the client resumes after `retry`
+                    log.warning("live stream ended: %s", exc)
                     return
                 yield ServerSentEventMessage(id=event.id, event=event.event, data=event.data)
         finally:

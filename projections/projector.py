@@ -77,8 +77,14 @@ def history_row(
 
 
 def parse(records: Records) -> Batch:
+    """Decode a poll's messages; each execution's RunRequested goes first (causally it is), so
+    the live streams tell QUEUED before what the run did, whichever partition the poll listed
+    first (the rows are the same either way: the folds commute)."""
     batch = Batch([], [], {})
-    for tp, messages in records.items():
+    requested_first = sorted(
+        records.items(), key=lambda item: item[0].topic != topics.REQUESTED.name
+    )
+    for tp, messages in requested_first:
         for message in messages:
             batch.offsets[tp] = message.offset + 1
             try:
@@ -112,8 +118,9 @@ class Applied:
 async def apply_batch(conn: asyncpg.Connection[Any], batch: Batch) -> Applied:
     """Fold a batch into the tables and the live streams (inside the caller's transaction)."""
     told: list[streams.Item] = []
-    changed = await apply_executions(conn, batch.executions, told)
+    # Sessions first: an autosave and the run of it in one batch are told in that order.
     await apply_sessions(conn, batch.sessions, told)
+    changed = await apply_executions(conn, batch.executions, told)
     if batch.history:
         await conn.executemany(queries.INSERT_HISTORY, batch.history)
     return Applied(changed, await streams.record(conn, told))

@@ -12,14 +12,17 @@ from typing import Any, cast
 
 import msgspec
 import orjson
+from aiokafka import TopicPartition
 
-from api.streams import StreamEvent, _follow
+from api.streams import StreamEvent, _follow, server_sent
+from eventlog import topics
 from processors.output import OutputPump
 from processors.settings import ProcessorSettings
 from projections.fold import ExecutionRow, fold_execution
+from projections.projector import parse
 from projections.streams import EXECUTION, SESSION, Item, execution_items
 from sandbox.spawn import Capture
-from schemas import decode, events
+from schemas import decode, encode, events, new_event
 from tests.samples import T0, run_finished, run_requested
 
 ID = str(uuid.uuid4())
@@ -208,3 +211,36 @@ def test_the_sandbox_tells_once_that_a_stream_reached_its_cap() -> None:
         capture.feed(part)
     assert put == [("stdout", b"ab"), ("stdout", b"cd"), ("stdout", b"")]
     assert capture.truncated and bytes(capture.data) == b"abcd"
+
+
+async def test_an_id_the_stream_never_gave_starts_it_from_the_beginning() -> None:
+    rows = [(1, "status", "QUEUED"), (2, "result", RESULT)]
+    resumed = await follow(FakeDb(rows), FakePubSub(FakeDb(rows), []), after=99)
+    assert [e.id for e in resumed] == [1, 2]
+
+
+async def test_redis_failing_under_a_live_stream_ends_it_for_the_client_to_resume() -> None:
+    class Broken(FakePubSub):
+        async def get_message(self, ignore_subscribe_messages: bool, timeout: float) -> Any:
+            raise ConnectionError("Redis went away")
+
+    rows = [(1, "status", "QUEUED")]
+    services = cast(Any, SimpleNamespace(db=FakeDb(rows)))
+    events_ = _follow(services, cast(Any, Broken(FakeDb(rows), [])), "execution", uuid.uuid4(), 0)
+    chunks = [chunk async for chunk in cast(Any, server_sent(events_).iterator)]
+    text = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks).decode()
+    assert text.startswith("retry: 2000") and "id: 1\r\nevent: status\r\ndata: QUEUED" in text
+
+
+def test_a_poll_that_lists_a_runs_events_before_its_request_is_folded_request_first() -> None:
+    def at(topic: str, event: events.Event) -> Any:
+        return TopicPartition(topic, 0), [SimpleNamespace(offset=0, value=encode(new_event(event)))]
+
+    records = dict([at(topics.EVENTS.name, started()), at(topics.REQUESTED.name, REQUEST)])
+    batch = parse(cast(Any, records))
+    assert [type(e.payload) for e in batch.executions] == [events.RunRequested, events.RunStarted]
+    told = tell([e.payload for e in batch.executions])
+    assert [(i.event, i.data) for i in told if i.stream == EXECUTION] == [
+        ("status", "QUEUED"),
+        ("status", "RUNNING"),
+    ]
