@@ -270,3 +270,22 @@ async def test_a_last_event_id_that_is_no_number_is_refused(client: httpx.AsyncC
         for bad in (b"abc", b"-1", b"1.5", "²".encode(), b"9" * 12):
             response = await client.get(path, headers={b"Last-Event-ID": bad})
             assert_error(response, 422, "invalid_input")
+
+
+async def test_a_program_flooding_output_line_by_line_makes_a_bounded_number_of_events(
+    client: httpx.AsyncClient,
+) -> None:
+    """Hostile: a write per line, as fast as it can, until its CPU time runs out."""
+    source = "for i in range(10**9):\n    print(i, flush=True)\n"
+    session_id = await open_session(client, "python", source)
+    execution_id = await submit(client, session_id, {"time_limit_ms": 2000})
+    read = await read_sse(client, f"/executions/{execution_id}/events")
+    result = read.events[-1].json()
+    assert result["status"] == "TIMEOUT" and result["stdout_truncated"], result["status"]
+    outputs = [e.json() for e in read.events if e.event == "output"]
+    wall_ms = 2 * 2000 + 500
+    # The documented bound: cap / OUTPUT_CHUNK_BYTES + wall / OUTPUT_FLUSH_MS per stream.
+    assert len(outputs) <= (1 << 20) // (16 * 1024) + wall_ms // 50, len(outputs)
+    assert "".join(o["data"] for o in outputs) == result["stdout"]
+    assert [e.json()["stream"] for e in read.events if e.event == "truncated"] == ["stdout"]
+    print(f"flood: {len(outputs)} output events for {len(result['stdout'])} bytes")
