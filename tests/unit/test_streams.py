@@ -18,6 +18,7 @@ from api.streams import StreamEvent, _follow, server_sent
 from eventlog import topics
 from processors.output import OutputPump
 from processors.settings import ProcessorSettings
+from projections import streams
 from projections.fold import ExecutionRow, fold_execution
 from projections.projector import parse
 from projections.streams import EXECUTION, SESSION, Item, execution_items
@@ -41,14 +42,19 @@ def chunk(data: str, attempt: int = 1, truncated: bool = False) -> events.Output
     )
 
 
-def tell(sequence: list[events.Event]) -> list[Item]:
-    row: ExecutionRow | None = None
+def told_from(
+    row: ExecutionRow | None, sequence: list[events.Event]
+) -> tuple[list[Item], ExecutionRow | None]:
     told: list[Item] = []
     for event in sequence:
         new = fold_execution(row, event)
         told += execution_items(row, new, event)
         row = new
-    return told
+    return told, row
+
+
+def tell(sequence: list[events.Event]) -> list[Item]:
+    return told_from(None, sequence)[0]
 
 
 def names(items: list[Item], stream: str) -> list[tuple[str, str]]:
@@ -86,12 +92,44 @@ def test_a_retry_says_running_again_and_stale_output_is_not_told() -> None:
     ]
 
 
-def test_a_session_hears_of_a_run_read_before_its_request() -> None:
-    told = tell([started(), REQUEST])
-    assert names(told, EXECUTION) == [("status", "RUNNING")]
-    assert [(e, orjson.loads(d)["status"]) for e, d in names(told, SESSION)] == [
-        ("status", "RUNNING")
+@dataclass
+class FakeConn:
+    """`stream_events` in memory, for `streams.record`."""
+
+    table: list[tuple[str, str, int, str, str]] = field(default_factory=list)
+
+    async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        if query == streams.LAST_SEQ:
+            return [
+                {
+                    "stream": s,
+                    "key": k,
+                    "seq": max((r[2] for r in self.table if r[:2] == (s, k)), default=None),
+                }
+                for s, k in zip(*args, strict=True)
+            ]
+        assert query == streams.EXECUTION_SO_FAR
+        return [{"event": r[3], "data": r[4]} for r in self.table if r[:2] == (EXECUTION, args[0])]
+
+    async def executemany(self, query: str, rows: list[tuple[str, str, int, str, str]]) -> None:
+        self.table += rows
+
+
+async def test_a_session_hears_all_of_a_run_whose_request_is_read_after_its_events() -> None:
+    conn = FakeConn()
+    first, row = told_from(None, [started(), chunk("one\n")])
+    await streams.record(cast(Any, conn), first)  # one batch: no session known yet
+    second, _ = told_from(row, [REQUEST, chunk("two\n")])
+    await streams.record(cast(Any, conn), second)
+    session = [(r[2], r[3], orjson.loads(r[4])) for r in conn.table if r[0] == SESSION]
+    assert [(seq, event) for seq, event, _ in session] == [
+        (1, "status"),
+        (2, "output"),
+        (3, "output"),
     ]
+    assert session[0][2] == {"execution_id": ID, "status": "RUNNING"}
+    assert "".join(d["data"] for _, e, d in session if e == "output") == "one\ntwo\n"
+    assert {r[1] for r in conn.table if r[0] == SESSION} == {REQUEST.session_id}
 
 
 @dataclass
