@@ -21,6 +21,7 @@ from api.routes import (
     languages,
     metrics,
     revisions,
+    session_events,
     sessions,
     workers,
 )
@@ -72,6 +73,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             sessions.run_session,
             executions.get_execution,
             executions.execution_events,
+            session_events.session_events,
             workers.list_workers,
             dead_letters.list_dead_letters,
             dead_letters.get_dead_letter,

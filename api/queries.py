@@ -27,6 +27,11 @@ DEAD_LETTERS = (
     DEAD_LETTER_ENTRY + " WHERE (d.dead_lettered_at, d.execution_id) < ($1, $2)"
     " ORDER BY d.dead_lettered_at DESC, d.execution_id DESC LIMIT $3"
 )
+STREAM_AFTER = (
+    "SELECT seq, event, data FROM stream_events WHERE stream = $1 AND key = $2 AND seq > $3"
+    " ORDER BY seq LIMIT $4"
+)
+STREAM_EVENT_AT = "SELECT event FROM stream_events WHERE stream = $1 AND key = $2 AND seq = $3"
 REVISION = "SELECT event_id FROM session_revisions WHERE session_id = $1 AND revision = $2"
 EXECUTION = "SELECT * FROM executions WHERE execution_id = $1"
 SESSION_EXECUTIONS = """
@@ -121,6 +126,16 @@ class Database:
 
     async def session_executions(self, session_id: uuid.UUID, limit: int) -> list[asyncpg.Record]:
         return await self.fetch(SESSION_EXECUTIONS, session_id, limit)
+
+    async def stream_after(
+        self, stream: str, key: uuid.UUID, after: int, limit: int
+    ) -> list[asyncpg.Record]:
+        """The recorded events of a live stream numbered after `after`, in order."""
+        return await self.fetch(STREAM_AFTER, stream, key, after, limit)
+
+    async def stream_event_at(self, stream: str, key: uuid.UUID, seq: int) -> str | None:
+        row = await self.fetchrow(STREAM_EVENT_AT, stream, key, seq)
+        return str(row["event"]) if row is not None else None
 
     async def history(self, execution_id: uuid.UUID) -> list[asyncpg.Record]:
         return await self.fetch(HISTORY, execution_id)

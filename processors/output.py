@@ -1,7 +1,15 @@
 """Turns the program's output, as the sandbox reads it, into OutputChunk events while it runs.
 
-Chunks are sent at most every OUTPUT_FLUSH_MS or when OUTPUT_CHUNK_BYTES are pending, and stop
-at the run's own output caps, so a chatty program costs a bounded number of events.
+The bounds, so that a flood costs Kafka, the projector and the API a bounded amount:
+- size: no chunk carries more than OUTPUT_CHUNK_BYTES (16 KiB) of output; more pending is split;
+- rate: pending output is flushed every OUTPUT_FLUSH_MS (50 ms), or early once a full chunk is
+  pending, so a trickle makes at most 1000 / OUTPUT_FLUSH_MS chunks a second per stream, and a
+  flood makes full chunks only;
+- total: each stream stops at the run's own output cap (the sandbox's STDOUT_BYTES /
+  STDERR_BYTES, 1 MiB by default), the same bytes the result keeps. The chunk that reaches the
+  cap says `truncated`, so a live client is told that the rest was cut.
+A run therefore makes at most 2 x (cap / OUTPUT_CHUNK_BYTES + time limit / OUTPUT_FLUSH_MS)
+chunks: 2 x (64 + 100) for the defaults' 1 MiB and 5 s.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ class OutputPump:
         self.pending: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
         self.pending_bytes = 0
         self.sent_bytes = {"stdout": 0, "stderr": 0}
+        self.cut = {"stdout": False, "stderr": False}  # reached its cap: tell it once, then stop
+        self.told_cut = {"stdout": False, "stderr": False}
         self.decoders = {
             s: codecs.getincrementaldecoder("utf-8")(errors="replace") for s in self.pending
         }
@@ -55,6 +65,11 @@ class OutputPump:
 
     def feed(self, stream: str, data: bytes) -> None:
         room = self.caps[stream] - self.sent_bytes[stream] - sum(map(len, self.pending[stream]))
+        if self.cut[stream]:
+            return
+        if not data or len(data) > room:  # the sandbox's word that the cap was reached, or ours
+            self.cut[stream] = True
+            self.wakeup.set()
         if room <= 0 or not data:
             return
         self.pending[stream].append(data[:room])
@@ -72,35 +87,41 @@ class OutputPump:
             await self._flush(final=False)
 
     async def _flush(self, final: bool) -> None:
+        limit = self.worker.settings.output_chunk_bytes
         for stream, parts in self.pending.items():
-            if not parts and not final:
-                continue
             data = b"".join(parts)
             parts.clear()
-            text = self.decoders[stream].decode(data, final=final)
-            self.sent_bytes[stream] += len(data)
-            if not text:
-                continue
-            self.seq += 1
-            try:
-                self.acks.append(
-                    await send(
-                        self.worker.events,
-                        events.OutputChunk(
-                            execution_id=self.execution_id,
-                            attempt=self.attempt,
-                            stream=stream,
-                            seq=self.seq,
-                            data=text,
-                        ),
-                        self.headers,
-                    )
-                )
-            except Exception as exc:  # live output is a convenience; the result carries it all
-                log.warning(
-                    "output chunk not sent: %s", exc, extra={"execution_id": self.execution_id}
-                )
+            pieces = [data[i : i + limit] for i in range(0, len(data), limit)] or [b""]
+            for n, piece in enumerate(pieces):
+                last = n == len(pieces) - 1
+                text = self.decoders[stream].decode(piece, final=final and last)
+                self.sent_bytes[stream] += len(piece)
+                tell_cut = last and self.cut[stream] and not self.told_cut[stream]
+                if not text and not tell_cut:
+                    continue
+                self.told_cut[stream] = self.told_cut[stream] or tell_cut
+                await self._send(stream, text, tell_cut)
         self.pending_bytes = 0
+
+    async def _send(self, stream: str, text: str, truncated: bool) -> None:
+        self.seq += 1
+        try:
+            self.acks.append(
+                await send(
+                    self.worker.events,
+                    events.OutputChunk(
+                        execution_id=self.execution_id,
+                        attempt=self.attempt,
+                        stream=stream,
+                        seq=self.seq,
+                        data=text,
+                        truncated=truncated,
+                    ),
+                    self.headers,
+                )
+            )
+        except Exception as exc:  # live output is a convenience; the result carries it all
+            log.warning("output chunk not sent: %s", exc, extra={"execution_id": self.execution_id})
 
     async def close(self) -> None:
         """Flush the rest; the acks of every chunk are then in `acks`, for the caller to await."""

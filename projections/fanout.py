@@ -1,11 +1,12 @@
 """Live fan-out on Redis after each commit: best effort, never holding the projection back.
 
-The table is the truth and the result carries all output. Each committed batch's messages are
+The stream table is the truth (`projections.streams`): a client that misses a message reads it
+there, as the API does on a gap in the numbers. Each committed batch's messages are
 queued for one sending task (so they keep their order) and the projector never waits for Redis.
 While Redis is away (refusing or hanging: each attempt is bounded by `REDIS_TIMEOUT_S`) the
 sender retries with backoff and the queue keeps the newest `MAX_QUEUED_BYTES`; older messages
 are dropped and counted. A batch cut off mid-send is sent again whole, so after a Redis failure a
-live client may see a message twice.
+message may come twice: the API drops what it has already delivered by its number.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 
-import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from projections.fold import ExecutionRow
 from projections.reconnect import Backoff, describe
-from schemas import Envelope, events
+from projections.streams import Recorded
 
 log = logging.getLogger("projections.fanout")
 
@@ -35,7 +34,7 @@ Message = tuple[str, bytes]
 
 
 class Fanout:
-    """Publishes `output` and `status` messages on `execution:{id}`."""
+    """Publishes each recorded stream event on `execution:{id}` or `session:{id}`."""
 
     def __init__(self, redis_url: str) -> None:
         self.redis = aioredis.from_url(
@@ -57,32 +56,10 @@ class Fanout:
                 await self.sender
         await self.redis.aclose()
 
-    def publish(
-        self, changed: Sequence[ExecutionRow], batch: Sequence[Envelope[events.Event]]
-    ) -> None:
-        """Queue the messages of a committed batch, so a client told "done" finds the row done."""
-        messages = [
-            (
-                f"execution:{envelope.payload.execution_id}",
-                orjson.dumps(
-                    {
-                        "event": "output",
-                        "stream": envelope.payload.stream,
-                        "seq": envelope.payload.seq,
-                        "data": envelope.payload.data,
-                    }
-                ),
-            )
-            for envelope in batch
-            if isinstance(envelope.payload, events.OutputChunk)
-        ]
-        messages += [
-            (
-                f"execution:{row.execution_id}",
-                orjson.dumps({"event": "status", "status": row.status}),
-            )
-            for row in changed
-        ]
+    def publish(self, recorded: Sequence[Recorded]) -> None:
+        """Queue the stream events of a committed batch, so a client told "done" finds the row
+        done; each message carries its number in its stream (`projections.streams`)."""
+        messages = [(event.channel, event.message()) for event in recorded]
         if not messages:
             return
         size = sum(len(body) for _, body in messages)

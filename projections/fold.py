@@ -20,8 +20,9 @@ from schemas import events
 # from the log at start (projections.migrate.ensure_fold_version). 2: RunFinished v2, Outcome;
 # 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start;
 # 4: Outcome.warnings; 5: args; 6: execution_history, rerun_of; 7: Outcome read and written
-# bytes, context switches; 8: files; 9: Outcome.invalid_utf8, RunRequested.judge0.
-FOLD_VERSION = 9
+# bytes, context switches; 8: files; 9: Outcome.invalid_utf8, RunRequested.judge0; 10:
+# stream_events.
+FOLD_VERSION = 10
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 

@@ -80,7 +80,8 @@ async def _release(conn: asyncpg.Connection) -> None:
 async def _drop(conn: asyncpg.Connection) -> None:
     await conn.execute(
         "DROP TABLE IF EXISTS sessions, session_revisions, executions, execution_output, "
-        "execution_history, dead_letters, projection_offsets, projector_status, schema_migrations"
+        "execution_history, stream_events, dead_letters, projection_offsets, projector_status, "
+        "schema_migrations"
     )
 
 

@@ -28,8 +28,9 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from eventlog import topics
-from projections import observe, queries
+from projections import observe, queries, streams
 from projections.fanout import Fanout
+from projections.fold import ExecutionRow
 from projections.reconnect import Backoff, TopicsMissing, describe, is_outage, pause
 from projections.settings import ProjectorSettings
 from projections.tables import apply_executions, apply_sessions
@@ -76,8 +77,14 @@ def history_row(
 
 
 def parse(records: Records) -> Batch:
+    """Decode a poll's messages; each execution's RunRequested goes first (causally it is), so
+    the live streams tell QUEUED before what the run did, whichever partition the poll listed
+    first (the rows are the same either way: the folds commute)."""
     batch = Batch([], [], {})
-    for tp, messages in records.items():
+    requested_first = sorted(
+        records.items(), key=lambda item: item[0].topic != topics.REQUESTED.name
+    )
+    for tp, messages in requested_first:
         for message in messages:
             batch.offsets[tp] = message.offset + 1
             try:
@@ -100,13 +107,23 @@ def parse(records: Records) -> Batch:
     return batch
 
 
-async def apply_batch(conn: asyncpg.Connection[Any], batch: Batch) -> list[Any]:
-    """Fold a batch into the tables (inside the caller's transaction); the changed executions."""
-    changed = await apply_executions(conn, batch.executions)
-    await apply_sessions(conn, batch.sessions)
+@dataclass
+class Applied:
+    """What a batch changed: the executions' rows, and the events recorded in the live streams."""
+
+    changed: list[ExecutionRow]
+    recorded: list[streams.Recorded]
+
+
+async def apply_batch(conn: asyncpg.Connection[Any], batch: Batch) -> Applied:
+    """Fold a batch into the tables and the live streams (inside the caller's transaction)."""
+    told: list[streams.Item] = []
+    # Sessions first: an autosave and the run of it in one batch are told in that order.
+    await apply_sessions(conn, batch.sessions, told)
+    changed = await apply_executions(conn, batch.executions, told)
     if batch.history:
         await conn.executemany(queries.INSERT_HISTORY, batch.history)
-    return changed
+    return Applied(changed, await streams.record(conn, told))
 
 
 def unapplied(records: Records, stored: dict[TopicPartition, int]) -> tuple[Records, int]:
@@ -308,7 +325,7 @@ class Projector:
             if not fresh:
                 return
             batch = parse(fresh)
-            changed = await apply_batch(conn, batch)
+            applied = await apply_batch(conn, batch)
             tps = list(batch.offsets.items())
             advanced = await conn.fetch(
                 queries.ADVANCE_OFFSETS,
@@ -319,7 +336,7 @@ class Projector:
             )
         for r in advanced:
             self.applied[TopicPartition(r["topic"], r["partition"])] = r["next_offset"]
-        for row in changed:
+        for row in applied.changed:
             log.info(
                 "execution projected",
                 extra={
@@ -330,4 +347,4 @@ class Projector:
                 },
             )
         if self.fanout is not None:
-            self.fanout.publish(changed, batch.executions)
+            self.fanout.publish(applied.recorded)

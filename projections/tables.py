@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from projections import queries
+from projections import queries, streams
 from projections.fold import (
     EXECUTION_COLUMNS,
     ExecutionRow,
@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     Connection = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
 
 
-async def apply_sessions(conn: Connection, batch: list[Envelope[events.Event]]) -> None:
+async def apply_sessions(
+    conn: Connection, batch: list[Envelope[events.Event]], told: list[streams.Item]
+) -> None:
+    """Fold session events; what they tell the live streams is appended to `told`."""
     if not batch:
         return
     ids = list({e.key for e in batch})
@@ -42,6 +45,7 @@ async def apply_sessions(conn: Connection, batch: list[Envelope[events.Event]]) 
     for envelope in batch:
         old = rows.get(envelope.key)
         new = rows[envelope.key] = fold_session(old, envelope.payload)
+        told += streams.session_items(old, new, envelope)
         if new is not None and (old is None or new.revision != old.revision):
             revisions.append(
                 (
@@ -62,8 +66,10 @@ async def apply_sessions(conn: Connection, batch: list[Envelope[events.Event]]) 
 
 
 async def apply_executions(
-    conn: Connection, batch: list[Envelope[events.Event]]
+    conn: Connection, batch: list[Envelope[events.Event]], told: list[streams.Item]
 ) -> list[ExecutionRow]:
+    """Fold execution events; the rows changed. What they tell the live streams is appended to
+    `told`, event by event, in the order they were folded."""
     if not batch:
         return []
     ids = list({e.key for e in batch})
@@ -76,7 +82,9 @@ async def apply_executions(
     dead = []
     for envelope in batch:
         payload = envelope.payload
-        rows[envelope.key] = fold_execution(rows.get(envelope.key), payload)
+        old = rows.get(envelope.key)
+        new = rows[envelope.key] = fold_execution(old, payload)
+        told += streams.execution_items(old, new, payload)
         if isinstance(payload, events.OutputChunk):
             chunks.append(
                 (

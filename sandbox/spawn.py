@@ -18,6 +18,8 @@ import subprocess
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+# (stream, bytes) as the program writes them; empty bytes once, when the stream reaches its cap
+# (what follows is dropped), so a live reader can say so while the program still runs.
 OutputCallback = Callable[[str, bytes], Awaitable[None] | None]
 _READ_CHUNK = 65536
 
@@ -57,6 +59,7 @@ class Capture:
 
     def feed(self, chunk: bytes) -> None:
         room = self.cap - len(self.data)
+        cut_now = len(chunk) > room and not self.truncated
         if len(chunk) > room:
             self.truncated = True
             chunk = chunk[: max(room, 0)]
@@ -64,6 +67,8 @@ class Capture:
             self.data += chunk
             if self.deliver is not None:
                 self.deliver.put(self.name, chunk)
+        if cut_now and self.deliver is not None:
+            self.deliver.put(self.name, b"")
 
 
 class Delivery:

@@ -181,6 +181,7 @@ class OutputChunk(ExecutionEvent, frozen=True, kw_only=True):
     stream: str  # "stdout" | "stderr"
     seq: int
     data: str
+    truncated: bool = False  # the stream reached the run's output cap: nothing more of it follows
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):

@@ -143,6 +143,7 @@ async def test_unknown_ids_are_404_everywhere(client: httpx.AsyncClient, ref: st
         client.post(f"/code-sessions/{ref}/run"),
         client.get(f"/executions/{ref}"),
         client.get(f"/executions/{ref}/events"),
+        client.get(f"/code-sessions/{ref}/events"),
     ]
     for call in calls:
         response = await call
@@ -246,6 +247,7 @@ async def test_openapi_document(client: httpx.AsyncClient) -> None:
         "/code-sessions/{session_id}/close": {"patch"},
         "/executions/{execution_id}": {"get"},
         "/executions/{execution_id}/events": {"get"},
+        "/code-sessions/{session_id}/events": {"get"},
     }
     for path, methods in expected.items():
         assert path in paths, sorted(paths)
