@@ -9,7 +9,7 @@ carries its number, so the splice has neither gap nor duplicate.
 Execution stream: `status` (data: the status), `output` (JSON `{stream, data, attempt}`),
 `truncated` (JSON `{stream, attempt}`: that stream's output was cut at the run's cap) and
 `result` (data: the row's columns as JSON; the API renders it as GET /executions/{id}).
-Session stream: `revision` (JSON `{revision, kind, source_code, at}`) for each applied session
+Session stream: `revision` (JSON `{revision, kind, source_code, files, at}`) for each applied session
 event, and the events of its executions with `execution_id` in their JSON.
 """
 
@@ -150,6 +150,7 @@ def session_items(
         "revision": after.revision,
         "kind": envelope.type,
         "source_code": after.source_code,
+        "files": after.files,
         "at": envelope.occurred_at,
     }
     return [Item(SESSION, after.session_id, "revision", _json(data))]
