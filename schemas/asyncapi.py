@@ -30,8 +30,18 @@ CHANNELS: dict[str, tuple[tuple[str, ...], str]] = {
         "Runs asked for by the API, each a full snapshot (code, stdin, limits, language).",
     ),
     topics.EVENTS.name: (
-        ("RunRejected", "RunStarted", "OutputChunk", "RunFinished", "DeadLettered", "RunRequeued"),
-        "What happened to each execution: rejection, attempts, output, outcome, dead letter.",
+        (
+            "RunRejected",
+            "RunStarted",
+            "OutputChunk",
+            "StdinReceived",
+            "StdinClosed",
+            "RunFinished",
+            "DeadLettered",
+            "RunRequeued",
+        ),
+        "What happened to each execution: rejection, attempts, output, live input, outcome, "
+        "dead letter.",
     ),
     topics.DISPATCH.name: (
         ("RunAccepted",),

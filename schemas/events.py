@@ -95,6 +95,9 @@ class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
     args: list[str] = []  # command-line arguments for the program
     traceparent: str | None = None  # W3C trace context of the request that asked for the run
     rerun_of: str | None = None  # the execution whose logged snapshot this run runs again
+    # Interactive: `stdin` is only the start; clients send the rest over GET /executions/{id}/ws
+    # while it runs, each chunk recorded as a StdinReceived.
+    interactive: bool = False
 
 
 class RunAccepted(ExecutionEvent, frozen=True, kw_only=True):
@@ -125,6 +128,25 @@ class OutputChunk(ExecutionEvent, frozen=True, kw_only=True):
     stream: str  # "stdout" | "stderr"
     seq: int
     data: str
+
+
+class StdinReceived(ExecutionEvent, frozen=True, kw_only=True):
+    """Input a client sent an interactive run, as the executor gave it to the program (written
+    into its stdin pipe, readable by it); seq orders one attempt's chunks."""
+
+    attempt: int
+    seq: int
+    data: str
+
+
+class StdinClosed(ExecutionEvent, frozen=True, kw_only=True):
+    """No more input goes to this attempt of an interactive run: the client said so (`eof`),
+    its WebSocket closed (`disconnected`), the run ended first (`run_ended`), or its channel was
+    gone (`expired`). From `eof`, `disconnected` and `expired` on the program reads end of file."""
+
+    attempt: int
+    reason: str
+    bytes_given: int  # live input the program was given in this attempt (its StdinReceived data)
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -208,6 +230,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunRejected,
         RunStarted,
         OutputChunk,
+        StdinReceived,
+        StdinClosed,
         RunFinished,
         RetryScheduled,
         DeadLettered,

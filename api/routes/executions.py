@@ -96,6 +96,14 @@ EVENT_STREAM = ResponseSpec(
 @get("/executions/{execution_id:str}/events", responses={200: EVENT_STREAM, **errors(404, 503)})
 async def execution_events(services: ServicesDep, execution_id: FromPath[str]) -> ServerSentEvent:
     """Server-sent events: `status` on each change, `output` chunks live, `result` at the end."""
+    return ServerSentEvent(await event_messages(services, execution_id))
+
+
+async def event_messages(
+    services: Services, execution_id: str
+) -> AsyncGenerator[ServerSentEventMessage, None]:
+    """The execution's events as SSE messages, for the stream above and for the WebSocket
+    (api/routes/interactive.py); NotFound or DependencyDown before the first."""
     row = await load_execution(services, execution_id)
     pubsub = services.redis.pubsub()
     try:
@@ -132,4 +140,4 @@ async def execution_events(services: ServicesDep, execution_id: FromPath[str]) -
         finally:
             await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
 
-    return ServerSentEvent(stream())
+    return stream()

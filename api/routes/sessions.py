@@ -33,6 +33,7 @@ from api.dto import (
 from api.errors import Conflict, InvalidInput, NotFound, ProjectionBehind, SessionClosed, TooLarge
 from api.eventlog import Appended
 from api.services import Services, ServicesDep
+from api.stdin import open_input
 from api.tracing import trace_headers
 from eventlog import topics
 from fleet.catalogue import LanguageEntry
@@ -342,7 +343,9 @@ async def run_session(
             limits=limits,
             requested_at=datetime.now(UTC),
             traceparent=traceparent,
+            interactive=bool(options.interactive),
         )
+        await open_input(services, requested)
         appended = await services.eventlog.append(topics.REQUESTED, new_event(requested), headers)
     except BaseException:
         if key:
