@@ -248,6 +248,16 @@ async def test_eof_ends_the_input_and_later_stdin_is_refused(
     recorded = await history(client, execution_id)
     closed = [e["payload"] for e in recorded if e["type"] == "StdinClosed"]
     assert [(c["reason"], c["bytes_given"]) for c in closed] == [("eof", 8)]
+    # A re-run is interactive too: its input comes again, live, into a channel of its own.
+    rerun = await client.post(f"/executions/{execution_id}/rerun")
+    assert rerun.status_code == 202, rerun.text
+    async with socket(engine, rerun.json()["execution_id"]) as ws:
+        talk = Transcript(ws)
+        await send(ws, type="stdin", data="again\n")
+        await send(ws, type="eof")
+        again = await talk.to_the_end()
+    assert (again["status"], again["stdout"]) == ("COMPLETED", "'start\\nagain\\n'\n"), again
+    assert again["rerun"]["stdout_matches"] is False
 
 
 async def test_a_client_that_disconnects_ends_the_input(
@@ -286,3 +296,14 @@ async def test_bad_frames_and_unknown_executions_get_error_frames(
         await send(ws, type="stdin", data="still fine\n")  # the socket is still open
         result = await talk.to_the_end()
     assert (result["status"], result["stdout"]) == ("COMPLETED", "still fine\n"), result
+    # A frame larger than any the bound could take is not even read.
+    _, waiting = await interactive_run(client, "print(input())")
+    async with socket(engine, waiting) as ws:
+        await frame(ws)  # its status
+        await send(ws, type="stdin", data="x" * (6 * 64 * 1024 + 4096))
+        try:
+            extra = await asyncio.wait_for(ws.recv(), 10)
+            raise AssertionError(f"a frame after the oversized one: {extra!r}")
+        except ConnectionClosed:
+            pass
+        assert ws.close_code == 1009
