@@ -21,6 +21,10 @@ def main() -> None:
         access_log=False,
         loop="uvloop",
         http="httptools",
+        # GET /executions/{id}/ws; a frame may carry the stdin buffer's worth of JSON-escaped
+        # text (6 bytes a byte at worst), and no more.
+        ws="websockets-sansio",
+        ws_max_size=6 * settings.stdin_buffer_bytes + 4096,
         lifespan="on",
     )
 

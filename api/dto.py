@@ -140,6 +140,15 @@ class RunOptions(msgspec.Struct, forbid_unknown_fields=True):
             examples=[["--verbose", "input.txt"]],
         ),
     ] = None
+    interactive: Annotated[
+        bool | None,
+        Meta(
+            description="True: the program's stdin stays open while it runs; `stdin` is only "
+            "its start, the rest is sent over GET /executions/{execution_id}/ws. The wall "
+            "limit (2 x time_limit_ms + 500 ms) still holds, waiting for input included.",
+            examples=[True],
+        ),
+    ] = None
 
 
 T = TypeVar("T", bound=msgspec.Struct)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from api import admission
 from api.eventlog import Appended
 from api.services import Services
+from api.stdin import open_input
 from api.tracing import trace_headers
 from eventlog import topics
 from fleet.catalogue import LanguageEntry
@@ -37,6 +38,7 @@ async def queue_run(
     limits: events.RunLimits,
     client: str,
     files: dict[str, str] | None = None,
+    interactive: bool = False,
     session: events.SessionCreated | None = None,
     judge0: events.Judge0Attributes | None = None,
 ) -> Queued:
@@ -62,6 +64,8 @@ async def queue_run(
         requested_at=datetime.now(UTC),
         traceparent=traceparent,
         judge0=judge0,
+        interactive=interactive,
     )
+    await open_input(services, requested)  # an interactive run's stdin channel, before the run
     appended = await services.eventlog.append(topics.REQUESTED, new_event(requested), headers)
     return Queued(appended=appended, admitted=admitted)

@@ -58,6 +58,15 @@ class ApiSettings(Endpoints, frozen=True, kw_only=True):
             "waited for",
         ),
     ] = 150.0
+    stdin_buffer_bytes: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=16 * 1024 * 1024,
+            description="interactive runs: stdin sent over the WebSocket and not yet taken by "
+            "the program; a send beyond it is refused (stdin_buffer_full)",
+        ),
+    ] = 64 * 1024
     policy: RunPolicy = msgspec.field(default_factory=RunPolicy)
 
     def check(self) -> None:

@@ -19,7 +19,8 @@ def request_of(
     rerun_of: str | None = None,
 ) -> events.RunRequested:
     """The snapshot of `row` (code, stdin, arguments, limits, language and its version, and
-    what a Judge0 submission asked for)."""
+    what a Judge0 submission asked for, and
+    whether it is interactive: a re-run of an interactive run takes its input live again)."""
     judge0 = row.get("judge0")
     return events.RunRequested(
         execution_id=execution_id,
@@ -39,4 +40,5 @@ def request_of(
         traceparent=traceparent,
         rerun_of=rerun_of,
         judge0=msgspec.json.decode(judge0, type=events.Judge0Attributes) if judge0 else None,
+        interactive=bool(row["interactive"]),
     )

@@ -24,6 +24,7 @@ from processors.failures import retry_or_dead_letter, settle_neutral
 from processors.observe import sandbox_run
 from processors.output import OutputPump
 from processors.publisher import consume, publish_until_sent, read, send, trace_headers
+from processors.stdin import LiveStdin
 from sandbox import ErrorCode, Result, Status
 from schemas import events
 from telemetry import metrics
@@ -180,6 +181,7 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
     caps = {"stdout": limits.stdout_bytes, "stderr": limits.stderr_bytes}
     pump = OutputPump(worker, request.execution_id, accepted.attempt, headers, caps)
     pump.start()
+    live = LiveStdin(worker, request.execution_id, pump) if request.interactive else None
     try:
         with sandbox_run(request, accepted.attempt, limits) as measured:
             result = measured.result = await sandbox.run(
@@ -190,9 +192,14 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
                 on_output=pump.feed,
                 args=request.args,
                 files=request.files,
+                stdin_feed=live,
             )
     finally:
+        if live is not None:
+            live.finish()
         await pump.close()
+    if live is not None and result.error_code != ErrorCode.SYSTEM:
+        await close_input(live, extra)
     finished_ack = None
     if result.error_code != ErrorCode.SYSTEM:
         finished = events.RunFinished(
@@ -207,6 +214,7 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
     # Live output is a convenience (the result carries it all): its failures are not the run's.
     await asyncio.gather(*pump.acks, return_exceptions=True)
     await started_ack
+    await asyncio.gather(*pump.input_acks)
     if finished_ack is None:
         return result
     await finished_ack
@@ -216,6 +224,14 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
         extra={**extra, "status": result.status.value, "error_code": result.error_code},
     )
     return result
+
+
+async def close_input(live: LiveStdin, extra: dict[str, Any]) -> None:
+    """The run is over for good: its channel takes no more input (a client is told so)."""
+    try:
+        await live.channel.close("run_ended")
+    except (aioredis.RedisError, OSError) as exc:  # the channel expires by itself
+        log.warning("could not close the stdin channel: %s", exc, extra=extra)
 
 
 async def remember(worker: Worker, request: events.RunRequested, result: Result) -> None:

@@ -10,6 +10,8 @@ The bounds, so that a flood costs Kafka, the projector and the API a bounded amo
   cap says `truncated`, so a live client is told that the rest was cut.
 A run therefore makes at most 2 x (cap / OUTPUT_CHUNK_BYTES + time limit / OUTPUT_FLUSH_MS)
 chunks: 2 x (64 + 100) for the defaults' 1 MiB and 5 s.
+An interactive run's input is recorded here too (StdinReceived, StdinClosed), after the output
+read before it, so the log tells the exchange in the order it happened.
 """
 
 from __future__ import annotations
@@ -59,6 +61,12 @@ class OutputPump:
         self.closed = False
         self.task: asyncio.Task[None] | None = None
         self.acks: list[Awaitable[Any]] = []
+        # An interactive run's input, each record after the output pending when it was given;
+        # sent in this order by the next flush.
+        self.ready: list[events.Event] = []
+        self.input_acks: list[Awaitable[Any]] = []
+        self.stdin_seq = 0
+        self.stdin_decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run())
@@ -77,6 +85,36 @@ class OutputPump:
         if self.pending_bytes >= self.worker.settings.output_chunk_bytes:
             self.wakeup.set()
 
+    def record_stdin(self, data: bytes) -> None:
+        """The program was given `data` (it is in its stdin pipe)."""
+        text = self.stdin_decoder.decode(data)
+        if text:
+            self.stdin_seq += 1
+            self._record(
+                events.StdinReceived(
+                    execution_id=self.execution_id,
+                    attempt=self.attempt,
+                    seq=self.stdin_seq,
+                    data=text,
+                )
+            )
+
+    def record_stdin_closed(self, reason: str, bytes_given: int) -> None:
+        self._record(
+            events.StdinClosed(
+                execution_id=self.execution_id,
+                attempt=self.attempt,
+                reason=reason,
+                bytes_given=bytes_given,
+            )
+        )
+
+    def _record(self, event: events.Event) -> None:
+        # The output read so far goes first: the log tells the exchange in the order it happened.
+        self.ready.extend(self._take_pending(final=False))
+        self.ready.append(event)
+        self.wakeup.set()
+
     async def _run(self) -> None:
         while not self.closed:
             with contextlib.suppress(TimeoutError):
@@ -86,8 +124,11 @@ class OutputPump:
             self.wakeup.clear()
             await self._flush(final=False)
 
-    async def _flush(self, final: bool) -> None:
+    def _take_pending(self, final: bool) -> list[events.Event]:
+        """The output pending now, as numbered chunks of at most OUTPUT_CHUNK_BYTES; the one
+        that reaches a stream's cap says `truncated`."""
         limit = self.worker.settings.output_chunk_bytes
+        chunks: list[events.Event] = []
         for stream, parts in self.pending.items():
             data = b"".join(parts)
             parts.clear()
@@ -100,28 +141,36 @@ class OutputPump:
                 if not text and not tell_cut:
                     continue
                 self.told_cut[stream] = self.told_cut[stream] or tell_cut
-                await self._send(stream, text, tell_cut)
-        self.pending_bytes = 0
-
-    async def _send(self, stream: str, text: str, truncated: bool) -> None:
-        self.seq += 1
-        try:
-            self.acks.append(
-                await send(
-                    self.worker.events,
+                self.seq += 1
+                chunks.append(
                     events.OutputChunk(
                         execution_id=self.execution_id,
                         attempt=self.attempt,
                         stream=stream,
                         seq=self.seq,
                         data=text,
-                        truncated=truncated,
-                    ),
-                    self.headers,
+                        truncated=tell_cut,
+                    )
                 )
-            )
-        except Exception as exc:  # live output is a convenience; the result carries it all
-            log.warning("output chunk not sent: %s", exc, extra={"execution_id": self.execution_id})
+        self.pending_bytes = 0
+        return chunks
+
+    async def _flush(self, final: bool) -> None:
+        ready, self.ready = self.ready, []
+        for event in [*ready, *self._take_pending(final)]:
+            try:
+                ack = await send(self.worker.events, event, self.headers)
+            except Exception as exc:
+                if isinstance(event, events.OutputChunk):
+                    # Live output is a convenience; the result carries it all.
+                    log.warning("output chunk not sent: %s", exc,
+                                extra={"execution_id": self.execution_id})  # fmt: skip
+                    continue
+                ack = asyncio.get_running_loop().create_future()
+                ack.set_exception(exc)
+            # The log's record of what the program was given: unlike live output, its failure
+            # is the attempt's (the executor awaits `input_acks` as it does RunStarted's).
+            (self.acks if isinstance(event, events.OutputChunk) else self.input_acks).append(ack)
 
     async def close(self) -> None:
         """Flush the rest; the acks of every chunk are then in `acks`, for the caller to await."""

@@ -21,8 +21,8 @@ from schemas import events
 # 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start;
 # 4: Outcome.warnings; 5: args; 6: execution_history, rerun_of; 7: Outcome read and written
 # bytes, context switches; 8: files; 9: Outcome.invalid_utf8, RunRequested.judge0; 10:
-# stream_events.
-FOLD_VERSION = 10
+# stream_events; 11: interactive.
+FOLD_VERSION = 11
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 
@@ -70,6 +70,7 @@ class ExecutionRow:
     finished_at: datetime | None = None
     rerun_of: str | None = None  # the execution this one re-ran (POST /executions/{id}/rerun)
     judge0: str | None = None  # RunRequested.judge0 as JSON (api/compat/judge0.py reads it)
+    interactive: bool | None = None  # stdin also comes live, over GET /executions/{id}/ws
     outcome: events.Outcome | None = None
 
     @property
@@ -189,6 +190,7 @@ def _snapshot(row: ExecutionRow, request: events.RunRequested) -> ExecutionRow:
         queued_at=request.requested_at,
         rerun_of=request.rerun_of,
         judge0=msgspec.json.encode(request.judge0).decode() if request.judge0 else None,
+        interactive=request.interactive,
     )
 
 
@@ -253,4 +255,4 @@ def fold_execution(row: ExecutionRow | None, event: events.Event) -> ExecutionRo
             finished_at=event.dead_lettered_at,
             outcome=events.Outcome(status="FAILED", error_code="E005"),
         )
-    return row  # RunAccepted, RetryScheduled, OutputChunk: no change to the row
+    return row  # RunAccepted, RetryScheduled, OutputChunk, Stdin*: no change to the row

@@ -21,6 +21,7 @@ from sandbox.registry import Language, Registry, registry
 from sandbox.result import ErrorCode, Result, Status
 from sandbox.runner import Capabilities, Sandbox
 from sandbox.settings import SandboxSettings
+from sandbox.stdin import StdinFeed
 
 __all__ = [
     "Capabilities",
@@ -39,6 +40,7 @@ __all__ = [
     "SandboxUnavailable",
     "SourceTooLarge",
     "Status",
+    "StdinFeed",
     "UnknownLanguage",
     "WorkdirError",
     "registry",

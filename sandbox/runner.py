@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -32,6 +33,7 @@ from sandbox.limits import MIB, Limits, wall_ms_for
 from sandbox.registry import Language, registry
 from sandbox.result import ErrorCode, Result
 from sandbox.settings import SandboxSettings
+from sandbox.stdin import StdinFeed
 from sandbox.step import OutputCallback, StepOutcome, StepSpec, run_step
 from sandbox.workdir import Workdir, file_parts, mount_tmpfs, remove_stale
 
@@ -211,12 +213,15 @@ class Sandbox:
     async def run(self, language: str, source: str, stdin: str = "", limits: Limits | None = None,
                   on_output: OutputCallback | None = None,
                   args: Sequence[str] = (),
-                  files: Mapping[str, str] | None = None) -> Result:  # fmt: skip
+                  files: Mapping[str, str] | None = None,
+                  stdin_feed: StdinFeed | None = None) -> Result:  # fmt: skip
         """Compile (if the language needs it) and run `source` with command-line `args`;
         `source` is the entry point (the language's `file_name`), `files` the program's other
         files by relative name (`lib/util.py`), placed beside it. Never raises for what the
         program does, only for bad input (unknown language, oversized source, an argument with a
-        NUL byte, a file name that is not a plain relative name)."""
+        NUL byte, a file name that is not a plain relative name). With `stdin_feed` the run is
+        interactive: its stdin is a pipe, `stdin` first, then what the feed gives while it runs
+        (stdin.py)."""
         lang = registry().get(language)
         if lang is None:
             raise UnknownLanguage(f"unknown language {language!r}", language=language)
@@ -234,7 +239,7 @@ class Sandbox:
         teardown: list[Callable[[], None]] = []
         try:
             return await self._run(lang, tree, data, limits, on_output, teardown, slot,
-                                   tuple(args))  # fmt: skip
+                                   tuple(args), stdin_feed)  # fmt: skip
         finally:
             # Unmounting, removing the (empty) cgroups and arming a launcher for a later run
             # block the event loop for a few ms: done a little after the caller has its result,
@@ -270,7 +275,8 @@ class Sandbox:
     async def _run(self, lang: Language, tree: dict[str, bytes], data: bytes, limits: Limits,
                    on_output: OutputCallback | None,
                    teardown: list[Callable[[], None]], slot: int,
-                   args: tuple[str, ...] = ()) -> Result:  # fmt: skip
+                   args: tuple[str, ...] = (),
+                   stdin_feed: StdinFeed | None = None) -> Result:  # fmt: skip
         s = self.settings
         enforced = self.capabilities.enforced
         uid, gid = s.ids(slot)
@@ -292,8 +298,9 @@ class Sandbox:
                                           cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
                 if compile_failed(compiled) or compiled.setup_failed:
                     return classify(compiled, None, enforced, compile_spec=spec)
-            ran = await run_step(self._spec(lang, workdir, binds, limits, data, "run", args, tree),
-                                 self.cgroups, uid, gid, launcher=self.launcher,
+            spec = self._spec(lang, workdir, binds, limits, data, "run", args, tree)
+            spec = dataclasses.replace(spec, stdin_feed=stdin_feed)
+            ran = await run_step(spec, self.cgroups, uid, gid, launcher=self.launcher,
                                  armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
                                  on_output=on_output, teardown=teardown)  # fmt: skip
             result = classify(compiled, ran, enforced)

@@ -27,6 +27,7 @@ from sandbox.cgroups import CgroupDriver, CgroupStats, StepCgroup
 from sandbox.launcher import argv as launcher_argv
 from sandbox.seccomp import filter_fd
 from sandbox.spawn import Capture, Child, Delivery, OutputCallback, Usage, spawn
+from sandbox.stdin import PipeFeeder, StdinFeed
 
 __all__ = ["OutputCallback", "StepOutcome", "StepSpec", "Stop", "run_step"]
 _PR_SET_PDEATHSIG = 1
@@ -56,6 +57,8 @@ class StepSpec:
     stderr_cap: int | None  # None: stderr goes into stdout (compile steps)
     purpose: str = "run"
     bwrap_options: tuple[str, ...] = ()  # read by bwrap from ARGS_FD in `argv` (bwrap.via_args_fd)
+    # Interactive: stdin is a pipe, `stdin` written first, then what the feed gives (stdin.py).
+    stdin_feed: StdinFeed | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,13 @@ def _stdin_fd(data: bytes) -> int:
         os.write(fd, data)
         os.lseek(fd, 0, os.SEEK_SET)
     return fd
+
+
+def _stdin_fds(spec: StepSpec) -> tuple[int, int | None]:
+    """The child's stdin, and the write end we keep when it is a pipe (an interactive run)."""
+    if spec.stdin_feed is None:
+        return _stdin_fd(spec.stdin), None
+    return os.pipe2(os.O_CLOEXEC)
 
 
 def started_exit_code(status: bytes) -> int | None:
@@ -168,20 +178,31 @@ async def _spawn_and_supervise(spec: StepSpec, cg: StepCgroup | None, armed: Arm
     err = Capture("stderr", spec.stderr_cap or 0, deliver)
     captures = [out] if spec.stderr_cap is None else [out, err]
     try:
-        child, status_r, start = _start(spec, cg, armed, uid, gid, launcher, captures)
+        child, status_r, start, feed_w = _start(spec, cg, armed, uid, gid, launcher, captures)
     except BaseException:
         if deliver is not None:
             await deliver.close()
         raise
+    feeder = None
     try:
+        if feed_w is not None:
+            assert spec.stdin_feed is not None
+            feeder = PipeFeeder(feed_w, spec.stdin, spec.stdin_feed)
+            feeder.start()
         stopped = await _supervise(child, spec, cg, start, cpu_poll_ms)
         wall_ms = int((time.monotonic() - start) * 1000)
+        if feeder is not None:
+            await feeder.stop()
         # Every process of the sandbox dies with its pid namespace, so the pipes close now;
         # the bound only guards against a writer we do not know about.
         if not await child.output_closed(2.0) and cg is not None:
             await asyncio.to_thread(cg.kill_all)
             await child.output_closed(2.0)
     finally:
+        if feeder is not None:
+            await feeder.stop()
+        elif feed_w is not None:
+            os.close(feed_w)
         child.close()
         status = _read_all(status_r)
         os.close(status_r)
@@ -195,10 +216,25 @@ async def _spawn_and_supervise(spec: StepSpec, cg: StepCgroup | None, armed: Arm
 
 
 def _start(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid: int, gid: int,
-           launcher: str | None, captures: list[Capture]) -> tuple[Child, int, float]:  # fmt: skip
-    """Start the step: its child, the read end of bwrap's status pipe, and the start time."""
+           launcher: str | None,
+           captures: list[Capture]) -> tuple[Child, int, float, int | None]:  # fmt: skip
+    """Start the step: its child, the read end of bwrap's status pipe, the start time, and the
+    write end of its stdin pipe (interactive steps only: ours to feed and close)."""
+    stdin, feed_w = _stdin_fds(spec)
+    try:
+        return (*_start_with(spec, cg, armed, uid, gid, launcher, captures, stdin), feed_w)
+    except BaseException:
+        if feed_w is not None:
+            os.close(feed_w)
+        raise
+    finally:
+        os.close(stdin)  # the child has its own copy
+
+
+def _start_with(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid: int, gid: int,
+                launcher: str | None, captures: list[Capture],
+                stdin: int) -> tuple[Child, int, float]:  # fmt: skip
     if armed is not None:
-        stdin = _stdin_fd(spec.stdin)
         start = time.monotonic()  # the step starts now: the launcher was waiting for it
         try:
             child = armed.go(spec.argv, spec.bwrap_options, spec.rlimits, stdin, captures, uid,
@@ -209,10 +245,7 @@ def _start(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid: int,
             # It died while waiting: spawn one per step into the same (unused, limited) cgroups.
             if cg is not None:
                 cg.open_join_fds()
-        finally:
-            os.close(stdin)
     seccomp = filter_fd()
-    stdin = _stdin_fd(spec.stdin)
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     os.set_blocking(status_r, False)
     fds = {SECCOMP_FD: str(seccomp), STATUS_FD: str(status_w)}
@@ -237,7 +270,7 @@ def _start(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid: int,
         os.close(status_r)
         raise
     finally:
-        for fd in (seccomp, stdin, status_w, args):
+        for fd in (seccomp, status_w, args):
             os.close(fd)
         if cg is not None:
             cg.close_join_fds()

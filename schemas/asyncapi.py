@@ -40,13 +40,15 @@ CHANNELS: dict[str, tuple[tuple[str, ...], str]] = {
             "RunRejected",
             "RunStarted",
             "OutputChunk",
+            "StdinReceived",
+            "StdinClosed",
             "RunFinished",
             "RetryScheduled",
             "DeadLettered",
             "RunRequeued",
         ),
-        "What happened to each execution: rejection, attempts, output, outcome, retries, dead "
-        "letter.",
+        "What happened to each execution: rejection, attempts, output, live input, outcome, "
+        "retries, dead letter.",
     ),
     topics.DISPATCH.name: (
         ("RunAccepted",),

@@ -141,6 +141,9 @@ class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
     traceparent: str | None = None  # W3C trace context of the request that asked for the run
     rerun_of: str | None = None  # the execution whose logged snapshot this run runs again
     judge0: Judge0Attributes | None = None  # a submission through the Judge0-compatible API
+    # Interactive: `stdin` is only the start; clients send the rest over GET /executions/{id}/ws
+    # while it runs, each chunk recorded as a StdinReceived.
+    interactive: bool = False
 
 
 def files_json(files: dict[str, str] | None) -> str | None:
@@ -182,6 +185,25 @@ class OutputChunk(ExecutionEvent, frozen=True, kw_only=True):
     seq: int
     data: str
     truncated: bool = False  # the stream reached the run's output cap: nothing more of it follows
+
+
+class StdinReceived(ExecutionEvent, frozen=True, kw_only=True):
+    """Input a client sent an interactive run, as the executor gave it to the program (written
+    into its stdin pipe, readable by it); seq orders one attempt's chunks."""
+
+    attempt: int
+    seq: int
+    data: str
+
+
+class StdinClosed(ExecutionEvent, frozen=True, kw_only=True):
+    """No more input goes to this attempt of an interactive run: the client said so (`eof`),
+    its WebSocket closed (`disconnected`), the run ended first (`run_ended`), or its channel was
+    gone (`expired`). From `eof`, `disconnected` and `expired` on the program reads end of file."""
+
+    attempt: int
+    reason: str
+    bytes_given: int  # live input the program was given in this attempt (its StdinReceived data)
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -276,6 +298,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunRejected,
         RunStarted,
         OutputChunk,
+        StdinReceived,
+        StdinClosed,
         RunFinished,
         RetryScheduled,
         DeadLettered,

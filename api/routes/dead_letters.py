@@ -25,6 +25,7 @@ from api.errors import Conflict, InvalidInput, NotFound, ProjectionBehind
 from api.routes.sessions import parse_id
 from api.services import Services, ServicesDep
 from api.snapshot import request_of
+from api.stdin import open_input
 from api.tracing import trace_headers
 from eventlog import topics
 from schemas import events, new_event
@@ -138,6 +139,9 @@ async def requeue_dead_letter(
         request=request_of(row, str(row["execution_id"]), row["queued_at"], traceparent),
         requeued_at=datetime.now(UTC),
     )
+    # An interactive run's stdin channel may have expired meanwhile: made again, so that a
+    # client can drive the new attempt over the WebSocket.
+    await open_input(services, requeued.request)
     # To the retry agent, which records it in the execution's history and dispatches it.
     await services.eventlog.append(topics.RETRY, new_event(requeued), headers)
     await requeue_visible(services, row["execution_id"], attempt)

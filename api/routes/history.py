@@ -23,6 +23,7 @@ from api.routes.executions import load_execution
 from api.routes.sessions import visible
 from api.services import ServicesDep
 from api.snapshot import request_of
+from api.stdin import open_input
 from api.tracing import trace_headers
 from eventlog import topics
 from schemas import events, new_event
@@ -75,6 +76,7 @@ async def rerun_execution(
     requested = request_of(
         row, new_id, datetime.now(UTC), traceparent, rerun_of=str(row["execution_id"])
     )
+    await open_input(services, requested)
     appended = await services.eventlog.append(topics.REQUESTED, new_event(requested), headers)
     await visible(services, appended, execution_id=new_id)
     log.info("rerun requested", extra={"execution_id": new_id, "rerun_of": requested.rerun_of})

@@ -450,6 +450,7 @@ async def run_session(
             files=files,
             limits=limits,
             client=services.proxies.client_of(request),
+            interactive=bool(options.interactive),
         )
     except BaseException:
         if key:

@@ -1,0 +1,68 @@
+"""The output pump's record of an interactive exchange: input after the output that came before
+it, whatever the program prints before the next flush."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any, cast
+
+from processors.output import OutputPump
+from schemas import decode, events
+
+
+class Topic:
+    """Stands in for a Faust topic: keeps what was sent, acks at once."""
+
+    def __init__(self) -> None:
+        self.sent: list[events.Event] = []
+
+    async def send(self, *, key: bytes, value: bytes, headers: dict[str, bytes]) -> Any:
+        self.sent.append(decode(value).payload)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def pump_for(topic: Topic) -> OutputPump:
+    worker = SimpleNamespace(
+        events=topic, settings=SimpleNamespace(output_flush_ms=10_000, output_chunk_bytes=1 << 20)
+    )
+    caps = {"stdout": 1 << 20, "stderr": 1 << 20}
+    return OutputPump(cast(Any, worker), "e1", 1, {}, caps)
+
+
+def exchange(sent: list[events.Event]) -> list[tuple[str, str]]:
+    return [
+        (type(e).__name__, e.data)
+        for e in sent
+        if isinstance(e, events.OutputChunk | events.StdinReceived)
+    ]
+
+
+async def test_input_is_recorded_after_the_output_before_it_and_before_the_output_after_it() -> (
+    None
+):
+    topic = Topic()
+    pump = pump_for(topic)
+    pump.start()
+    pump.feed("stdout", b"name? ")
+    pump.record_stdin(b"ann\n")
+    # The program answers before the pump's task has had a chance to flush anything.
+    pump.feed("stdout", b"hello ann\n")
+    pump.record_stdin(b"bob\n")
+    pump.record_stdin_closed("eof", 8)
+    pump.feed("stdout", b"bye\n")
+    await pump.close()
+    assert exchange(topic.sent) == [
+        ("OutputChunk", "name? "),
+        ("StdinReceived", "ann\n"),
+        ("OutputChunk", "hello ann\n"),
+        ("StdinReceived", "bob\n"),
+        ("OutputChunk", "bye\n"),
+    ]
+    closed = [e for e in topic.sent if isinstance(e, events.StdinClosed)]
+    assert [(c.reason, c.bytes_given) for c in closed] == [("eof", 8)]
+    assert topic.sent.index(closed[0]) == len(topic.sent) - 2  # before "bye", after "bob"
+    assert [e.seq for e in topic.sent if isinstance(e, events.StdinReceived)] == [1, 2]
+    assert len(pump.input_acks) == 3 and len(pump.acks) == 3
