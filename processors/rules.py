@@ -14,6 +14,7 @@ from typing import Literal
 from config.limits import RunPolicy
 from processors.loops import find_infinite_loop
 from schemas.events import RunAccepted, RunRejected, RunRequested
+from verdicts import tolerance_error
 
 LoopRule = Literal["off", "warn", "block"]
 
@@ -61,5 +62,14 @@ def _violation(
         source_bytes=len(request.source_code.encode()),
         stdin_bytes=len(request.stdin.encode()),
         args=request.args,
+        case_count=len(request.test_cases),
+        case_bytes=request.test_case_bytes,
     )
-    return ("limits", broken.message) if broken is not None else None
+    if broken is not None:
+        return "limits", broken.message
+    if request.comparison is not None:
+        comparison = request.comparison
+        problem = tolerance_error(comparison.absolute_tolerance, comparison.relative_tolerance)
+        if problem is not None:
+            return "limits", problem
+    return None

@@ -65,6 +65,8 @@ class ExecutionRow:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     rerun_of: str | None = None  # the execution this one re-ran (POST /executions/{id}/rerun)
+    test_cases: list[events.Case] | None = None  # None: a run without test cases
+    comparison: events.Comparison | None = None
     outcome: events.Outcome | None = None
 
     @property
@@ -77,10 +79,13 @@ class ExecutionRow:
         outcome = values.pop("outcome")
         for name in OUTCOME_COLUMNS:
             values[name] = getattr(outcome, name) if outcome is not None else None
+        for name in JSON_COLUMNS:
+            values[name] = to_json(values[name])
         return values
 
     @classmethod
     def from_columns(cls, values: dict[str, Any]) -> ExecutionRow:
+        values = {**values, **{n: from_json(values[n], kind) for n, kind in JSON_COLUMNS.items()}}
         outcome = None
         if values["status"] in events.TERMINAL:
             outcome = events.Outcome(
@@ -94,6 +99,35 @@ OUTCOME_COLUMNS = tuple(
     f.name for f in msgspec.structs.fields(events.Outcome) if f.name != "status"
 )
 EXECUTION_COLUMNS = ROW_FIELDS + OUTCOME_COLUMNS
+# Stored as jsonb (asyncpg reads and writes it as JSON text): the test cases and their results.
+JSON_COLUMNS: dict[str, Any] = {
+    "test_cases": list[events.Case] | None,
+    "comparison": events.Comparison | None,
+    "test_results": events.Judgement | None,
+}
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_nul(v) for k, v in value.items()}
+    return value
+
+
+def to_json(value: Any) -> str | None:
+    """A jsonb column's text; NUL as U+FFFD, as in the text columns (jsonb cannot hold \\u0000)."""
+    if value is None:
+        return None
+    return msgspec.json.encode(_without_nul(msgspec.to_builtins(value))).decode()
+
+
+def from_json(text: str | None, kind: Any) -> Any:
+    return None if text is None else msgspec.json.decode(text, type=kind)
+
+
 SESSION_COLUMNS = tuple(f.name for f in dataclasses.fields(SessionRow))
 
 
@@ -158,6 +192,8 @@ def _snapshot(row: ExecutionRow, request: events.RunRequested) -> ExecutionRow:
         args=request.args,
         queued_at=request.requested_at,
         rerun_of=request.rerun_of,
+        test_cases=request.test_cases or None,
+        comparison=request.comparison,
     )
 
 

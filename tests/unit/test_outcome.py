@@ -9,7 +9,7 @@ import msgspec
 import orjson
 
 from api.dto import RESULT_COLUMNS, ExecutionResult
-from processors.executor import FROM_THE_RULES, outcome_of
+from processors.executor import NOT_FROM_THE_SANDBOX, outcome_of
 from projections.fold import EXECUTION_COLUMNS
 from sandbox import ErrorCode, Result, Status
 from schemas import decode, events
@@ -25,14 +25,14 @@ def test_the_executor_carries_every_outcome_field_from_the_sandbox() -> None:
         memory_peak_kb=44,
     )  # fmt: skip
     sandbox_fields = {f.name for f in dataclasses.fields(Result)}
-    measured = OUTCOME_FIELDS - set(FROM_THE_RULES)
+    measured = OUTCOME_FIELDS - set(NOT_FROM_THE_SANDBOX)
     assert sandbox_fields >= measured, "the sandbox must measure every outcome field"
     outcome = outcome_of(result, ["a warning"])
     assert msgspec.to_builtins(outcome) == {
         "status": "FAILED", "error_code": "E002", "exit_code": 3, "signal": None,
         "stdout": "out", "stderr": "err", "compile_output": "cc", "stdout_truncated": True,
         "stderr_truncated": False, "execution_time_ms": 11, "compile_time_ms": 22,
-        "cpu_time_ms": 33, "memory_peak_kb": 44, "warnings": ["a warning"],
+        "cpu_time_ms": 33, "memory_peak_kb": 44, "warnings": ["a warning"], "test_results": None,
     }  # fmt: skip
 
 
