@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 
 from api.errors import EXCEPTION_HANDLERS
 from api.routes import (
+    batches,
     dead_letters,
     executions,
     health,
@@ -31,9 +32,11 @@ from telemetry import tracing
 
 def max_body_bytes(policy: RunPolicy) -> int:
     """The largest body a legal request can be: JSON escapes a control byte as 6 bytes
-    (\\u0001), so a request at the source and stdin limits can be 6 times their size, plus
-    room for the other fields."""
-    return 6 * (policy.max_source_bytes + policy.max_stdin_bytes) + 64 * 1024
+    (\\u0001), so a request at the source, stdin and test-case limits can be 6 times their
+    size, plus room for the other fields (and the keys of each test case). A batch of runs
+    (POST /runs/batch) gets no more room than one run."""
+    data = policy.max_source_bytes + policy.max_stdin_bytes + policy.max_test_cases_bytes
+    return 6 * data + 64 * 1024 + 64 * policy.max_test_cases
 
 
 def create_app(settings: ApiSettings | None = None) -> Litestar:
@@ -66,6 +69,8 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             sessions.run_session,
             executions.get_execution,
             executions.execution_events,
+            batches.run_batch,
+            batches.get_executions,
             workers.list_workers,
             dead_letters.list_dead_letters,
             dead_letters.get_dead_letter,

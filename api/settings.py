@@ -49,6 +49,14 @@ class ApiSettings(Endpoints, frozen=True, kw_only=True):
     idempotency_ttl_s: Annotated[
         int, Meta(ge=1, description="how long an Idempotency-Key is remembered")
     ] = 24 * 3600
+    max_batch_runs: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=1000,
+            description="runs in one POST /runs/batch, and ids in one GET /executions?ids=; 422 beyond",
+        ),
+    ] = 20
     policy: RunPolicy = msgspec.field(default_factory=RunPolicy)
 
     def check(self) -> None:

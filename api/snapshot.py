@@ -4,10 +4,20 @@ the RunRequested): what a requeue runs again, and what a re-run copies."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, TypeVar
 
 import asyncpg
+import msgspec
 
 from schemas import events
+
+T = TypeVar("T")
+
+
+def from_json(row: asyncpg.Record, column: str, kind: type[T]) -> T | None:
+    """A jsonb column (asyncpg reads it as JSON text) decoded, None for NULL."""
+    text: Any = row[column]
+    return None if text is None else msgspec.json.decode(text, type=kind)
 
 
 def request_of(
@@ -17,7 +27,8 @@ def request_of(
     traceparent: str | None,
     rerun_of: str | None = None,
 ) -> events.RunRequested:
-    """The snapshot of `row` (code, stdin, arguments, limits, language and its version)."""
+    """The snapshot of `row` (code, stdin, arguments, limits, language and its version, test
+    cases and their comparison)."""
     return events.RunRequested(
         execution_id=execution_id,
         session_id=str(row["session_id"]),
@@ -34,4 +45,6 @@ def request_of(
         requested_at=requested_at,
         traceparent=traceparent,
         rerun_of=rerun_of,
+        test_cases=from_json(row, "test_cases", list[events.Case]) or [],
+        comparison=from_json(row, "comparison", events.Comparison),
     )

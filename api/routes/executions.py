@@ -25,15 +25,18 @@ from api.dto import (
 from api.errors import DependencyDown, NotFound
 from api.routes.sessions import parse_id
 from api.services import Services, ServicesDep
-from schemas.events import TERMINAL
+from api.snapshot import from_json
+from schemas.events import TERMINAL, Judgement
 
 
 def present(row: asyncpg.Record) -> ExecutionState | ExecutionResult:
     execution_id = str(row["execution_id"])
     if row["status"] not in TERMINAL:
         return ExecutionState(execution_id=execution_id, status=row["status"])
+    values = {name: row[name] for name in RESULT_COLUMNS}
+    values["test_results"] = from_json(row, "test_results", Judgement)
     return ExecutionResult(
-        **{name: row[name] for name in RESULT_COLUMNS},
+        **values,
         execution_id=execution_id,
         session_id=str(row["session_id"]) if row["session_id"] else None,
         language=LanguageView(

@@ -11,7 +11,7 @@ import asyncpg
 from litestar import Request, Response, get, patch, post
 from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
 
-from api import admission, idempotency
+from api import admission
 from api.contract import (
     ETAG,
     RATE_LIMIT_HEADERS,
@@ -32,8 +32,8 @@ from api.dto import (
 )
 from api.errors import Conflict, InvalidInput, NotFound, ProjectionBehind, SessionClosed, TooLarge
 from api.eventlog import Appended
+from api.runs import Queued, queue_run
 from api.services import Services, ServicesDep
-from api.tracing import trace_headers
 from eventlog import topics
 from fleet.catalogue import LanguageEntry
 from schemas import events, new_event
@@ -313,68 +313,24 @@ async def run_session(
     options = body_or_default(data, RunOptions, optional=True)
     row = await load_session(services, session_id)
     require_active(row)
-    session_key = str(row["session_id"])
-    limits = admission.limits_for(services.settings, options)
-    key = idempotency_key
-    execution_id = str(uuid.uuid4())
-    if key:
-        previous = await idempotency.claim(
-            services, session_key, key, idempotency.fingerprint(options)
+    client = services.proxies.client_of(request)
+    queued = await queue_run(services, row, options, client, idempotency_key)
+    answer = await confirmed(services, queued)
+    if not queued.replayed:
+        log.info(
+            "run requested",
+            extra={"execution_id": queued.execution_id, "session_id": str(row["session_id"])},
         )
-        if previous is not None:
-            return await replayed(services, previous)
-        execution_id = idempotency.execution_id_for(session_key, key)
-    try:
-        language = await services.catalogue.get(str(row["language_id"]))
-        await services.fleet.require_executor(language.key)
-        client = services.proxies.client_of(request)
-        admitted = await admission.admit(services, session_key, client, execution_id)
-        headers, traceparent = trace_headers("RunRequested", execution_id)
-        requested = events.RunRequested(
-            execution_id=execution_id,
-            session_id=session_key,
-            language=events.LanguageRef(
-                id=language.id, key=language.key, name=language.name, version=language.version
-            ),
-            source_code=row["source_code"],
-            stdin=options.stdin or "",
-            args=options.args or [],
-            limits=limits,
-            requested_at=datetime.now(UTC),
-            traceparent=traceparent,
-        )
-        appended = await services.eventlog.append(topics.REQUESTED, new_event(requested), headers)
-    except BaseException:
-        if key:
-            await idempotency.release(services, session_key, key)
-        raise
-    if key:
-        record = idempotency.Record(
-            execution_id=execution_id,
-            fingerprint=idempotency.fingerprint(options),
-            appended=appended,
-        )
-        await idempotency.appended(services, session_key, key, record)
-    await visible(services, appended, execution_id=execution_id)
-    log.info(
-        "run requested",
-        extra={"execution_id": execution_id, "session_id": session_key, "language": language.key},
-    )
-    return Response(
-        RunQueued(execution_id=execution_id, status=events.QUEUED),
-        status_code=202,
-        headers=admission.rate_headers(admitted),
-    )
+    headers = admission.rate_headers(queued.admitted) if queued.admitted else {}
+    return Response(answer, status_code=202, headers=headers)
 
 
-async def replayed(services: Services, record: idempotency.Record) -> Response[RunQueued]:
-    """The answer to a retry of a keyed run: the same execution, as it is now."""
-    if record.appended is None:
-        raise ProjectionBehind(
-            "a request with this Idempotency-Key is still being recorded; retry shortly",
-            execution_id=record.execution_id,
-        )
-    await visible(services, record.appended, execution_id=record.execution_id)
-    row = await services.db.execution(uuid.UUID(record.execution_id))
-    status = row["status"] if row is not None else events.QUEUED
-    return Response(RunQueued(execution_id=record.execution_id, status=status), status_code=202)
+async def confirmed(services: Services, queued: Queued) -> RunQueued:
+    """The answer once the run is visible (503 projection_behind if it is not in time): QUEUED,
+    or for a retry of a keyed run, the execution's current status."""
+    await visible(services, queued.appended, execution_id=queued.execution_id)
+    status = events.QUEUED
+    if queued.replayed:
+        row = await services.db.execution(uuid.UUID(queued.execution_id))
+        status = row["status"] if row is not None else events.QUEUED
+    return RunQueued(execution_id=queued.execution_id, status=status)
