@@ -7,6 +7,7 @@ test waits for its own.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -310,3 +311,34 @@ async def test_reading_no_or_too_many_executions_is_422(
 ) -> None:
     body = error_of(await client.get("/executions", params={"ids": ids}), 422)
     assert body["code"] == "invalid_input"
+
+
+async def test_the_largest_run_with_cases_fits_its_events(client: httpx.AsyncClient) -> None:
+    """32 cases at the size limit, and each case flooding both streams with control bytes
+    (which JSON escapes six times over): the request and the result each fit one event."""
+    source = (
+        "import sys\nsys.stdout.write('\\x01' * (2 << 20))\nsys.stderr.write('\\x02' * (2 << 20))"
+    )
+    cases = [{"stdin": "", "expected_output": "\x03" * (32 * 1024)}] * 32
+    session_id = await open_session(client, "python", source)
+    response = await client.post(f"/code-sessions/{session_id}/run", json={"test_cases": cases})
+    # Projecting 6 MiB of escaped JSON may take the projector longer than the engine's
+    # READ_YOUR_WRITES_TIMEOUT_S on a busy machine: then the run is recorded all the same.
+    assert response.status_code in (202, 503), response.text
+    if response.status_code == 503:
+        assert response.json()["code"] == "projection_behind", response.text
+    execution_id = (response.json().get("details") or response.json())["execution_id"]
+    deadline = time.monotonic() + 60
+    while (await client.get(f"/executions/{execution_id}")).status_code == 404:
+        assert time.monotonic() < deadline, "the run never became visible"
+        await asyncio.sleep(0.2)
+    result = await wait_result(client, execution_id)
+    report = result["test_results"]
+    assert (result["status"], report["verdict"], report["total"]) == (
+        "COMPLETED", "WRONG_ANSWER", 32,
+    ), {k: v for k, v in result.items() if k != "test_results"}  # fmt: skip
+    for case in report["cases"]:
+        # Each keeps its share of the run's 1 MiB per stream, flagged as cut.
+        assert (len(case["stdout"]), len(case["stderr"])) == (32 * 1024, 32 * 1024)
+        assert (case["stdout_truncated"], case["stderr_truncated"]) == (True, True)
+    assert (result["stdout_truncated"], result["stderr_truncated"]) == (True, True)
