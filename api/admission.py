@@ -26,12 +26,21 @@ def limits_for(settings: ApiSettings, options: RunOptions) -> RunLimits:
         else options.time_limit_ms,
         memory_mb=policy.default_memory_mb if options.memory_mb is None else options.memory_mb,
     )
+    cases = options.test_cases or []
+    if cases and options.stdin is not None:
+        raise InvalidInput("each test case has its own stdin: give no stdin", field="stdin")
+    if options.comparison is not None and not cases:
+        raise InvalidInput(
+            "a comparison applies to test cases: give test_cases", field="comparison"
+        )
     violation = policy.violation(
         time_limit_ms=limits.time_limit_ms,
         memory_mb=limits.memory_mb,
         source_bytes=0,
         stdin_bytes=len((options.stdin or "").encode()),
         args=options.args,
+        case_count=len(cases),
+        case_bytes=sum(len(c.stdin.encode()) + len(c.expected_output.encode()) for c in cases),
     )
     if violation is not None:
         error = TooLarge if violation.too_large else InvalidInput
@@ -91,3 +100,13 @@ def rate_headers(answer: Admission) -> dict[str, str]:
         "X-RateLimit-Remaining": str(answer.remaining),
         "X-RateLimit-Reset": str(answer.reset_s),
     }
+
+
+def check_files(
+    services: Services, files: dict[str, str], source: str, entry_point: str | None
+) -> None:
+    """The program's other files against the policy (names, count, sizes): 422 if broken."""
+    policy = services.settings.policy
+    broken = policy.files_violation(files, len(source.encode()), entry_point)
+    if broken is not None:
+        raise InvalidInput(broken.message, field="files", value=broken.value)

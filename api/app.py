@@ -14,6 +14,7 @@ from api import docs
 from api.compat import judge0, piston
 from api.errors import EXCEPTION_HANDLERS
 from api.routes import (
+    batches,
     dead_letters,
     executions,
     health,
@@ -35,11 +36,13 @@ from telemetry import tracing
 
 def max_body_bytes(policy: RunPolicy) -> int:
     """The largest body a legal request can be: JSON escapes a control byte as 6 bytes
-    (\\u0001), so a request at the source (or all files) and stdin limits can be 6 times their
-    size, plus the files' names and room for the other fields."""
+    (\\u0001), so a request at the source (or all files), stdin and test-case limits can be 6
+    times their size, plus the files' names and room for the other fields (and the keys of each
+    test case). A batch of runs (POST /runs/batch) gets no more room than one run."""
     program = max(policy.max_source_bytes, policy.max_files_bytes)
     names = policy.max_files * (MAX_PATH_BYTES + 8)
-    return 6 * (program + policy.max_stdin_bytes) + names + 64 * 1024
+    data = program + policy.max_stdin_bytes + policy.max_test_cases_bytes
+    return 6 * data + names + 64 * 1024 + 64 * policy.max_test_cases
 
 
 def create_app(settings: ApiSettings | None = None) -> Litestar:
@@ -76,6 +79,8 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             executions.execution_events,
             session_events.session_events,
             interactive.execution_socket,
+            batches.run_batch,
+            batches.get_executions,
             workers.list_workers,
             dead_letters.list_dead_letters,
             dead_letters.get_dead_letter,

@@ -282,6 +282,28 @@ class RunQueued(msgspec.Struct, kw_only=True):
     ]
 
 
+class BatchEntry(msgspec.Struct, kw_only=True):
+    """One run of a batch, in its position: what POST /code-sessions/{id}/run would have
+    answered for it (202 and its execution, or the error), with that status code."""
+
+    status_code: Annotated[int, Meta(description="202 when queued, else the error's status.")]
+    execution_id: Annotated[
+        str | None,
+        Meta(description="The run's execution; also with projection_behind (the run is recorded)."),
+    ] = None
+    status: Annotated[
+        str | None,
+        Meta(description="QUEUED (a retried key: the execution's current status); null on error."),
+    ] = None
+    error: ErrorBody | None = None
+
+
+class BatchQueued(msgspec.Struct, kw_only=True):
+    """The runs of a batch, in the order they were given."""
+
+    runs: list[BatchEntry]
+
+
 class RunningAttempt(msgspec.Struct, kw_only=True):
     """An attempt a worker is running."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args, get_type_hints
 
 import msgspec
 from litestar.dto import AbstractDTO, DTOFieldDefinition
@@ -15,6 +15,12 @@ from msgspec import Meta
 
 from api.errors import BadRequest, InvalidInput
 from schemas.events import Outcome
+from verdicts import (
+    DEFAULT_ABSOLUTE_TOLERANCE,
+    DEFAULT_MODE,
+    DEFAULT_RELATIVE_TOLERANCE,
+    Mode,
+)
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -105,6 +111,47 @@ class RequeueOptions(msgspec.Struct, forbid_unknown_fields=True):
     ] = None
 
 
+class CaseInput(msgspec.Struct, forbid_unknown_fields=True):
+    """A test case: the program's stdin, and the output it must print."""
+
+    expected_output: Annotated[
+        str,
+        Meta(
+            description="Compared with the program's stdout (see `comparison`).", examples=["42\n"]
+        ),
+    ]
+    stdin: Annotated[
+        str, Meta(description="The program's stdin for this case.", examples=["21\n"])
+    ] = ""
+
+
+Tolerance = Annotated[float, Meta(ge=0, le=1e9)]
+
+
+class ComparisonOptions(msgspec.Struct, forbid_unknown_fields=True):
+    """How each test case's stdout is compared with its expected output."""
+
+    mode: Annotated[
+        Mode,
+        Meta(
+            description="exact; trailing_whitespace (the default: trailing spaces, tabs and "
+            "carriage returns of each line and trailing empty lines are ignored); tokens "
+            "(whitespace-separated tokens); float (tokens, numbers within a tolerance)."
+        ),
+    ] = DEFAULT_MODE
+    absolute_tolerance: Annotated[
+        Tolerance,
+        Meta(description="float mode: numbers match within this difference (default 1e-6)."),
+    ] = DEFAULT_ABSOLUTE_TOLERANCE
+    relative_tolerance: Annotated[
+        Tolerance,
+        Meta(
+            description="float mode: ...or within this fraction of the expected number "
+            "(default 1e-6)."
+        ),
+    ] = DEFAULT_RELATIVE_TOLERANCE
+
+
 class RunOptions(msgspec.Struct, forbid_unknown_fields=True):
     """A run's limits and input; every field is optional, and so is the body."""
 
@@ -149,6 +196,19 @@ class RunOptions(msgspec.Struct, forbid_unknown_fields=True):
             examples=[True],
         ),
     ] = None
+    test_cases: Annotated[
+        list[CaseInput] | None,
+        Meta(
+            description="Run the program once per case (compiled once), each with its own stdin "
+            "and under the run's limits, and judge each: the result's `test_results`. At most "
+            "MAX_TEST_CASES (32), MAX_TEST_CASES_BYTES (1 MiB) of stdin and expected output in "
+            "all; 422 beyond. Not with `stdin`."
+        ),
+    ] = None
+    comparison: Annotated[
+        ComparisonOptions | None,
+        Meta(description="How outputs are compared (only with `test_cases`)."),
+    ] = None
 
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -165,6 +225,23 @@ def parse_body(raw: bytes, kind: type[T], *, optional: bool = False) -> T:
         raise InvalidInput(str(exc)) from exc
     except msgspec.DecodeError as exc:
         raise BadRequest(f"malformed JSON: {exc}") from exc
+
+
+def _structs_in(
+    kind: Any, seen: set[type[msgspec.Struct]] | None = None
+) -> set[type[msgspec.Struct]]:
+    """`kind` and every Struct type its fields may hold, at any depth."""
+    seen = set() if seen is None else seen
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        if kind in seen:
+            return seen
+        seen.add(kind)
+        hints = get_type_hints(kind, include_extras=True)
+        for field in msgspec.structs.fields(kind):
+            _structs_in(hints[field.name], seen)
+    for arg in get_args(kind):
+        _structs_in(arg, seen)
+    return seen
 
 
 class StrictBody(AbstractDTO[T]):
@@ -193,12 +270,13 @@ class StrictBody(AbstractDTO[T]):
     ) -> Reference | Schema:
         model = FieldDefinition.from_annotation(cls.model_type)
         reference = schema_creator.for_field_definition(model)
-        if cls.model_type.__struct_config__.forbid_unknown_fields:
-            # Litestar leaves this out; without it, a body with an unknown field (a 422) would
-            # be one the document allows.
-            schema_creator.schema_registry.get_schema_for_field_definition(
-                model
-            ).additional_properties = False
+        for kind in _structs_in(cls.model_type):
+            if kind.__struct_config__.forbid_unknown_fields:
+                # Litestar leaves this out; without it, a body with an unknown field (a 422)
+                # would be one the document allows, at any depth (a test case, a batch's run).
+                schema_creator.schema_registry.get_schema_for_field_definition(
+                    FieldDefinition.from_annotation(kind)
+                ).additional_properties = False
         return reference
 
     @classmethod
@@ -280,3 +358,35 @@ RESULT_COLUMNS = tuple(
     for f in msgspec.structs.fields(ExecutionResult)
     if f.name not in {"execution_id", "session_id", "language", "rerun"}
 )
+
+
+class BatchRun(RunOptions, kw_only=True, forbid_unknown_fields=True):
+    """One run of a batch: a session's current source, with the options of a single run."""
+
+    session_id: Annotated[str, Meta(description="The code session to run (a UUID).")]
+    idempotency_key: Annotated[
+        str | None,
+        Meta(
+            description="As the Idempotency-Key header of a single run: a retried batch with "
+            "the same key (and options) for this session names the same execution."
+        ),
+    ] = None
+
+    def options(self) -> RunOptions:
+        return RunOptions(**{name: getattr(self, name) for name in RunOptions.__struct_fields__})
+
+
+class RunBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Runs to queue at once, each admitted as a single run would be, in order."""
+
+    runs: Annotated[list[BatchRun], Meta(description="1 to MAX_BATCH_RUNS (20) runs; 422 outside.")]
+
+
+@dataclass(frozen=True)
+class ExecutionBatch:
+    """Several executions, in the order asked for: each as GET /executions/{id} answers, or
+    null for an id that names no execution (also listed in `unknown`, as given)."""
+
+    # A dataclass: msgspec documents no untagged union of Structs inside a Struct, Litestar does.
+    executions: list[ExecutionState | ExecutionResult | None]
+    unknown: list[str]

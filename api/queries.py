@@ -34,6 +34,7 @@ STREAM_AFTER = (
 STREAM_EVENT_AT = "SELECT event FROM stream_events WHERE stream = $1 AND key = $2 AND seq = $3"
 REVISION = "SELECT event_id FROM session_revisions WHERE session_id = $1 AND revision = $2"
 EXECUTION = "SELECT * FROM executions WHERE execution_id = $1"
+EXECUTIONS = "SELECT * FROM executions WHERE execution_id = ANY($1::uuid[])"
 SESSION_EXECUTIONS = """
 SELECT execution_id, status, execution_time_ms, exit_code, queued_at
 FROM executions WHERE session_id = $1 ORDER BY queued_at DESC NULLS LAST LIMIT $2
@@ -123,6 +124,9 @@ class Database:
 
     async def execution(self, execution_id: uuid.UUID) -> asyncpg.Record | None:
         return await self.fetchrow(EXECUTION, execution_id)
+
+    async def executions(self, execution_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+        return await self.fetch(EXECUTIONS, execution_ids)
 
     async def session_executions(self, session_id: uuid.UUID, limit: int) -> list[asyncpg.Record]:
         return await self.fetch(SESSION_EXECUTIONS, session_id, limit)

@@ -16,7 +16,8 @@ from api.dto import (
     RerunComparison,
 )
 from api.services import Services
-from schemas.events import TERMINAL
+from api.snapshot import from_json
+from schemas.events import TERMINAL, Judgement
 
 Row = asyncpg.Record | Mapping[str, Any]  # a row of `executions`, or a stream's recorded copy
 
@@ -26,8 +27,10 @@ def present(row: Row) -> ExecutionState | ExecutionResult:
     execution_id = str(row["execution_id"])
     if row["status"] not in TERMINAL:
         return ExecutionState(execution_id=execution_id, status=row["status"])
+    values = {name: row[name] for name in RESULT_COLUMNS}
+    values["test_results"] = from_json(row, "test_results", Judgement)
     return ExecutionResult(
-        **{name: row[name] for name in RESULT_COLUMNS},
+        **values,
         execution_id=execution_id,
         session_id=str(row["session_id"]) if row["session_id"] else None,
         language=LanguageView(

@@ -1,13 +1,21 @@
-"""Queueing a run: the one path every API that runs code takes (our code sessions, and the
-Judge0 and Piston adapters of api/compat): a live executor for the language, admission (rate
-limits, queue caps), then RunRequested in the log, which the safety agent screens."""
+"""Queueing a run: the one path every API that runs code takes. `queue_run` is the common end
+(a live executor for the language, admission: rate limits and queue caps, then RunRequested in
+the log, which the safety agent screens), used by the Judge0 and Piston adapters of api/compat;
+`queue_session_run` is what `POST /code-sessions/{id}/run` and each entry of `POST /runs/batch`
+do before it: the run's limits, files and test cases (422/413) and its idempotency key. The
+caller then waits until the run is visible."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from api import admission
+import asyncpg
+
+from api import admission, idempotency
+from api.dto import RunOptions
+from api.errors import ProjectionBehind
 from api.eventlog import Appended
 from api.services import Services
 from api.stdin import open_input
@@ -20,10 +28,15 @@ from schemas import events, new_event
 
 @dataclass(frozen=True)
 class Queued:
-    """A run in the log: where, and what admission counted."""
+    """A run appended (or, for a retried idempotency key, found): wait for `appended`."""
 
+    execution_id: str
     appended: Appended
-    admitted: Admission
+    admitted: Admission | None  # None for a retry of a keyed run, which is not counted again
+
+    @property
+    def replayed(self) -> bool:
+        return self.admitted is None
 
 
 async def queue_run(
@@ -39,6 +52,8 @@ async def queue_run(
     client: str,
     files: dict[str, str] | None = None,
     interactive: bool = False,
+    test_cases: list[events.Case] | None = None,
+    comparison: events.Comparison | None = None,
     session: events.SessionCreated | None = None,
     judge0: events.Judge0Attributes | None = None,
 ) -> Queued:
@@ -65,7 +80,77 @@ async def queue_run(
         traceparent=traceparent,
         judge0=judge0,
         interactive=interactive,
+        test_cases=test_cases or [],
+        comparison=comparison,
     )
     await open_input(services, requested)  # an interactive run's stdin channel, before the run
     appended = await services.eventlog.append(topics.REQUESTED, new_event(requested), headers)
-    return Queued(appended=appended, admitted=admitted)
+    return Queued(execution_id, appended, admitted)
+
+
+async def queue_session_run(
+    services: Services,
+    session: asyncpg.Record,
+    options: RunOptions,
+    client: str,
+    key: str | None,
+) -> Queued:
+    """Admit and append one run of an ACTIVE `session` (the caller checked it is): its source
+    and files as they are now; raises the ApiError a refusal is answered with."""
+    session_key = str(session["session_id"])
+    limits = admission.limits_for(services.settings, options)
+    execution_id = str(uuid.uuid4())
+    if key:
+        previous = await idempotency.claim(
+            services, session_key, key, idempotency.fingerprint(options)
+        )
+        if previous is not None:
+            if previous.appended is None:
+                raise ProjectionBehind(
+                    "a request with this Idempotency-Key is still being recorded; retry shortly",
+                    execution_id=previous.execution_id,
+                )
+            return Queued(previous.execution_id, previous.appended, None)
+        execution_id = idempotency.execution_id_for(session_key, key)
+    files = events.files_from_json(session["files"]) or {}
+    try:
+        language = await services.catalogue.get(str(session["language_id"]))
+        # Saved under the policy of its time: a run is held to today's (as the safety agent will).
+        admission.check_files(services, files, session["source_code"], language.file_name)
+        comparison = options.comparison
+        queued = await queue_run(
+            services,
+            execution_id=execution_id,
+            session_id=session_key,
+            language=language,
+            source_code=session["source_code"],
+            stdin=options.stdin or "",
+            args=options.args or [],
+            files=files,
+            limits=limits,
+            client=client,
+            interactive=bool(options.interactive),
+            test_cases=[
+                events.Case(stdin=case.stdin, expected_output=case.expected_output)
+                for case in options.test_cases or []
+            ],
+            comparison=None
+            if comparison is None
+            else events.Comparison(
+                mode=comparison.mode,
+                absolute_tolerance=comparison.absolute_tolerance,
+                relative_tolerance=comparison.relative_tolerance,
+            ),
+        )
+    except BaseException:
+        if key:
+            await idempotency.release(services, session_key, key)
+        raise
+    if key:
+        record = idempotency.Record(
+            execution_id=execution_id,
+            fingerprint=idempotency.fingerprint(options),
+            appended=queued.appended,
+        )
+        await idempotency.appended(services, session_key, key, record)
+    return queued

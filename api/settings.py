@@ -67,6 +67,14 @@ class ApiSettings(Endpoints, frozen=True, kw_only=True):
             "the program; a send beyond it is refused (stdin_buffer_full)",
         ),
     ] = 64 * 1024
+    max_batch_runs: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=1000,
+            description="runs in one POST /runs/batch, and ids in one GET /executions?ids=; 422 beyond",
+        ),
+    ] = 20
     policy: RunPolicy = msgspec.field(default_factory=RunPolicy)
 
     def check(self) -> None:

@@ -3,12 +3,22 @@ the RunRequested): what a requeue runs again, and what a re-run copies."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
 
 from schemas import events
+
+T = TypeVar("T")
+
+
+def from_json(row: asyncpg.Record | Mapping[str, Any], column: str, kind: type[T]) -> T | None:
+    """A jsonb column (asyncpg reads it as JSON text) decoded, None for NULL."""
+    text: Any = row[column]
+    return None if text is None else msgspec.json.decode(text, type=kind)
 
 
 def request_of(
@@ -18,9 +28,9 @@ def request_of(
     traceparent: str | None,
     rerun_of: str | None = None,
 ) -> events.RunRequested:
-    """The snapshot of `row` (code, stdin, arguments, limits, language and its version, and
-    what a Judge0 submission asked for, and
-    whether it is interactive: a re-run of an interactive run takes its input live again)."""
+    """The snapshot of `row` (code, stdin, arguments, limits, language and its version, test
+    cases and their comparison, what a Judge0 submission asked for, and whether it is
+    interactive: a re-run of an interactive run takes its input live again)."""
     judge0 = row.get("judge0")
     return events.RunRequested(
         execution_id=execution_id,
@@ -41,4 +51,6 @@ def request_of(
         rerun_of=rerun_of,
         judge0=msgspec.json.decode(judge0, type=events.Judge0Attributes) if judge0 else None,
         interactive=bool(row["interactive"]),
+        test_cases=from_json(row, "test_cases", list[events.Case]) or [],
+        comparison=from_json(row, "comparison", events.Comparison),
     )

@@ -76,6 +76,17 @@ class RunPolicy(Settings, frozen=True, kw_only=True):
             "each also at most MAX_SOURCE_BYTES; 422 beyond",
         ),
     ] = MIB
+    max_test_cases: Annotated[
+        int, Meta(ge=0, le=1024, description="test cases one run may carry; 422 beyond")
+    ] = 32
+    max_test_cases_bytes: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=16 * MIB,
+            description="their stdin and expected output together (UTF-8 bytes); 422 beyond",
+        ),
+    ] = MIB
 
     def check(self) -> None:
         for name in ("time_limit_ms", "memory_mb"):
@@ -97,14 +108,29 @@ class RunPolicy(Settings, frozen=True, kw_only=True):
         args: list[str] | None = None,
         files: Mapping[str, str] | None = None,
         entry_point: str | None = None,
+        case_count: int = 0,
+        case_bytes: int = 0,
     ) -> Violation | None:
         """The first limit the run breaks, or None. `files` are the program's files besides
-        its entry point (named `entry_point` where known), whose source is `source_bytes` long."""
+        its entry point (named `entry_point` where known), whose source is `source_bytes` long;
+        `case_count` and `case_bytes`: its test cases, and the UTF-8 bytes of their stdin and
+        expected output together."""
         if files:
             broken = self.files_violation(files, source_bytes, entry_point)
             if broken is not None:
                 return broken
         args = args or []
+        if case_count > self.max_test_cases:
+            return Violation(
+                "test_cases", case_count, f"at most {self.max_test_cases} test cases per run"
+            )
+        if case_bytes > self.max_test_cases_bytes:
+            return Violation(
+                "test_cases",
+                case_bytes,
+                f"the test cases' stdin and expected output are {case_bytes} bytes; the limit "
+                f"is {self.max_test_cases_bytes}",
+            )
         if len(args) > self.max_args:
             return Violation("args", len(args), f"at most {self.max_args} arguments")
         if any("\x00" in arg for arg in args):

@@ -19,7 +19,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from fleet.quota import COOLDOWN_KEY, settle
-from processors import claims
+from processors import claims, judging
 from processors.failures import retry_or_dead_letter, settle_neutral
 from processors.observe import sandbox_run
 from processors.output import OutputPump
@@ -43,8 +43,9 @@ def register(worker: Worker) -> None:
         await consume(stream, execute, worker)
 
 
-# What the sandbox cannot know: the rest of the outcome comes from its Result, field by field.
-FROM_THE_RULES = ("warnings",)
+# What the sandbox cannot know (the safety rules' warnings, the judgement of test cases): the
+# rest of the outcome comes from its Result, field by field.
+NOT_FROM_THE_SANDBOX = ("warnings", "test_results")
 
 
 def plain(value: Any) -> Any:
@@ -54,12 +55,19 @@ def plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def outcome_of(result: Result, warnings: list[str] | None = None) -> events.Outcome:
+def outcome_of(
+    result: Result,
+    warnings: list[str] | None = None,
+    test_results: events.Judgement | None = None,
+) -> events.Outcome:
     """The event's outcome from the sandbox's result: every field of Outcome, by name."""
-    values = {name: getattr(result, name) for name in OUTCOME_FIELDS if name not in FROM_THE_RULES}
+    values = {
+        name: getattr(result, name) for name in OUTCOME_FIELDS if name not in NOT_FROM_THE_SANDBOX
+    }
     return events.Outcome(
         **{name: plain(v) for name, v in values.items()},
         warnings=warnings or [],
+        test_results=test_results,
     )
 
 
@@ -182,18 +190,23 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
     pump = OutputPump(worker, request.execution_id, accepted.attempt, headers, caps)
     pump.start()
     live = LiveStdin(worker, request.execution_id, pump) if request.interactive else None
+    judged: events.Judgement | None = None
     try:
         with sandbox_run(request, accepted.attempt, limits) as measured:
-            result = measured.result = await sandbox.run(
-                language=request.language.key,
-                source=request.source_code,
-                stdin=request.stdin,
-                limits=limits,
-                on_output=pump.feed,
-                args=request.args,
-                files=request.files,
-                stdin_feed=live,
-            )
+            if request.test_cases:  # no live output: each case's is in the result
+                result, judged = await judging.run_cases(sandbox, request, limits)
+            else:
+                result = await sandbox.run(
+                    language=request.language.key,
+                    source=request.source_code,
+                    stdin=request.stdin,
+                    limits=limits,
+                    on_output=pump.feed,
+                    args=request.args,
+                    files=request.files,
+                    stdin_feed=live,
+                )
+            measured.result = result
     finally:
         if live is not None:
             live.finish()
@@ -208,7 +221,7 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
             worker_id=worker.settings.worker_id,
             started_at=started_at,
             finished_at=datetime.now(UTC),
-            outcome=outcome_of(result, accepted.warnings),
+            outcome=outcome_of(result, accepted.warnings, judged),
         )
         finished_ack = await send(worker.events, finished, headers)
     # Live output is a convenience (the result carries it all): its failures are not the run's.

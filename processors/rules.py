@@ -16,6 +16,7 @@ from config.limits import RunPolicy
 from processors.loops import find_infinite_loop
 from sandbox.registry import registry
 from schemas.events import RunAccepted, RunRejected, RunRequested
+from verdicts import tolerance_error
 
 LoopRule = Literal["off", "warn", "block"]
 
@@ -82,8 +83,17 @@ def _violation(
         args=request.args,
         files=request.files,
         entry_point=_entry_point(request.language.key),
+        case_count=len(request.test_cases),
+        case_bytes=request.test_case_bytes,
     )
-    return ("limits", broken.message) if broken is not None else None
+    if broken is not None:
+        return "limits", broken.message
+    if request.comparison is not None:
+        comparison = request.comparison
+        problem = tolerance_error(comparison.absolute_tolerance, comparison.relative_tolerance)
+        if problem is not None:
+            return "limits", problem
+    return None
 
 
 def _entry_point(language: str) -> str | None:

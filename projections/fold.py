@@ -21,8 +21,8 @@ from schemas import events
 # 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start;
 # 4: Outcome.warnings; 5: args; 6: execution_history, rerun_of; 7: Outcome read and written
 # bytes, context switches; 8: files; 9: Outcome.invalid_utf8, RunRequested.judge0; 10:
-# stream_events; 11: interactive.
-FOLD_VERSION = 11
+# stream_events; 11: interactive; 12: test cases.
+FOLD_VERSION = 12
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 
@@ -71,6 +71,8 @@ class ExecutionRow:
     rerun_of: str | None = None  # the execution this one re-ran (POST /executions/{id}/rerun)
     judge0: str | None = None  # RunRequested.judge0 as JSON (api/compat/judge0.py reads it)
     interactive: bool | None = None  # stdin also comes live, over GET /executions/{id}/ws
+    test_cases: list[events.Case] | None = None  # None: a run without test cases
+    comparison: events.Comparison | None = None
     outcome: events.Outcome | None = None
 
     @property
@@ -83,10 +85,13 @@ class ExecutionRow:
         outcome = values.pop("outcome")
         for name in OUTCOME_COLUMNS:
             values[name] = getattr(outcome, name) if outcome is not None else None
+        for name in JSON_COLUMNS:
+            values[name] = to_json(values[name])
         return values
 
     @classmethod
     def from_columns(cls, values: dict[str, Any]) -> ExecutionRow:
+        values = {**values, **{n: from_json(values[n], kind) for n, kind in JSON_COLUMNS.items()}}
         outcome = None
         if values["status"] in events.TERMINAL:
             outcome = events.Outcome(
@@ -100,6 +105,35 @@ OUTCOME_COLUMNS = tuple(
     f.name for f in msgspec.structs.fields(events.Outcome) if f.name != "status"
 )
 EXECUTION_COLUMNS = ROW_FIELDS + OUTCOME_COLUMNS
+# Stored as jsonb (asyncpg reads and writes it as JSON text): the test cases and their results.
+JSON_COLUMNS: dict[str, Any] = {
+    "test_cases": list[events.Case] | None,
+    "comparison": events.Comparison | None,
+    "test_results": events.Judgement | None,
+}
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_nul(v) for k, v in value.items()}
+    return value
+
+
+def to_json(value: Any) -> str | None:
+    """A jsonb column's text; NUL as U+FFFD, as in the text columns (jsonb cannot hold \\u0000)."""
+    if value is None:
+        return None
+    return msgspec.json.encode(_without_nul(msgspec.to_builtins(value))).decode()
+
+
+def from_json(text: str | None, kind: Any) -> Any:
+    return None if text is None else msgspec.json.decode(text, type=kind)
+
+
 SESSION_COLUMNS = tuple(f.name for f in dataclasses.fields(SessionRow))
 
 
@@ -191,6 +225,8 @@ def _snapshot(row: ExecutionRow, request: events.RunRequested) -> ExecutionRow:
         rerun_of=request.rerun_of,
         judge0=msgspec.json.encode(request.judge0).decode() if request.judge0 else None,
         interactive=request.interactive,
+        test_cases=request.test_cases or None,
+        comparison=request.comparison,
     )
 
 

@@ -12,14 +12,15 @@ import resource
 import stat
 import subprocess
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from sandbox import bwrap, gocache, launcher, seccomp
 from sandbox.armed import Armory
 from sandbox.cgroups import CgroupDriver
-from sandbox.classify import classify, compile_failed, system_error
+from sandbox.classify import check_failed, classify, compile_failed, system_error
 from sandbox.errors import (
     CgroupError,
     InvalidFiles,
@@ -63,6 +64,7 @@ def _bwrap_help(path: str) -> str:
 
 
 TEARDOWN_DELAY_S = 0.02
+T = TypeVar("T")
 
 
 def _run_teardown(teardown: list[Callable[[], None]]) -> None:
@@ -210,6 +212,22 @@ class Sandbox:
             time_limit_ms=language.default_time_limit_ms, memory_mb=language.default_memory_mb
         )
 
+    def _prepare(self, language: str, source: str, args: Sequence[str], limits: Limits | None,
+                 files: Mapping[str, str] | None) -> tuple[Language, dict[str, bytes], Limits]:  # fmt: skip
+        lang = registry().get(language)
+        if lang is None:
+            raise UnknownLanguage(f"unknown language {language!r}", language=language)
+        code = source.encode()
+        if any("\x00" in arg for arg in args):
+            raise InvalidLimits("an argument contains a NUL byte", field="args")
+        tree = program_files(lang, code, files or {})
+        limits = limits or self.limits_for(lang)
+        # How much a run may ask for is the caller's policy; what cannot fit its tmpfs is ours.
+        size = sum(len(content) for content in tree.values())
+        if size > limits.workdir_mb * MIB:
+            raise SourceTooLarge(source_bytes=size, workdir_mb=limits.workdir_mb)
+        return lang, tree, limits
+
     async def run(self, language: str, source: str, stdin: str = "", limits: Limits | None = None,
                   on_output: OutputCallback | None = None,
                   args: Sequence[str] = (),
@@ -222,24 +240,35 @@ class Sandbox:
         NUL byte, a file name that is not a plain relative name). With `stdin_feed` the run is
         interactive: its stdin is a pipe, `stdin` first, then what the feed gives while it runs
         (stdin.py)."""
-        lang = registry().get(language)
-        if lang is None:
-            raise UnknownLanguage(f"unknown language {language!r}", language=language)
-        code, data = source.encode(), stdin.encode()
-        if any("\x00" in arg for arg in args):
-            raise InvalidLimits("an argument contains a NUL byte", field="args")
-        tree = program_files(lang, code, files or {})
-        limits = limits or self.limits_for(lang)
-        # How much a run may ask for is the caller's policy; what cannot fit its tmpfs is ours.
-        size = sum(len(content) for content in tree.values())
-        if size > limits.workdir_mb * MIB:
-            raise SourceTooLarge(source_bytes=size, workdir_mb=limits.workdir_mb)
+        lang, tree, limits = self._prepare(language, source, args, limits, files)
+        async with self._slot() as (slot, teardown):
+            return await self._run(lang, tree, stdin.encode(), limits, on_output, teardown, slot,
+                                   tuple(args), stdin_feed)  # fmt: skip
+
+    async def run_cases(self, language: str, source: str, stdins: Sequence[str],
+                        judge: Callable[[int, Result], T], limits: Limits | None = None,
+                        args: Sequence[str] = (),
+                        files: Mapping[str, str] | None = None) -> list[T] | Result:  # fmt: skip
+        """Compile once, then run the program once per stdin (a test case), each run under
+        `limits` and in a box of its own: a copy-on-write view of the compiled one, so nothing a
+        case writes (a file, a changed binary) is seen by the next. `judge(i, result)` gets each
+        case's Result as soon as it ran, with all the output the sandbox kept; the list of what
+        it returned is the answer. A compile error (E001, also a syntax check that rejects the
+        source after a failed case) or a failure of ours (E005) ends the whole run: that Result
+        is the answer instead. Raises as `run` does. One slot is held throughout."""
+        lang, tree, limits = self._prepare(language, source, args, limits, files)
+        async with self._slot() as (slot, teardown):
+            return await self._run_cases(lang, tree, [s.encode() for s in stdins], judge, limits,
+                                         teardown, slot, tuple(args))  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[tuple[int, list[Callable[[], None]]]]:
+        """A free slot (its user runs the steps) and the teardown list of its steps."""
         await self._slots.acquire()
         slot = self._free_slots.pop(0)  # free the longest: any process of its last run is long gone
         teardown: list[Callable[[], None]] = []
         try:
-            return await self._run(lang, tree, data, limits, on_output, teardown, slot,
-                                   tuple(args), stdin_feed)  # fmt: skip
+            yield slot, teardown
         finally:
             # Unmounting, removing the (empty) cgroups and arming a launcher for a later run
             # block the event loop for a few ms: done a little after the caller has its result,
@@ -292,13 +321,13 @@ class Sandbox:
             binds = self._build_cache(lang, workdir)
             compiled: StepOutcome | None = None
             if lang.compile:
-                spec = self._spec(lang, workdir, binds, limits, b"", "compile", files=tree)
+                spec = self._spec(lang, workdir.box, binds, limits, b"", "compile", files=tree)
                 compiled = await run_step(spec, self.cgroups, uid, gid,
                                           launcher=self.launcher, armory=self.armory,
                                           cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
                 if compile_failed(compiled) or compiled.setup_failed:
                     return classify(compiled, None, enforced, compile_spec=spec)
-            spec = self._spec(lang, workdir, binds, limits, data, "run", args, tree)
+            spec = self._spec(lang, workdir.box, binds, limits, data, "run", args, tree)
             spec = dataclasses.replace(spec, stdin_feed=stdin_feed)
             ran = await run_step(spec, self.cgroups, uid, gid, launcher=self.launcher,
                                  armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
@@ -314,6 +343,58 @@ class Sandbox:
             log.exception("sandbox: run failed")
             return system_error(f"sandbox: {exc}", enforced)
 
+    async def _run_cases(self, lang: Language, tree: dict[str, bytes], stdins: list[bytes],
+                         judge: Callable[[int, Result], T], limits: Limits,
+                         teardown: list[Callable[[], None]], slot: int,
+                         args: tuple[str, ...]) -> list[T] | Result:  # fmt: skip
+        s = self.settings
+        enforced = self.capabilities.enforced
+        uid, gid = s.ids(slot)
+        size = limits.workdir_mb * MIB
+        try:
+            workdir = Workdir.create(s.root, f"{os.getpid()}-{uuid.uuid4().hex[:12]}", size, uid,
+                                     gid)  # fmt: skip
+        except (OSError, WorkdirError) as exc:
+            return system_error(f"sandbox: {exc}", enforced)
+        teardown.append(workdir.remove)
+        try:
+            for name, content in tree.items():
+                workdir.write_file(name, content)
+            binds = self._build_cache(lang, workdir)
+            compiled: StepOutcome | None = None
+            if lang.compile:
+                spec = self._spec(lang, workdir.box, binds, limits, b"", "compile", files=tree)
+                compiled = await run_step(spec, self.cgroups, uid, gid,
+                                          launcher=self.launcher, armory=self.armory,
+                                          cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
+                if compile_failed(compiled) or compiled.setup_failed:
+                    return classify(compiled, None, enforced, compile_spec=spec)
+            judged: list[T] = []
+            syntax_checked = lang.check is None
+            for index, data in enumerate(stdins):
+                case = Workdir.create(s.root, f"{os.getpid()}-{uuid.uuid4().hex[:12]}", size, uid,
+                                      gid)  # fmt: skip
+                teardown.append(case.remove)
+                box = case.overlay("box", workdir.box)
+                spec = self._spec(lang, box, [], limits, data, "run", args, tree)
+                ran = await run_step(spec, self.cgroups, uid, gid, launcher=self.launcher,
+                                     armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
+                                     teardown=teardown)  # fmt: skip
+                result = classify(compiled, ran, enforced)
+                if result.error_code is ErrorCode.SYSTEM:
+                    return result
+                if not syntax_checked and result.error_code is ErrorCode.RUNTIME:
+                    # As for a single run, once: a source the checker rejects fails every case.
+                    checked = await self._check(lang, tree, limits, teardown, uid, gid)
+                    if check_failed(checked):
+                        return classify(compiled, ran, enforced, checked)
+                    syntax_checked = True
+                judged.append(judge(index, result))
+            return judged
+        except (OSError, CgroupError, WorkdirError) as exc:
+            log.exception("sandbox: run failed")
+            return system_error(f"sandbox: {exc}", enforced)
+
     async def _check(self, lang: Language, tree: dict[str, bytes], limits: Limits,
                      teardown: list[Callable[[], None]], uid: int, gid: int) -> StepOutcome:  # fmt: skip
         """The language's syntax check of the submitted files, in a fresh workdir: the program
@@ -324,7 +405,7 @@ class Sandbox:
         teardown.append(workdir.remove)
         for name, content in tree.items():
             workdir.write_file(name, content)
-        return await run_step(self._spec(lang, workdir, [], limits, b"", "check", files=tree),
+        return await run_step(self._spec(lang, workdir.box, [], limits, b"", "check", files=tree),
                               self.cgroups,
                               uid, gid, launcher=self.launcher, armory=self.armory,
                               cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
@@ -345,7 +426,7 @@ class Sandbox:
         os.chown(cold, workdir.uid, workdir.gid)
         return [(cold, "/gocache")]
 
-    def _spec(self, lang: Language, workdir: Workdir, binds: list[tuple[Path, str]],
+    def _spec(self, lang: Language, box: Path, binds: list[tuple[Path, str]],
               limits: Limits, stdin: bytes, purpose: str,
               args: tuple[str, ...] = (), files: Mapping[str, bytes] | None = None) -> StepSpec:  # fmt: skip
         compiling = purpose != "run"  # the compile step, or the syntax check of a failed run
@@ -363,7 +444,7 @@ class Sandbox:
         # The program's own arguments go last, as given: never read as placeholders.
         command = [*lang.command(template, limits.memory_mb, memory_mb, files or ()), *args]
         argv, options = bwrap.via_args_fd(bwrap.command_line(
-            bwrap=self.settings.bwrap, etc_dir=self._etc, box=workdir.box, command=command,
+            bwrap=self.settings.bwrap, etc_dir=self._etc, box=box, command=command,
             tmp_bytes=limits.workdir_mb * MIB, mounts=lang.mounts, binds=binds,
             env=lang.env, ro_binds=lang.library_mounts(),
         ), command)  # fmt: skip

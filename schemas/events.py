@@ -12,6 +12,14 @@ from typing import ClassVar
 
 import msgspec
 
+from verdicts import (
+    DEFAULT_ABSOLUTE_TOLERANCE,
+    DEFAULT_MODE,
+    DEFAULT_RELATIVE_TOLERANCE,
+    Mode,
+    Verdict,
+)
+
 QUEUED = "QUEUED"
 RUNNING = "RUNNING"
 TERMINAL = frozenset({"COMPLETED", "FAILED", "TIMEOUT"})  # an execution in one never changes again
@@ -61,6 +69,21 @@ class RunLimits(msgspec.Struct, frozen=True, kw_only=True):
 
     time_limit_ms: int
     memory_mb: int
+
+
+class Case(msgspec.Struct, frozen=True, kw_only=True):
+    """A test case: the program's stdin, and the output it must print (see `Comparison`)."""
+
+    stdin: str = ""
+    expected_output: str
+
+
+class Comparison(msgspec.Struct, frozen=True, kw_only=True):
+    """How each test case's stdout is compared with its expected output (verdicts.compare)."""
+
+    mode: Mode = DEFAULT_MODE
+    absolute_tolerance: float = DEFAULT_ABSOLUTE_TOLERANCE  # float mode only
+    relative_tolerance: float = DEFAULT_RELATIVE_TOLERANCE
 
 
 class SessionCreated(SessionEvent, frozen=True, kw_only=True):
@@ -144,6 +167,14 @@ class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
     # Interactive: `stdin` is only the start; clients send the rest over GET /executions/{id}/ws
     # while it runs, each chunk recorded as a StdinReceived.
     interactive: bool = False
+    # Compiled once, run once per case (each with its own stdin, under `limits`), each judged.
+    test_cases: list[Case] = []
+    comparison: Comparison | None = None  # None: the default comparison
+
+    @property
+    def test_case_bytes(self) -> int:
+        """UTF-8 bytes of the test cases' stdin and expected output together (RunPolicy)."""
+        return sum(len(c.stdin.encode()) + len(c.expected_output.encode()) for c in self.test_cases)
 
 
 def files_json(files: dict[str, str] | None) -> str | None:
@@ -206,13 +237,9 @@ class StdinClosed(ExecutionEvent, frozen=True, kw_only=True):
     bytes_given: int  # live input the program was given in this attempt (its StdinReceived data)
 
 
-class Outcome(msgspec.Struct, frozen=True, kw_only=True):
-    """What one attempt produced: declared once, carried by RunFinished, stored one column per
-    field by the projection, and returned by the API (whose result type inherits it).
-
-    A new field needs a default (old events lack it) and a column in a new migration; a test
-    fails when the event, the table and the HTTP answer disagree.
-    """
+class Measured(msgspec.Struct, frozen=True, kw_only=True):
+    """How one run of the program ended and what it used: of a whole attempt (`Outcome`) or of
+    one test case (`CaseResult`)."""
 
     status: str  # COMPLETED | FAILED | TIMEOUT
     error_code: str | None = None
@@ -220,11 +247,9 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     signal: int | None = None
     stdout: str = ""
     stderr: str = ""
-    compile_output: str = ""
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     execution_time_ms: int | None = None  # wall time of the run step
-    compile_time_ms: int | None = None
     cpu_time_ms: int | None = None
     memory_peak_kb: int | None = None
     # Of the run step, counted by the kernel over every process of the run (sandbox.spawn.Usage):
@@ -233,7 +258,40 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     written_bytes: int | None = None
     voluntary_context_switches: int | None = None
     involuntary_context_switches: int | None = None
+
+
+class CaseResult(Measured, frozen=True, kw_only=True):
+    """One test case's run and its verdict; its stdout and stderr are kept up to a share of the
+    run's output caps (the verdict was decided on all the sandbox kept)."""
+
+    verdict: Verdict
+
+
+class Judgement(msgspec.Struct, frozen=True, kw_only=True):
+    """A run's test cases, judged: the overall verdict (ACCEPTED if every case is, else the
+    first case's that is not), how many passed, and each case in order."""
+
+    verdict: Verdict
+    passed: int
+    total: int
+    cases: list[CaseResult]
+
+
+class Outcome(Measured, frozen=True, kw_only=True):
+    """What one attempt produced: declared once, carried by RunFinished, stored one column per
+    field by the projection, and returned by the API (whose result type inherits it).
+
+    A new field needs a default (old events lack it) and a column in a new migration; a test
+    fails when the event, the table and the HTTP answer disagree. With test cases, the measured
+    fields are those of the case that decided the verdict (stdout and stderr stay empty: each
+    case has its own), but the times, which are the sum over the cases, and the memory, their
+    peak.
+    """
+
+    compile_output: str = ""
+    compile_time_ms: int | None = None
     warnings: list[str] = []  # from the safety rules in "warn" mode (e.g. a likely infinite loop)
+    test_results: Judgement | None = None  # None for a run without test cases
     # The outputs (stdout, stderr, compile_output) that held bytes which are not UTF-8, shown
     # as U+FFFD in their text (what Judge0's API must know to ask for Base64).
     invalid_utf8: list[str] = []

@@ -12,7 +12,7 @@ import asyncpg
 from litestar import Request, Response, get, patch, post
 from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
 
-from api import admission, idempotency
+from api import admission
 from api.contract import (
     ETAG,
     RATE_LIMIT_HEADERS,
@@ -35,7 +35,7 @@ from api.dto import (
 )
 from api.errors import Conflict, InvalidInput, NotFound, ProjectionBehind, SessionClosed, TooLarge
 from api.eventlog import Appended
-from api.runs import queue_run
+from api.runs import Queued, queue_session_run
 from api.services import Services, ServicesDep
 from eventlog import topics
 from fleet.catalogue import LanguageEntry
@@ -75,16 +75,6 @@ def check_source(services: Services, source: str) -> None:
             f"source code is {size} bytes; the limit is {policy.max_source_bytes}",
             limit=policy.max_source_bytes,
         )
-
-
-def check_files(
-    services: Services, files: dict[str, str], source: str, entry_point: str | None
-) -> None:
-    """The program's other files against the policy (names, count, sizes): 422 if broken."""
-    policy = services.settings.policy
-    broken = policy.files_violation(files, len(source.encode()), entry_point)
-    if broken is not None:
-        raise InvalidInput(broken.message, field="files", value=broken.value)
 
 
 async def entry_point_of(services: Services, row: asyncpg.Record) -> str | None:
@@ -177,7 +167,7 @@ async def create_session(
     source = body.source_code if body.source_code is not None else language.template_code
     check_source(services, source)
     files = body.files or {}
-    check_files(services, files, source, language.file_name)
+    admission.check_files(services, files, source, language.file_name)
     session_id = str(uuid.uuid4())
     created = events.SessionCreated(
         session_id=session_id,
@@ -235,7 +225,7 @@ async def update_session(
     check_source(services, body.source_code)
     row = await load_session(services, session_id)
     files = files_of(row) if body.files is None else body.files
-    check_files(services, files, body.source_code, await entry_point_of(services, row))
+    admission.check_files(services, files, body.source_code, await entry_point_of(services, row))
     require_active(row)
     require_revision(row, revision_of(if_match))
     update = events.SessionCodeUpdated(
@@ -295,7 +285,7 @@ async def save_file(
                 f"{entry_point!r} is the entry point; it cannot be deleted", field="path"
             )
         check_source(services, body.content)
-        check_files(services, files, body.content, entry_point)
+        admission.check_files(services, files, body.content, entry_point)
         update = events.SessionCodeUpdated(
             session_id=str(row["session_id"]),
             source_code=body.content,
@@ -312,7 +302,9 @@ async def save_file(
             expected_revision=row["revision"],
         )
     else:
-        check_files(services, {**files, body.path: body.content}, row["source_code"], entry_point)
+        admission.check_files(
+            services, {**files, body.path: body.content}, row["source_code"], entry_point
+        )
         update = events.SessionFileSaved(
             session_id=str(row["session_id"]),
             path=body.path,
@@ -423,66 +415,24 @@ async def run_session(
     options = body_or_default(data, RunOptions, optional=True)
     row = await load_session(services, session_id)
     require_active(row)
-    session_key = str(row["session_id"])
-    limits = admission.limits_for(services.settings, options)
-    key = idempotency_key
-    execution_id = str(uuid.uuid4())
-    if key:
-        previous = await idempotency.claim(
-            services, session_key, key, idempotency.fingerprint(options)
+    client = services.proxies.client_of(request)
+    queued = await queue_session_run(services, row, options, client, idempotency_key)
+    answer = await confirmed(services, queued)
+    if not queued.replayed:
+        log.info(
+            "run requested",
+            extra={"execution_id": queued.execution_id, "session_id": str(row["session_id"])},
         )
-        if previous is not None:
-            return await replayed(services, previous)
-        execution_id = idempotency.execution_id_for(session_key, key)
-    files = files_of(row)
-    try:
-        language = await services.catalogue.get(str(row["language_id"]))
-        # Saved under the policy of its time: a run is held to today's (as the safety agent will).
-        check_files(services, files, row["source_code"], language.file_name)
-        queued = await queue_run(
-            services,
-            execution_id=execution_id,
-            session_id=session_key,
-            language=language,
-            source_code=row["source_code"],
-            stdin=options.stdin or "",
-            args=options.args or [],
-            files=files,
-            limits=limits,
-            client=services.proxies.client_of(request),
-            interactive=bool(options.interactive),
-        )
-    except BaseException:
-        if key:
-            await idempotency.release(services, session_key, key)
-        raise
-    if key:
-        record = idempotency.Record(
-            execution_id=execution_id,
-            fingerprint=idempotency.fingerprint(options),
-            appended=queued.appended,
-        )
-        await idempotency.appended(services, session_key, key, record)
-    await visible(services, queued.appended, execution_id=execution_id)
-    log.info(
-        "run requested",
-        extra={"execution_id": execution_id, "session_id": session_key, "language": language.key},
-    )
-    return Response(
-        RunQueued(execution_id=execution_id, status=events.QUEUED),
-        status_code=202,
-        headers=admission.rate_headers(queued.admitted),
-    )
+    headers = admission.rate_headers(queued.admitted) if queued.admitted else {}
+    return Response(answer, status_code=202, headers=headers)
 
 
-async def replayed(services: Services, record: idempotency.Record) -> Response[RunQueued]:
-    """The answer to a retry of a keyed run: the same execution, as it is now."""
-    if record.appended is None:
-        raise ProjectionBehind(
-            "a request with this Idempotency-Key is still being recorded; retry shortly",
-            execution_id=record.execution_id,
-        )
-    await visible(services, record.appended, execution_id=record.execution_id)
-    row = await services.db.execution(uuid.UUID(record.execution_id))
-    status = row["status"] if row is not None else events.QUEUED
-    return Response(RunQueued(execution_id=record.execution_id, status=status), status_code=202)
+async def confirmed(services: Services, queued: Queued) -> RunQueued:
+    """The answer once the run is visible (503 projection_behind if it is not in time): QUEUED,
+    or for a retry of a keyed run, the execution's current status."""
+    await visible(services, queued.appended, execution_id=queued.execution_id)
+    status = events.QUEUED
+    if queued.replayed:
+        row = await services.db.execution(uuid.UUID(queued.execution_id))
+        status = row["status"] if row is not None else events.QUEUED
+    return RunQueued(execution_id=queued.execution_id, status=status)

@@ -7,9 +7,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
+import msgspec
+import orjson
+
 from projections.fold import ExecutionRow, fold_execution, fold_session
 from schemas import events
 from tests.samples import T0, run_finished, run_requested
+from verdicts import Mode, Verdict
 
 EXECUTION = str(uuid.uuid4())
 REQUEST = run_requested(EXECUTION)
@@ -192,3 +196,36 @@ def test_a_session_event_applies_only_at_the_revision_its_writer_read() -> None:
     assert fold_session(row, racing_close) == row
     closed = fold_session(row, events.SessionClosed(session_id="s", closed_at=T0))
     assert closed is not None and (closed.status, closed.revision) == ("INACTIVE", 3)
+
+
+def test_test_cases_and_their_results_are_stored_as_json_and_read_back() -> None:
+    cases = [events.Case(stdin="1\x00", expected_output="2"), events.Case(expected_output="")]
+    comparison = events.Comparison(mode=Mode.FLOAT, absolute_tolerance=0.5)
+    judged = events.Judgement(
+        verdict=Verdict.WRONG_ANSWER, passed=1, total=2,
+        cases=[
+            events.CaseResult(status="COMPLETED", stdout="2\n", verdict=Verdict.ACCEPTED),
+            events.CaseResult(status="COMPLETED", stdout="\x00", verdict=Verdict.WRONG_ANSWER),
+        ],
+    )  # fmt: skip
+    request = msgspec.structs.replace(REQUEST, test_cases=cases, comparison=comparison)
+    row = fold_all([request, STARTED, run_finished(EXECUTION, test_results=judged)])
+    columns = row.columns()
+    assert orjson.loads(columns["test_cases"]) == [
+        {"stdin": "1\ufffd", "expected_output": "2"},  # NUL as in the text columns
+        {"stdin": "", "expected_output": ""},
+    ]
+    assert orjson.loads(columns["test_results"])["cases"][1]["verdict"] == "WRONG_ANSWER"
+    back = ExecutionRow.from_columns(columns)
+    assert back.comparison == comparison
+    assert back.outcome is not None and back.outcome.test_results is not None
+    assert back.outcome.test_results.cases[0] == judged.cases[0]
+
+
+def test_a_run_without_test_cases_stores_none() -> None:
+    columns = fold_all([REQUEST, STARTED, finished()]).columns()
+    assert (columns["test_cases"], columns["comparison"], columns["test_results"]) == (
+        None,
+        None,
+        None,
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("api", "processors", "projections", "sandbox", "schemas", "config", "telemetry",
-            "eventlog", "fleet", "devstack", "bench", "runbox")  # fmt: skip
+            "eventlog", "fleet", "verdicts", "devstack", "bench", "runbox")  # fmt: skip
 
 PROBE = """
 import importlib, json, os, pkgutil, sys

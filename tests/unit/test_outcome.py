@@ -9,7 +9,7 @@ import msgspec
 import orjson
 
 from api.dto import RESULT_COLUMNS, ExecutionResult
-from processors.executor import FROM_THE_RULES, outcome_of
+from processors.executor import NOT_FROM_THE_SANDBOX, outcome_of
 from projections.fold import EXECUTION_COLUMNS
 from sandbox import ErrorCode, Result, Status
 from schemas import decode, events
@@ -26,7 +26,7 @@ def test_the_executor_carries_every_outcome_field_from_the_sandbox() -> None:
         involuntary_context_switches=88,
     )  # fmt: skip
     sandbox_fields = {f.name for f in dataclasses.fields(Result)}
-    measured = OUTCOME_FIELDS - set(FROM_THE_RULES)
+    measured = OUTCOME_FIELDS - set(NOT_FROM_THE_SANDBOX)
     assert sandbox_fields >= measured, "the sandbox must measure every outcome field"
     outcome = outcome_of(result, ["a warning"])
     assert msgspec.to_builtins(outcome) == {
@@ -35,7 +35,7 @@ def test_the_executor_carries_every_outcome_field_from_the_sandbox() -> None:
         "stderr_truncated": False, "execution_time_ms": 11, "compile_time_ms": 22,
         "cpu_time_ms": 33, "memory_peak_kb": 44, "read_bytes": 55, "written_bytes": 66,
         "voluntary_context_switches": 77, "involuntary_context_switches": 88,
-        "warnings": ["a warning"], "invalid_utf8": [],
+        "warnings": ["a warning"], "test_results": None, "invalid_utf8": [],
     }  # fmt: skip
 
 

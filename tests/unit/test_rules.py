@@ -35,6 +35,18 @@ def test_a_fair_request_is_accepted_as_attempt_one() -> None:
         ({"limits": events.RunLimits(time_limit_ms=60001, memory_mb=256)}, "time_limit_ms"),
         ({"limits": events.RunLimits(time_limit_ms=5000, memory_mb=4096)}, "memory_mb"),
         ({"source_code": "print(1)\x00"}, "NUL"),
+        # Test cases are re-checked here too (events may come from elsewhere than the API).
+        ({"test_cases": [events.Case(expected_output="1")] * 33}, "at most 32 test cases"),
+        (
+            {"test_cases": [events.Case(stdin="x" * 1024, expected_output="y" * 1024)] * 513},
+            "test cases",
+        ),
+        (
+            {"test_cases": [events.Case(stdin="é" * (512 * 1024 + 1), expected_output="")]},
+            "are 1048578 bytes",  # bytes, not characters
+        ),
+        ({"comparison": events.Comparison(absolute_tolerance=-1.0)}, "absolute_tolerance"),
+        ({"comparison": events.Comparison(relative_tolerance=float("nan"))}, "relative_tolerance"),
     ],
 )
 def test_unsafe_requests_are_rejected_with_e006(change: dict[str, object], reason: str) -> None:
@@ -42,6 +54,12 @@ def test_unsafe_requests_are_rejected_with_e006(change: dict[str, object], reaso
     assert isinstance(decision, events.RunRejected)
     assert decision.error_code == "E006"
     assert reason in decision.reason
+
+
+def test_test_cases_within_the_policy_are_accepted() -> None:
+    cases = [events.Case(stdin="x" * 1024, expected_output="y" * 1024)] * 32
+    request = msgspec.structs.replace(REQUEST, test_cases=cases)
+    assert isinstance(check(request, {"python"}, POLICY, NOW), events.RunAccepted)
 
 
 def test_limits_follow_the_settings() -> None:
