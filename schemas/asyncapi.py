@@ -30,8 +30,17 @@ CHANNELS: dict[str, tuple[tuple[str, ...], str]] = {
         "Runs asked for by the API, each a full snapshot (code, stdin, limits, language).",
     ),
     topics.EVENTS.name: (
-        ("RunRejected", "RunStarted", "OutputChunk", "RunFinished", "DeadLettered", "RunRequeued"),
-        "What happened to each execution: rejection, attempts, output, outcome, dead letter.",
+        (
+            "RunRejected",
+            "RunStarted",
+            "OutputChunk",
+            "RunFinished",
+            "DeadLettered",
+            "RunRequeued",
+            "CallbackAttempted",
+        ),
+        "What happened to each execution: rejection, attempts, output, outcome, dead letter, "
+        "and each attempt to POST its result to its callback URL.",
     ),
     topics.DISPATCH.name: (
         ("RunAccepted",),

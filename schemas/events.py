@@ -95,6 +95,7 @@ class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
     args: list[str] = []  # command-line arguments for the program
     traceparent: str | None = None  # W3C trace context of the request that asked for the run
     rerun_of: str | None = None  # the execution whose logged snapshot this run runs again
+    callback_url: str | None = None  # where the result is POSTed when the run ends (callbacks/)
 
 
 class RunAccepted(ExecutionEvent, frozen=True, kw_only=True):
@@ -110,6 +111,7 @@ class RunRejected(ExecutionEvent, frozen=True, kw_only=True):
     error_code: str = "E006"
     rejected_at: datetime
     rule: str | None = None  # which safety rule: limits, language, infinite_loop, failure_streak
+    callback_url: str | None = None  # the request's, so that the deliverer needs no other event
 
 
 class RunStarted(ExecutionEvent, frozen=True, kw_only=True):
@@ -161,6 +163,7 @@ class RunFinished(ExecutionEvent, frozen=True, kw_only=True):
     started_at: datetime
     finished_at: datetime
     outcome: Outcome
+    callback_url: str | None = None  # the request's, so that the deliverer needs no other event
 
 
 class RetryScheduled(ExecutionEvent, frozen=True, kw_only=True):
@@ -197,6 +200,24 @@ class RunRequeued(ExecutionEvent, frozen=True, kw_only=True):
     requeued_at: datetime
 
 
+class CallbackAttempted(ExecutionEvent, frozen=True, kw_only=True):
+    """One attempt to POST an ended execution's result to its callback URL (callbacks/).
+
+    `status_code` is the receiver's answer; `error` says why there was none or why it was not
+    accepted (refused address, timeout, connection refused, redirect). `final`: no attempt follows.
+    """
+
+    delivery_id: str  # the same for every attempt of one delivery: receivers deduplicate on it
+    url: str
+    attempt: int  # of the delivery (1, 2, ...), not of the run
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int
+    delivered: bool
+    final: bool
+    attempted_at: datetime
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -212,5 +233,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RetryScheduled,
         DeadLettered,
         RunRequeued,
+        CallbackAttempted,
     )
 }

@@ -315,6 +315,7 @@ async def run_session(
     require_active(row)
     session_key = str(row["session_id"])
     limits = admission.limits_for(services.settings, options)
+    callback_url = admission.callback_for(services.settings, options)
     key = idempotency_key
     execution_id = str(uuid.uuid4())
     if key:
@@ -342,6 +343,7 @@ async def run_session(
             limits=limits,
             requested_at=datetime.now(UTC),
             traceparent=traceparent,
+            callback_url=callback_url,
         )
         appended = await services.eventlog.append(topics.REQUESTED, new_event(requested), headers)
     except BaseException:
