@@ -17,7 +17,8 @@ def request_of(
     traceparent: str | None,
     rerun_of: str | None = None,
 ) -> events.RunRequested:
-    """The snapshot of `row` (code, stdin, arguments, limits, language and its version)."""
+    """The snapshot of `row` (code, stdin, arguments, limits, language and its version). A
+    requeue keeps the run's callback; a re-run, a new execution someone else may ask for, does not."""
     return events.RunRequested(
         execution_id=execution_id,
         session_id=str(row["session_id"]),
@@ -34,4 +35,5 @@ def request_of(
         requested_at=requested_at,
         traceparent=traceparent,
         rerun_of=rerun_of,
+        callback_url=row["callback_url"] if rerun_of is None else None,
     )

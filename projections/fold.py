@@ -19,8 +19,8 @@ from schemas import events
 # Bump when a change here changes rows already written: the projector then rebuilds the tables
 # from the log at start (projections.migrate.ensure_fold_version). 2: RunFinished v2, Outcome;
 # 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start;
-# 4: Outcome.warnings; 5: args; 6: execution_history, rerun_of.
-FOLD_VERSION = 6
+# 4: Outcome.warnings; 5: args; 6: execution_history, rerun_of; 7: callback_url.
+FOLD_VERSION = 7
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 
@@ -65,6 +65,7 @@ class ExecutionRow:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     rerun_of: str | None = None  # the execution this one re-ran (POST /executions/{id}/rerun)
+    callback_url: str | None = None  # where its result is POSTed (callbacks/); not in answers
     outcome: events.Outcome | None = None
 
     @property
@@ -158,6 +159,7 @@ def _snapshot(row: ExecutionRow, request: events.RunRequested) -> ExecutionRow:
         args=request.args,
         queued_at=request.requested_at,
         rerun_of=request.rerun_of,
+        callback_url=request.callback_url,
     )
 
 

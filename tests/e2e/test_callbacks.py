@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import msgspec
 import orjson
 import pytest
 
+from eventlog import topics
 from tests.e2e.conftest import Engine, free_port
+from tests.e2e.fixtures_fleet import VANISHED, accepted_run, produce, wait_terminal
 from tests.e2e.fixtures_runs import open_session, submit, wait_result
 
 DEADLINE_S = 60.0
@@ -165,6 +168,14 @@ async def test_the_result_reaches_the_receiver_signed(
     assert attempt["delivery_id"] == body["delivery_id"]
     assert attempt["duration_ms"] >= 0
 
+    # A re-run is a new execution, maybe asked for by someone else: it does not inherit the URL.
+    rerun = await client.post(f"/executions/{execution_id}/rerun")
+    assert rerun.status_code == 202, rerun.text
+    rerun_id = rerun.json()["execution_id"]
+    await wait_result(client, rerun_id)
+    events = (await client.get(f"/executions/{rerun_id}/history")).json()["events"]
+    assert events[0]["type"] == "RunRequested" and events[0]["payload"]["callback_url"] is None
+
 
 async def test_a_refused_run_is_reported_too(engine: Engine, client: httpx.AsyncClient) -> None:
     port, _ = allowed_ports(engine)
@@ -183,6 +194,44 @@ async def test_a_refused_run_is_reported_too(engine: Engine, client: httpx.Async
     )
     assert body["error_message"] == result["error_message"]
     assert signed_correctly(engine, received)
+
+
+async def test_a_dead_letter_is_reported_and_so_is_its_requeue(
+    engine: Engine, client: httpx.AsyncClient
+) -> None:
+    # Past the API onto the dispatch topic: no executor runs this language, a failure of ours
+    # on every attempt, so the run ends E005 (as in test_failures.py).
+    port, _ = allowed_ports(engine)
+    accepted = accepted_run(language=VANISHED)
+    request = msgspec.structs.replace(
+        accepted.request, callback_url=f"http://127.0.0.1:{port}/dead"
+    )
+    execution_id = accepted.execution_id
+    async with listening(Receiver(), port) as receiver:
+        await produce(
+            engine.env["KAFKA_BOOTSTRAP_SERVERS"],
+            topics.DISPATCH,
+            msgspec.structs.replace(accepted, request=request),
+        )
+        result = await wait_terminal(client, execution_id)
+        (first,) = await receiver.wait_for(execution_id)
+        requeued = await client.post(f"/dead-letters/{execution_id}/requeue", json={})
+        assert requeued.status_code == 202, requeued.text
+        second = (await receiver.wait_for(execution_id, count=2))[1]
+
+    assert (result["status"], result["error_code"]) == ("FAILED", "E005")
+    body = orjson.loads(first.body)
+    assert (body["status"], body["error_code"], body["ended_by"]) == (
+        "FAILED",
+        "E005",
+        "DeadLettered",
+    )
+    assert (body["attempt"], body["error_message"]) == (result["attempt"], result["error_message"])
+    again = orjson.loads(second.body)
+    assert (again["error_code"], again["ended_by"]) == ("E005", "DeadLettered")
+    assert again["attempt"] > body["attempt"]  # the requeue's attempts
+    assert again["delivery_id"] != body["delivery_id"]  # another ending, another delivery
+    assert signed_correctly(engine, first) and signed_correctly(engine, second)
 
 
 async def test_a_receiver_that_fails_twice_gets_the_result_on_the_third_attempt(
