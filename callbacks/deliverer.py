@@ -3,7 +3,9 @@
 At least once: a message's offset is committed only when every delivery at or before it in its
 partition has ended (delivered or given up), so a deliverer that dies mid-way sends again from
 there, under the same delivery id (the terminal event's id). Deliveries run concurrently (up to
-CALLBACK_CONCURRENCY), so one receiver that hangs holds back no other.
+CALLBACK_CONCURRENCY attempts at once), so one receiver that hangs holds back no other; a delivery
+waiting for its next attempt holds no slot. With CALLBACK_MAX_PENDING deliveries in progress the
+deliverer pauses its partitions (still polling, so it keeps its place in the group) until one ends.
 """
 
 from __future__ import annotations
@@ -101,10 +103,11 @@ class Deliverer:
         commit_due = time.monotonic() + COMMIT_EVERY_S
         try:
             while not stop.is_set():
+                self._pace(consumer)
                 records = await consumer.getmany(timeout_ms=200, max_records=100)
                 for tp, messages in records.items():
                     for message in messages:
-                        await self._take(tp, message.offset, message.value or b"", stop)
+                        self._take(tp, message.offset, message.value or b"", stop)
                 if time.monotonic() >= commit_due:
                     await self._commit(consumer)
                     commit_due = time.monotonic() + COMMIT_EVERY_S
@@ -117,6 +120,14 @@ class Deliverer:
             await consumer.stop()
             await self.producer.stop()
 
+    def _pace(self, consumer: AIOKafkaConsumer) -> None:
+        """Pause reading while CALLBACK_MAX_PENDING deliveries are in progress, resume after."""
+        assigned = consumer.assignment()
+        if len(self.tasks) >= self.settings.callback_max_pending:
+            consumer.pause(*assigned)
+        elif consumer.paused():
+            consumer.resume(*consumer.paused())
+
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         assigned = consumer.assignment()
         self.offsets.forget(set(self.offsets.next) - set(assigned))
@@ -124,7 +135,7 @@ class Deliverer:
         if offsets:
             await consumer.commit(offsets)
 
-    async def _take(self, tp: TopicPartition, offset: int, raw: bytes, stop: asyncio.Event) -> None:
+    def _take(self, tp: TopicPartition, offset: int, raw: bytes, stop: asyncio.Event) -> None:
         self.offsets.read(tp, offset)
         try:
             envelope = decode(raw)
@@ -139,14 +150,12 @@ class Deliverer:
             log.info("result too old to deliver", extra={"execution_id": envelope.key})
             return
         url, result = found
-        await self.slots.acquire()  # full: stop reading until a delivery ends
         self.offsets.started(tp, offset)
         task = asyncio.create_task(self._deliver(url, result, stop))
         self.tasks.add(task)
 
         def done(finished_task: asyncio.Task[None]) -> None:
             self.tasks.discard(finished_task)
-            self.slots.release()
             if finished_task.cancelled():
                 return  # not ended: the offset stays uncommitted, and it is sent again
             if finished_task.exception() is not None:
@@ -172,17 +181,18 @@ class Deliverer:
                 result.execution_id,
                 attempt,
             )
-            started = time.monotonic()
-            answer = await post(
-                url,
-                body,
-                headers,
-                self.allow,
-                settings.callback_timeout_s,
-                settings.callback_max_response_bytes,
-                self.resolver,
-            )
-            duration_ms = int((time.monotonic() - started) * 1000)
+            async with self.slots:
+                started = time.monotonic()
+                answer = await post(
+                    url,
+                    body,
+                    headers,
+                    self.allow,
+                    settings.callback_timeout_s,
+                    settings.callback_max_response_bytes,
+                    self.resolver,
+                )
+                duration_ms = int((time.monotonic() - started) * 1000)
             final = (
                 answer.delivered or answer.permanent or attempt == settings.callback_max_attempts
             )

@@ -53,8 +53,17 @@ class CallbackSettings(Endpoints, frozen=True, kw_only=True):
         ),
     ] = 16 * 1024
     callback_concurrency: Annotated[
-        int, Meta(ge=1, le=10_000, description="deliveries in progress at once")
+        int, Meta(ge=1, le=10_000, description="delivery attempts in progress at once")
     ] = 64
+    callback_max_pending: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=100_000,
+            description="deliveries in progress, waiting for their next attempt included; at "
+            "this many the deliverer reads no more until one ends (each holds its body in memory)",
+        ),
+    ] = 1000
     callback_max_age_s: Annotated[
         int,
         Meta(
