@@ -16,6 +16,8 @@ import msgspec
 import pytest
 from aiokafka import TopicPartition
 
+from api.dto import RunOptions
+from api.idempotency import fingerprint
 from callbacks.body import callback_of, signature, signed_headers
 from callbacks.deliverer import Offsets, backoff_s
 from callbacks.http import Answer, Resolver, post, resolve
@@ -240,3 +242,13 @@ def test_an_offset_is_committed_only_once_every_delivery_before_it_ended() -> No
     assert offsets.committable() == {tp: 3}
     offsets.ended(tp, 3)
     assert offsets.committable() == {tp: 5}
+
+
+def test_an_idempotency_fingerprint_without_a_callback_is_what_it_was_before_callbacks() -> None:
+    # Keys are remembered for a day: a retry that spans an upgrade must still match its key.
+    before = b'{"time_limit_ms":2000,"memory_mb":null,"stdin":"x","args":null}'
+    assert (
+        fingerprint(RunOptions(time_limit_ms=2000, stdin="x")) == hashlib.sha256(before).hexdigest()
+    )
+    with_callback = RunOptions(time_limit_ms=2000, stdin="x", callback_url="https://example.com/")
+    assert fingerprint(with_callback) != fingerprint(RunOptions(time_limit_ms=2000, stdin="x"))
