@@ -18,6 +18,8 @@ import httpx
 import msgspec
 import orjson
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from eventlog import topics
 from tests.e2e.conftest import Engine, free_port
@@ -25,6 +27,7 @@ from tests.e2e.fixtures_fleet import VANISHED, accepted_run, produce, wait_termi
 from tests.e2e.fixtures_runs import open_session, submit, wait_result
 
 DEADLINE_S = 60.0
+LogPlace = tuple[TopicPartition, int]
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Receiver:
 
     statuses: list[int] = field(default_factory=list)
     hang: bool = False
+    hang_first: int = 0  # this many requests get no answer (until the test ends), then as above
     received: list[Received] = field(default_factory=list)
     connections: int = 0
     open_connections: int = 0
@@ -62,7 +66,7 @@ class Receiver:
                     headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             self.received.append(Received(request_line.split()[1], headers, body, time.time()))
-            if self.hang:
+            if self.hang or len(self.received) <= self.hang_first:
                 await self.released.wait()  # until the test ends
             status = self.statuses.pop(0) if self.statuses else 200
             writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n".encode())
@@ -95,6 +99,31 @@ async def listening(receiver: Receiver, port: int, *hosts: str) -> AsyncIterator
         receiver.released.set()
         for server in servers:
             server.close()
+
+
+async def terminal_offset(client: httpx.AsyncClient, execution_id: str) -> LogPlace:
+    """Where the execution's RunFinished is in the log (from its history)."""
+    events = (await client.get(f"/executions/{execution_id}/history")).json()["events"]
+    (finished,) = [e for e in events if e["type"] == "RunFinished"]
+    return TopicPartition(finished["topic"], finished["partition"]), finished["offset"]
+
+
+async def committed_up_to(engine: Engine, where: LogPlace) -> None:
+    """Until the deliverer's group has committed its offsets as far as `where` (which a correct
+    deliverer, still delivering that message, commits exactly, and never past)."""
+    tp, offset = where
+    admin = AIOKafkaAdminClient(bootstrap_servers=engine.env["KAFKA_BOOTSTRAP_SERVERS"])
+    await admin.start()
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            found = await admin.list_consumer_group_offsets("runbox-callbacks", partitions=[tp])
+            if tp in found and found[tp].offset >= offset:
+                return
+            assert time.monotonic() < deadline, f"the deliverer committed nothing up to {where}"
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
 
 
 def allowed_ports(engine: Engine) -> tuple[int, int]:
@@ -336,3 +365,27 @@ async def test_a_dead_receiver_holds_up_no_other_run_or_delivery(
             await good.wait_for(execution_id)
         # All of that happened while the dead receiver still held its first connection.
         assert dead.open_connections == 1 and len(dead.of(stuck_id)) == 1
+
+
+async def test_a_deliverer_killed_mid_delivery_delivers_again_after_its_restart(
+    engine: Engine, client: httpx.AsyncClient
+) -> None:
+    port, _ = allowed_ports(engine)
+    async with listening(Receiver(hang_first=1), port) as receiver:
+        session_id = await open_session(client, "python", "print('again')")
+        url = f"http://127.0.0.1:{port}/again"
+        execution_id = await submit(client, session_id, {"callback_url": url})
+        await wait_result(client, execution_id)
+        (held,) = await receiver.wait_for(execution_id)  # attempt 1, left without an answer
+        await committed_up_to(engine, await terminal_offset(client, execution_id))
+        deliverer = engine.processes.pop("callbacks")
+        deliverer.kill()  # SIGKILL: no clean-up, no last commit
+        deliverer.wait(10)
+        engine.start("callbacks", "callbacks")
+        first, again = await receiver.wait_for(execution_id, count=2)
+
+    assert first is held
+    assert again.headers["x-runbox-delivery"] == held.headers["x-runbox-delivery"]
+    assert again.body == held.body and signed_correctly(engine, again)
+    attempts = await callback_attempts(client, execution_id)
+    assert [(a["status_code"], a["delivered"]) for a in attempts] == [(200, True)]
