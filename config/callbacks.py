@@ -26,6 +26,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 SCHEMES = {"http": 80, "https": 443}
 MAX_URL_BYTES = 2048
+_DECIMAL = frozenset("0123456789")
+_OCTAL = frozenset("01234567")
+_HEX = frozenset("0123456789abcdef")
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
@@ -135,17 +138,14 @@ def parse_ipv4_spelling(host: str) -> ipaddress.IPv4Address | None:
 
 
 def _number(part: str) -> int | None:
+    """A part of a numeric IPv4 spelling, or None (digits only: int() would take signs and _)."""
     lowered = part.lower()
-    try:
-        if lowered.startswith("0x"):
-            return int(lowered[2:] or "0", 16)
-        if len(lowered) > 1 and lowered.startswith("0"):
-            return int(lowered[1:], 8)
-        if lowered.isdigit() and lowered.isascii():
-            return int(lowered)
-    except ValueError:
-        return None
-    return None
+    if lowered.startswith("0x"):
+        digits = lowered[2:]
+        return int(digits or "0", 16) if set(digits) <= _HEX else None
+    if len(lowered) > 1 and lowered.startswith("0"):
+        return int(lowered[1:], 8) if set(lowered[1:]) <= _OCTAL else None
+    return int(lowered) if lowered and set(lowered) <= _DECIMAL else None
 
 
 def ip_literal(host: str) -> Address | None:

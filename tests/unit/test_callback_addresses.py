@@ -43,12 +43,16 @@ def test_every_numeric_spelling_is_read_as_the_address_a_resolver_would_use(
     assert parse_ipv4_spelling(spelling) == ipaddress.IPv4Address(address)
 
 
-@pytest.mark.parametrize("name", ["localhost", "example.com", "hooks.internal", "1x.example"])
+@pytest.mark.parametrize(
+    "name", ["localhost", "example.com", "hooks.internal", "1x.example", "0x-1", "08", "1_0"]
+)
 def test_names_are_names(name: str) -> None:
     assert parse_ipv4_spelling(name) is None
 
 
-@pytest.mark.parametrize("host", ["1.2.3.4.5", "256.0.0.1", "1.2.65536", "example.123"])
+@pytest.mark.parametrize(
+    "host", ["1.2.3.4.5", "256.0.0.1", "1.2.65536", "example.123", "0x-1.1", "1_0.0.0.1"]
+)
 def test_a_host_that_looks_numeric_but_is_no_address_is_refused(host: str) -> None:
     with pytest.raises(CallbackRefused):
         parse_ipv4_spelling(host)
