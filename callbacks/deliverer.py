@@ -98,7 +98,11 @@ class Deliverer:
             max_request_size=topics.MAX_MESSAGE_BYTES,
         )
         await self.producer.start()
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await self.producer.stop()
+            raise
         log.info("delivering callbacks", extra={"group": self.settings.callback_group})
         commit_due = time.monotonic() + COMMIT_EVERY_S
         try:
@@ -109,7 +113,10 @@ class Deliverer:
                     for message in messages:
                         self._take(tp, message.offset, message.value or b"", stop)
                 if time.monotonic() >= commit_due:
-                    await self._commit(consumer)
+                    try:
+                        await self._commit(consumer)
+                    except KafkaError as exc:  # a rebalance or a coordinator away: next time
+                        log.warning("could not commit the offsets: %s", exc)
                     commit_due = time.monotonic() + COMMIT_EVERY_S
         finally:
             for task in list(self.tasks):
