@@ -90,18 +90,20 @@ async def post(
     timeout_s: float,
     max_response_bytes: int,
     resolver: Resolver = resolve,
+    trust: ssl.SSLContext | None = None,
 ) -> Answer:
-    """POST `body` to `url` once; never raises for anything the network or receiver does."""
+    """POST `body` to `url` once; never raises for anything the network or receiver does.
+    `trust`: the TLS context (default: the system's certificate authorities)."""
     try:
         async with asyncio.timeout(timeout_s):
-            return await _post(url, body, headers, allow, max_response_bytes, resolver)
+            return await _post(url, body, headers, allow, max_response_bytes, resolver, trust)
     except CallbackRefused as exc:
         return Answer(error=f"refused: {exc}", permanent=True)
     except TimeoutError:
         return Answer(error=f"no answer within {timeout_s:g}s")
     except LookupError as exc:
         return Answer(error=str(exc))
-    except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
+    except (OSError, ValueError, asyncio.IncompleteReadError) as exc:  # ssl.SSLError included
         return Answer(error=f"{type(exc).__name__}: {exc}"[:500])
 
 
@@ -112,10 +114,13 @@ async def _post(
     allow: AllowList,
     max_response_bytes: int,
     resolver: Resolver,
+    trust: ssl.SSLContext | None,
 ) -> Answer:
     target = parse_url(url)
     addresses = await destinations(target, allow, resolver)
-    tls = ssl.create_default_context() if target.scheme == "https" else None
+    tls = None
+    if target.scheme == "https":
+        tls = trust or ssl.create_default_context()
     reader, writer = await _connect(addresses, target, tls, max_response_bytes)
     try:
         lines = [

@@ -8,9 +8,12 @@ import hashlib
 import hmac
 import ipaddress
 import random
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -252,3 +255,52 @@ def test_an_idempotency_fingerprint_without_a_callback_is_what_it_was_before_cal
     )
     with_callback = RunOptions(time_limit_ms=2000, stdin="x", callback_url="https://example.com/")
     assert fingerprint(with_callback) != fingerprint(RunOptions(time_limit_ms=2000, stdin="x"))
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for hooks.example (and its key)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+         "-subj", "/CN=hooks.example", "-addext", "subjectAltName=DNS:hooks.example"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_https_connects_to_the_checked_address_and_verifies_the_name(
+    certificate: tuple[Path, Path],
+) -> None:
+    cert, key = certificate
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    names: list[str | None] = []
+
+    def record_name(_sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+        names.append(name)
+
+    server_tls.sni_callback = record_name
+    listener = Listener()
+    server = await asyncio.start_server(listener.handle, "127.0.0.1", 0, ssl=server_tls)
+    port = server.sockets[0].getsockname()[1]
+    trust = ssl.create_default_context(cafile=str(cert))
+    allow = AllowList.parse(f"127.0.0.1:{port}")
+    async with server:
+        answer = await post(
+            f"https://hooks.example:{port}/tls", b"{}", {}, allow, 5, 1024,
+            resolver_to("127.0.0.1"), trust,
+        )  # fmt: skip
+        assert (answer.status_code, answer.delivered) == (204, True), answer
+        assert names == ["hooks.example"]  # SNI names the host, though we dialled the address
+        assert f"Host: hooks.example:{port}\r\n".encode() in listener.requests[0]
+        wrong = await post(
+            f"https://other.example:{port}/tls", b"{}", {}, allow, 5, 1024,
+            resolver_to("127.0.0.1"), trust,
+        )  # fmt: skip
+        assert not wrong.delivered and wrong.error is not None
+        assert "CERTIFICATE_VERIFY_FAILED" in wrong.error, wrong.error
+        assert len(listener.requests) == 1  # nothing was sent to a server of another name
