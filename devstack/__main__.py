@@ -139,9 +139,7 @@ def _engine_processes(stack: Stack, port: int) -> list[Process]:
             "processors", [python, "-m", "processors"], stack.logs / "processors.log", env, REPO
         ),
         Process("api", [python, "-m", "api"], stack.logs / "api.log", env, REPO),
-        Process(
-            "callbacks", [python, "-m", "callbacks"], stack.logs / "callbacks.log", env, REPO
-        ),
+        Process("callbacks", [python, "-m", "callbacks"], stack.logs / "callbacks.log", env, REPO),
     ]
 
 
