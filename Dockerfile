@@ -1,4 +1,4 @@
-# The engine's image for compose.yaml: API, projector and executors (one image, three commands).
+# The engine's image for compose.yaml: API, projector, executors and callback deliverer (one image).
 # Debian's own runtimes, as on the local stack: user programs run with /usr/bin/python3 and friends.
 FROM debian:bookworm-slim
 
@@ -17,6 +17,7 @@ RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir -q --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY api api
+COPY callbacks callbacks
 COPY processors processors
 COPY projections projections
 COPY sandbox sandbox

@@ -11,6 +11,7 @@ from api.dto import RunOptions
 from api.errors import Backpressure, DependencyDown, InvalidInput, RateLimited, TooLarge
 from api.services import Services
 from api.settings import ApiSettings
+from config.callbacks import CallbackRefused, check_submitted
 from fleet.quota import Admission, Quota
 from fleet.quota import admit as quota_admit
 from schemas.events import RunLimits
@@ -46,6 +47,19 @@ def limits_for(settings: ApiSettings, options: RunOptions) -> RunLimits:
         error = TooLarge if violation.too_large else InvalidInput
         raise error(violation.message, field=violation.field, value=violation.value)
     return limits
+
+
+def callback_for(settings: ApiSettings, options: RunOptions) -> str | None:
+    """The run's callback URL if it may have one: 422 for a bad scheme or syntax, or a literal
+    address that is not public and not allowed (a name is checked when it is resolved, by the
+    deliverer, just before it connects)."""
+    if options.callback_url is None:
+        return None
+    try:
+        check_submitted(options.callback_url, settings.callbacks.allow_list())
+    except CallbackRefused as exc:
+        raise InvalidInput(str(exc), field="callback_url") from None
+    return options.callback_url
 
 
 async def admit(services: Services, session_id: str, client: str, execution_id: str) -> Admission:

@@ -209,6 +209,15 @@ class RunOptions(msgspec.Struct, forbid_unknown_fields=True):
         ComparisonOptions | None,
         Meta(description="How outputs are compared (only with `test_cases`)."),
     ] = None
+    callback_url: Annotated[
+        Annotated[str, Meta(max_length=2048)] | None,
+        Meta(
+            description="http(s) URL the result is POSTed to when the run ends, signed "
+            "(X-Runbox-Signature; see README, Callbacks). Private, loopback, link-local and "
+            "other non-public addresses are refused (422) unless CALLBACK_ALLOW opens them.",
+            examples=["https://example.com/runbox-hook"],
+        ),
+    ] = None
 
 
 T = TypeVar("T", bound=msgspec.Struct)

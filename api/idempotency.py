@@ -41,8 +41,17 @@ def execution_id_for(session_id: str, key: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{session_id}\n{key}"))
 
 
+# The run options a body had before any of the later, optional ones (interactive, test cases,
+# callback_url, ...) existed.
+_FIRST_OPTIONS = ("time_limit_ms", "memory_mb", "stdin", "args")
+
+
 def fingerprint(options: RunOptions) -> str:
-    return hashlib.sha256(msgspec.json.encode(options)).hexdigest()
+    document = msgspec.to_builtins(options)
+    # A body without the later options prints as it did before they existed: keys remembered
+    # across an upgrade still match their retries.
+    document = {k: v for k, v in document.items() if k in _FIRST_OPTIONS or v is not None}
+    return hashlib.sha256(msgspec.json.encode(document)).hexdigest()
 
 
 def _redis_key(session_id: str, key: str) -> str:

@@ -54,6 +54,7 @@ async def queue_run(
     interactive: bool = False,
     test_cases: list[events.Case] | None = None,
     comparison: events.Comparison | None = None,
+    callback_url: str | None = None,
     session: events.SessionCreated | None = None,
     judge0: events.Judge0Attributes | None = None,
 ) -> Queued:
@@ -82,6 +83,7 @@ async def queue_run(
         interactive=interactive,
         test_cases=test_cases or [],
         comparison=comparison,
+        callback_url=callback_url,
     )
     await open_input(services, requested)  # an interactive run's stdin channel, before the run
     appended = await services.eventlog.append(topics.REQUESTED, new_event(requested), headers)
@@ -99,6 +101,7 @@ async def queue_session_run(
     and files as they are now; raises the ApiError a refusal is answered with."""
     session_key = str(session["session_id"])
     limits = admission.limits_for(services.settings, options)
+    callback_url = admission.callback_for(services.settings, options)
     execution_id = str(uuid.uuid4())
     if key:
         previous = await idempotency.claim(
@@ -130,6 +133,7 @@ async def queue_session_run(
             limits=limits,
             client=client,
             interactive=bool(options.interactive),
+            callback_url=callback_url,
             test_cases=[
                 events.Case(stdin=case.stdin, expected_output=case.expected_output)
                 for case in options.test_cases or []

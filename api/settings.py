@@ -9,6 +9,7 @@ import msgspec
 from msgspec import Meta
 
 from config import SettingsError
+from config.callbacks import CallbackPolicy
 from config.endpoints import Endpoints
 from config.limits import RunPolicy
 
@@ -76,6 +77,7 @@ class ApiSettings(Endpoints, frozen=True, kw_only=True):
         ),
     ] = 20
     policy: RunPolicy = msgspec.field(default_factory=RunPolicy)
+    callbacks: CallbackPolicy = msgspec.field(default_factory=CallbackPolicy)
 
     def check(self) -> None:
         self.proxy_networks()  # refuse a bad TRUSTED_PROXIES at start

@@ -30,7 +30,8 @@ def request_of(
 ) -> events.RunRequested:
     """The snapshot of `row` (code, stdin, arguments, limits, language and its version, test
     cases and their comparison, what a Judge0 submission asked for, and whether it is
-    interactive: a re-run of an interactive run takes its input live again)."""
+    interactive: a re-run of an interactive run takes its input live again). A requeue keeps the
+    run's callback; a re-run, a new execution someone else may ask for, does not."""
     judge0 = row.get("judge0")
     return events.RunRequested(
         execution_id=execution_id,
@@ -53,4 +54,5 @@ def request_of(
         interactive=bool(row["interactive"]),
         test_cases=from_json(row, "test_cases", list[events.Case]) or [],
         comparison=from_json(row, "comparison", events.Comparison),
+        callback_url=row["callback_url"] if rerun_of is None else None,
     )

@@ -1,6 +1,7 @@
 """`python -m devstack up|test|services`: the engine on its embedded default, or its test run.
 
-up        Kafka, PostgreSQL, Redis, topics, migrations, then the API, processors and projector;
+up        Kafka, PostgreSQL, Redis, topics, migrations, then the API, processors, projector and
+          callback deliverer;
           any of them that exits is restarted with backoff; Ctrl-C stops everything.
 test      the same services on their own ports and data folder, then ruff, mypy and pytest.
 services  only Kafka, PostgreSQL and Redis, printing the environment to reach them (for bench/).
@@ -138,6 +139,7 @@ def _engine_processes(stack: Stack, port: int) -> list[Process]:
             "processors", [python, "-m", "processors"], stack.logs / "processors.log", env, REPO
         ),
         Process("api", [python, "-m", "api"], stack.logs / "api.log", env, REPO),
+        Process("callbacks", [python, "-m", "callbacks"], stack.logs / "callbacks.log", env, REPO),
     ]
 
 

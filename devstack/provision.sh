@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-apt_packages=(bubblewrap redis-server postgresql php-cli ruby maven libseccomp2 ca-certificates)
+apt_packages=(bubblewrap redis-server postgresql php-cli ruby maven libseccomp2 ca-certificates openssl)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -32,7 +32,11 @@ def check(
     if broken is not None:
         rule, reason = broken
         return RunRejected(
-            execution_id=request.execution_id, reason=reason, rejected_at=now, rule=rule
+            execution_id=request.execution_id,
+            reason=reason,
+            rejected_at=now,
+            rule=rule,
+            callback_url=request.callback_url,
         )
     warnings = []
     if loop_rule != "off":
@@ -47,6 +51,7 @@ def check(
                     reason=message,
                     rejected_at=now,
                     rule=loop.rule,
+                    callback_url=request.callback_url,
                 )
             warnings.append(message)
             break

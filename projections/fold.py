@@ -21,8 +21,9 @@ from schemas import events
 # 3: terminal rows never change (but by a requeue), dead letters carry their attempt's start;
 # 4: Outcome.warnings; 5: args; 6: execution_history, rerun_of; 7: Outcome read and written
 # bytes, context switches; 8: files; 9: Outcome.invalid_utf8, RunRequested.judge0; 10:
-# stream_events; 11: interactive; 12: test cases.
-FOLD_VERSION = 12
+# stream_events; 11: interactive; 12: test cases; 13:
+# callback_url.
+FOLD_VERSION = 13
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 
@@ -73,6 +74,7 @@ class ExecutionRow:
     interactive: bool | None = None  # stdin also comes live, over GET /executions/{id}/ws
     test_cases: list[events.Case] | None = None  # None: a run without test cases
     comparison: events.Comparison | None = None
+    callback_url: str | None = None  # where its result is POSTed (callbacks/); not in answers
     outcome: events.Outcome | None = None
 
     @property
@@ -227,6 +229,7 @@ def _snapshot(row: ExecutionRow, request: events.RunRequested) -> ExecutionRow:
         interactive=request.interactive,
         test_cases=request.test_cases or None,
         comparison=request.comparison,
+        callback_url=request.callback_url,
     )
 
 

@@ -46,9 +46,10 @@ CHANNELS: dict[str, tuple[tuple[str, ...], str]] = {
             "RetryScheduled",
             "DeadLettered",
             "RunRequeued",
+            "CallbackAttempted",
         ),
         "What happened to each execution: rejection, attempts, output, live input, outcome, "
-        "retries, dead letter.",
+        "retries, dead letter, and each attempt to POST its result to its callback URL.",
     ),
     topics.DISPATCH.name: (
         ("RunAccepted",),

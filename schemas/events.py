@@ -170,6 +170,7 @@ class RunRequested(ExecutionEvent, frozen=True, kw_only=True):
     # Compiled once, run once per case (each with its own stdin, under `limits`), each judged.
     test_cases: list[Case] = []
     comparison: Comparison | None = None  # None: the default comparison
+    callback_url: str | None = None  # where the result is POSTed when the run ends (callbacks/)
 
     @property
     def test_case_bytes(self) -> int:
@@ -200,6 +201,7 @@ class RunRejected(ExecutionEvent, frozen=True, kw_only=True):
     error_code: str = "E006"
     rejected_at: datetime
     rule: str | None = None  # which safety rule: limits, language, infinite_loop, failure_streak
+    callback_url: str | None = None  # the request's, so that the deliverer needs no other event
 
 
 class RunStarted(ExecutionEvent, frozen=True, kw_only=True):
@@ -307,6 +309,7 @@ class RunFinished(ExecutionEvent, frozen=True, kw_only=True):
     started_at: datetime
     finished_at: datetime
     outcome: Outcome
+    callback_url: str | None = None  # the request's, so that the deliverer needs no other event
 
 
 class RetryScheduled(ExecutionEvent, frozen=True, kw_only=True):
@@ -343,6 +346,24 @@ class RunRequeued(ExecutionEvent, frozen=True, kw_only=True):
     requeued_at: datetime
 
 
+class CallbackAttempted(ExecutionEvent, frozen=True, kw_only=True):
+    """One attempt to POST an ended execution's result to its callback URL (callbacks/).
+
+    `status_code` is the receiver's answer; `error` says why there was none or why it was not
+    accepted (refused address, timeout, connection refused, redirect). `final`: no attempt follows.
+    """
+
+    delivery_id: str  # the same for every attempt of one delivery: receivers deduplicate on it
+    url: str
+    attempt: int  # of the delivery (1, 2, ...), not of the run
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int
+    delivered: bool
+    final: bool
+    attempted_at: datetime
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -362,5 +383,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RetryScheduled,
         DeadLettered,
         RunRequeued,
+        CallbackAttempted,
     )
 }

@@ -92,6 +92,7 @@ def wait_until_ready(engine: Engine, timeout: float = 90.0) -> None:
 @pytest.fixture(scope="session")
 def engine(stack: Stack) -> Iterator[Engine]:
     port = free_port()
+    callback_ports = (free_port(), free_port())
     env = {
         **os.environ,
         **stack.env,
@@ -110,12 +111,21 @@ def engine(stack: Stack) -> Iterator[Engine]:
         # Prometheus ports of their own: other engines may run on this host.
         "METRICS_PORT": str(free_port()),
         "PROJECTOR_METRICS_PORT": str(free_port()),
+        # Callbacks: the receivers of test_callbacks.py listen on these two loopback ports, which
+        # alone are allowed (any other private address stays refused); retries come fast.
+        "E2E_CALLBACK_PORTS": f"{callback_ports[0]},{callback_ports[1]}",
+        "CALLBACK_ALLOW": ",".join(f"127.0.0.1:{p}" for p in callback_ports),
+        "CALLBACK_SECRET": "e2e-callback-secret-" + os.urandom(8).hex(),
+        "CALLBACK_BACKOFF_MS": "200",
+        "CALLBACK_MAX_BACKOFF_MS": "1000",
+        "CALLBACK_TIMEOUT_S": "30",  # test_callbacks.py's dead receiver holds its attempt
     }
     found = Engine(f"http://127.0.0.1:{port}", env, {})
     for name, module in (
         ("projector", "projections"),
         ("processors", "processors"),
         ("api", "api"),
+        ("callbacks", "callbacks"),
     ):
         found.start(name, module)
     try:

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("api", "processors", "projections", "sandbox", "schemas", "config", "telemetry",
-            "eventlog", "fleet", "verdicts", "devstack", "bench", "runbox")  # fmt: skip
+PACKAGES = ("api", "callbacks", "processors", "projections", "sandbox", "schemas", "config",
+            "telemetry", "eventlog", "fleet", "verdicts", "devstack", "bench", "runbox")  # fmt: skip
 
 PROBE = """
 import importlib, json, os, pkgutil, sys

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.settings import ApiSettings
+from callbacks.settings import CallbackSettings
 from config import SettingsError, describe
 from config.limits import RunPolicy
 from processors.settings import ProcessorSettings
@@ -27,6 +28,9 @@ REPO = Path(__file__).resolve().parents[2]
         ("projections", "PROJECTOR_BATCH_SIZE", "0", "expected an integer >= 1"),
         ("processors", "MAX_ATTEMPTS", "-1", "expected an integer >= 1 and <= 20"),
         ("processors", "SANDBOX_SLOTS", "0", "expected an integer >= 1 and <= 256"),
+        ("callbacks", "CALLBACK_SECRET", "short", "expected a string of at least 16 characters"),
+        ("callbacks", "CALLBACK_ALLOW", "10.0.0.0/33", "neither a network (CIDR) nor host:port"),
+        ("api", "CALLBACK_ALLOW", "hooks.internal", "neither a network (CIDR) nor host:port"),
     ],
 )
 def test_a_component_stops_at_start_naming_the_bad_setting(
@@ -51,7 +55,8 @@ def test_a_component_stops_at_start_naming_the_bad_setting(
     )
     assert done.returncode == 2, done.stderr
     message = done.stderr.strip().splitlines()[-1]
-    assert message.startswith(f"error: {variable}={value!r} is not valid"), message
+    shown = "(hidden)" if variable.endswith("_SECRET") else value  # a secret is never printed
+    assert message.startswith(f"error: {variable}={shown!r} is not valid"), message
     assert allowed in message
 
 
@@ -78,6 +83,6 @@ def test_inconsistent_ranges_are_refused() -> None:
 
 def test_the_readme_documents_every_setting() -> None:
     readme = (REPO / "README.md").read_text()
-    for cls in (ApiSettings, ProcessorSettings, ProjectorSettings):
+    for cls in (ApiSettings, ProcessorSettings, ProjectorSettings, CallbackSettings):
         for variable, _default, _description in describe(cls):
             assert f"`{variable}`" in readme, f"{variable} is missing from the README"
