@@ -87,3 +87,6 @@ if [[ ! -f $cache/.owned-v3 ]]; then
     "$py" -c 'import sys; from pathlib import Path; from sandbox.gocache import set_ownership; set_ownership(Path(sys.argv[1]))' "$cache"
     touch "$cache/.owned-v3"
 fi
+# What compilers load on every run, built once with their own flags (javac's class-data-sharing
+# archive): root-owned under /var/cache/sandbox, mounted read-only (see sandbox/prebuilt.py).
+"$py" -m sandbox prebuild

@@ -1,0 +1,133 @@
+"""What compilers load on every run, prepared once at provision time (as root, on our own
+training sources, never on a user's): a class-data-sharing archive of javac's classes.
+
+Each artifact is built with the very flags of its language's compile command (read from its
+definition), lands in a root-owned directory under PREBUILT that the language mounts read-only,
+is written under a temporary name and renamed into place (the JVM crashes on a half-written
+archive), and is rebuilt only when the compiler's version or the command changes (a stamp file
+beside it). A missing or stale artifact only makes compiles slower, never different: javac
+maps an archive that does not match its JVM build no more than it maps a missing one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from sandbox.errors import SandboxError
+from sandbox.registry import Language, registry
+
+PREBUILT = Path("/var/cache/sandbox")
+JAVA_DIR = PREBUILT / "java"
+JAVAC_ARCHIVE = JAVA_DIR / "javac.jsa"
+_ARCHIVE_OPTION = f"-J-XX:SharedArchiveFile={JAVAC_ARCHIVE}"
+
+# A program that takes javac through what most submissions use (generics, lambdas, streams,
+# records, switch expressions, inner classes, a warning's diagnostics), so their classes are in
+# the archive; a class it misses is loaded from the JDK as before.
+JAVA_TRAINING = """\
+import java.util.*;
+import java.util.function.*;
+import java.util.stream.*;
+import java.io.*;
+
+public class Main {
+    record Point(int x, int y) {}
+    interface Shape { double area(); }
+    static final class Square implements Shape {
+        private final double side;
+        Square(double side) { this.side = side; }
+        public double area() { return side * side; }
+    }
+    enum Color { RED, GREEN }
+
+    static <T extends Comparable<T>> T max(List<T> xs) {
+        T best = xs.get(0);
+        for (T x : xs) if (x.compareTo(best) > 0) best = x;
+        return best;
+    }
+
+    @SuppressWarnings("unused")
+    public static void main(String[] args) throws IOException {
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+        Map<String, List<Integer>> groups = new HashMap<>();
+        List raw = new ArrayList();
+        raw.add(1);
+        int[] arr = {3, 1, 2};
+        Arrays.sort(arr);
+        String s = switch (Color.RED) { case RED -> "r"; case GREEN -> "g"; };
+        Function<Integer, Integer> twice = x -> x * 2;
+        List<Integer> xs = IntStream.range(0, 10).boxed().map(twice).collect(Collectors.toList());
+        Shape sq = new Square(2);
+        Runnable r = new Runnable() { public void run() { System.out.println(sq.area()); } };
+        r.run();
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format("%d %s %s%n", max(xs), new Point(1, 2), s));
+        try {
+            Optional.ofNullable(groups.get("a")).orElseThrow();
+        } catch (NoSuchElementException e) {
+            System.out.print(sb);
+        }
+    }
+}
+"""
+
+
+def _stamp(directory: Path, *parts: str) -> Path:
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+    return directory / f".built-{digest}"
+
+
+def _fresh_dir(directory: Path) -> None:
+    """The artifact's directory, root's alone: the sandbox users only ever read it."""
+    directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    os.chown(directory, 0, 0)
+    directory.chmod(0o755)
+
+
+def _run(argv: list[str], cwd: Path) -> None:
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, timeout=600, check=False,
+                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})  # fmt: skip
+    if done.returncode != 0:
+        raise SandboxError(f"{argv[0]} failed ({done.returncode}): "
+                           f"{(done.stdout + done.stderr).decode(errors='replace')[-2000:]}")  # fmt: skip
+
+
+def build_javac_archive(lang: Language) -> bool:
+    """The CDS archive javac maps at start (JDK >= 13 dynamic archive on top of the JDK's own):
+    its classes come parsed and verified instead of read from the module image. True if built."""
+    assert lang.compile is not None
+    command = lang.command(lang.compile, lang.default_memory_mb)
+    if _ARCHIVE_OPTION not in command:
+        return False
+    stamp = _stamp(JAVA_DIR, lang.version, *command)
+    if stamp.exists() and JAVAC_ARCHIVE.exists():
+        return False
+    _fresh_dir(JAVA_DIR)
+    tmp_archive = JAVA_DIR / f".javac.jsa.{os.getpid()}"
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / lang.file_name).write_text(JAVA_TRAINING)
+        dump = [f"-J-XX:ArchiveClassesAtExit={tmp_archive}" if part == _ARCHIVE_OPTION else part
+                for part in command]  # fmt: skip
+        try:
+            _run(dump, Path(tmp))
+            tmp_archive.chmod(0o644)
+            tmp_archive.replace(JAVAC_ARCHIVE)
+        finally:
+            tmp_archive.unlink(missing_ok=True)
+    for old in JAVA_DIR.glob(".built-*"):
+        old.unlink()
+    stamp.touch()
+    return True
+
+
+def build_all() -> list[str]:
+    """Build whatever is missing or stale; the names of the artifacts built."""
+    built = []
+    java = registry().get("java")
+    if java is not None and java.available and build_javac_archive(java):
+        built.append(str(JAVAC_ARCHIVE))
+    return built
