@@ -1,12 +1,14 @@
 """What compilers load on every run, prepared once at provision time (as root, on our own
-training sources, never on a user's): a class-data-sharing archive of javac's classes.
+training sources, never on a user's): a class-data-sharing archive of javac's classes, and
+precompiled C++ standard headers.
 
 Each artifact is built with the very flags of its language's compile command (read from its
 definition), lands in a root-owned directory under PREBUILT that the language mounts read-only,
 is written under a temporary name and renamed into place (the JVM crashes on a half-written
 archive), and is rebuilt only when the compiler's version or the command changes (a stamp file
 beside it). A missing or stale artifact only makes compiles slower, never different: javac
-maps an archive that does not match its JVM build no more than it maps a missing one.
+maps an archive that does not match its JVM build no more than it maps a missing one, and g++
+reads the header itself where a precompiled one is missing or was built otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ PREBUILT = Path("/var/cache/sandbox")
 JAVA_DIR = PREBUILT / "java"
 JAVAC_ARCHIVE = JAVA_DIR / "javac.jsa"
 _ARCHIVE_OPTION = f"-J-XX:SharedArchiveFile={JAVAC_ARCHIVE}"
+CPP_HEADERS_DIR = PREBUILT / "cpp-pch"
+_HEADERS_OPTION = f"-I{CPP_HEADERS_DIR}"
+# g++ uses a precompiled header only for a program's first #include, found as NAME.gch in the
+# include path before NAME itself: the one competitive programmers start with, and the
+# template's. Any other first header is read from /usr/include as before.
+CPP_HEADERS = ("bits/stdc++.h", "iostream")
 
 # A program that takes javac through what most submissions use (generics, lambdas, streams,
 # records, switch expressions, inner classes, a warning's diagnostics), so their classes are in
@@ -124,10 +132,49 @@ def build_javac_archive(lang: Language) -> bool:
     return True
 
 
+def build_cpp_headers(lang: Language) -> bool:
+    """Each of CPP_HEADERS precompiled with the compile command's own flags (a .gch built with
+    other -O, -std or -f flags is ignored by g++). True if built."""
+    assert lang.compile is not None
+    command = lang.command(lang.compile, lang.default_memory_mb)
+    if _HEADERS_OPTION not in command:
+        return False
+    stamp = _stamp(CPP_HEADERS_DIR, lang.version, *command, *CPP_HEADERS)
+    if stamp.exists():
+        return False
+    # The compiler and its code-generation flags: not the include path, output or source.
+    flags = [part for part in command[1:] if part != _HEADERS_OPTION]
+    out = flags.index("-o")
+    del flags[out : out + 2]
+    flags.remove(lang.file_name)
+    _fresh_dir(CPP_HEADERS_DIR)
+    with tempfile.TemporaryDirectory() as tmp:
+        for header in CPP_HEADERS:
+            target = CPP_HEADERS_DIR / f"{header}.gch"
+            _fresh_dir(target.parent)
+            wrapper = Path(tmp) / "header.h"
+            wrapper.write_text(f"#include <{header}>\n")
+            partial = target.with_name(f".{target.name}.{os.getpid()}")
+            try:
+                _run([command[0], *flags, "-x", "c++-header", "-o", str(partial), str(wrapper)],
+                     Path(tmp))  # fmt: skip
+                partial.chmod(0o644)
+                partial.replace(target)
+            finally:
+                partial.unlink(missing_ok=True)
+    for old in CPP_HEADERS_DIR.glob(".built-*"):
+        old.unlink()
+    stamp.touch()
+    return True
+
+
 def build_all() -> list[str]:
     """Build whatever is missing or stale; the names of the artifacts built."""
     built = []
     java = registry().get("java")
     if java is not None and java.available and build_javac_archive(java):
         built.append(str(JAVAC_ARCHIVE))
+    cpp = registry().get("cpp")
+    if cpp is not None and cpp.available and build_cpp_headers(cpp):
+        built.append(str(CPP_HEADERS_DIR))
     return built

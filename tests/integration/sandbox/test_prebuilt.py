@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from sandbox import ErrorCode, Sandbox, Status, registry
-from sandbox.prebuilt import JAVAC_ARCHIVE
+from sandbox.prebuilt import CPP_HEADERS_DIR, JAVAC_ARCHIVE
 from sandbox.registry import Language, Registry
 
 pytestmark = pytest.mark.usefixtures("clean_host")
@@ -46,3 +46,35 @@ async def test_a_java_type_error_is_still_javacs_e001(sandbox: Sandbox) -> None:
         result.compile_output
     )
     assert "[cds]" not in result.compile_output and "warning" not in result.compile_output
+
+
+@pytest.mark.parametrize("header", ["bits/stdc++.h", "iostream"])
+async def test_gpp_reads_the_precompiled_header_inside_the_sandbox(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, header: str
+) -> None:
+    # -H lists each header read, and a precompiled one with a "!" before its path.
+    _with_compile_flag(monkeypatch, "cpp", "-H")
+    source = f"#include <{header}>\nint main() {{ std::cout << 42 << std::endl; }}\n"
+    result = await sandbox.run("cpp", source)
+    assert result.status is Status.COMPLETED, result
+    assert result.stdout == "42\n"
+    assert f"! {CPP_HEADERS_DIR}/{header}.gch" in result.compile_output, result.compile_output
+
+
+async def test_a_cpp_error_after_a_precompiled_header_is_still_gpps_e001(sandbox: Sandbox) -> None:
+    source = (
+        "#include <bits/stdc++.h>\nusing namespace std;\nint main() {\n  vector<int> v = 3;\n}\n"
+    )
+    result = await sandbox.run("cpp", source)
+    assert (result.status, result.error_code) == (Status.FAILED, ErrorCode.COMPILE), result
+    assert "main.cpp:4:" in result.compile_output and "error: conversion from" in (
+        result.compile_output
+    )
+
+
+async def test_names_a_program_does_not_include_stay_undeclared(sandbox: Sandbox) -> None:
+    # The precompiled headers are used for a program's own #include only, never added to it.
+    result = await sandbox.run("cpp", "int main() { std::cout << 1; }\n")
+    assert (result.status, result.error_code) == (Status.FAILED, ErrorCode.COMPILE), result
+    # g++ quotes names with typographic quotes (U+2018, U+2019) in a UTF-8 locale.
+    assert "error: \u2018cout\u2019 is not a member of \u2018std\u2019" in result.compile_output
