@@ -1,6 +1,6 @@
 """What compilers load on every run, prepared once at provision time (as root, on our own
-training sources, never on a user's): a class-data-sharing archive of javac's classes, and
-precompiled C++ standard headers.
+training sources, never on a user's): a class-data-sharing archive of javac's classes,
+precompiled C++ standard headers, and a startup snapshot of the TypeScript compiler.
 
 Each artifact is built with the very flags of its language's compile command (read from its
 definition), lands in a root-owned directory under PREBUILT that the language mounts read-only,
@@ -8,7 +8,8 @@ is written under a temporary name and renamed into place (the JVM crashes on a h
 archive), and is rebuilt only when the compiler's version or the command changes (a stamp file
 beside it). A missing or stale artifact only makes compiles slower, never different: javac
 maps an archive that does not match its JVM build no more than it maps a missing one, and g++
-reads the header itself where a precompiled one is missing or was built otherwise.
+reads the header itself where a precompiled one is missing or was built otherwise; TypeScript's
+compile command falls back to plain tsc when Node cannot use the snapshot.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ _HEADERS_OPTION = f"-I{CPP_HEADERS_DIR}"
 # include path before NAME itself: the one competitive programmers start with, and the
 # template's. Any other first header is read from /usr/include as before.
 CPP_HEADERS = ("bits/stdc++.h", "iostream")
+TYPESCRIPT_DIR = PREBUILT / "typescript"
+TSC_SNAPSHOT = TYPESCRIPT_DIR / "tsc.blob"
+TSC_SNAPSHOT_BUILDER = Path(__file__).with_name("tsc_snapshot.js")
+_TYPESCRIPT = Path("/opt/typescript/lib/node_modules")
 
 # A program that takes javac through what most submissions use (generics, lambdas, streams,
 # records, switch expressions, inner classes, a warning's diagnostics), so their classes are in
@@ -168,6 +173,46 @@ def build_cpp_headers(lang: Language) -> bool:
     return True
 
 
+def build_tsc_snapshot(lang: Language) -> bool:
+    """The Node.js startup snapshot of the TypeScript compiler, warmed with the compile
+    command's own tsc options (see tsc_snapshot.js). True if built."""
+    assert lang.compile is not None
+    command = lang.command(lang.compile, lang.default_memory_mb)
+    # /bin/sh -c SCRIPT tsc OPTION... main.ts: SCRIPT runs node with this snapshot.
+    if command[:2] != ["/bin/sh", "-c"] or f"--snapshot-blob {TSC_SNAPSHOT}" not in command[2]:
+        return False
+    options = [part for part in command[4:] if part != lang.file_name]
+    node = "/usr/bin/node"
+    versions = [
+        subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout,
+        *(
+            (_TYPESCRIPT / name / "package.json").read_text()
+            for name in ("typescript", "@types/node")
+        ),
+        TSC_SNAPSHOT_BUILDER.read_text(),
+    ]
+    stamp = _stamp(TYPESCRIPT_DIR, *versions, *options)
+    if stamp.exists() and TSC_SNAPSHOT.exists():
+        return False
+    _fresh_dir(TYPESCRIPT_DIR)
+    partial = TYPESCRIPT_DIR / f".tsc.blob.{os.getpid()}"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            _run([node, "--snapshot-blob", str(partial), "--build-snapshot",
+                  str(TSC_SNAPSHOT_BUILDER), str(_TYPESCRIPT / "typescript/lib/typescript.js"),
+                  *options], Path(tmp))  # fmt: skip
+        partial.chmod(0o644)
+        partial.replace(TSC_SNAPSHOT)
+    finally:
+        partial.unlink(missing_ok=True)
+    for old in TYPESCRIPT_DIR.glob(".built-*"):
+        old.unlink()
+    stamp.touch()
+    return True
+
+
 def build_all() -> list[str]:
     """Build whatever is missing or stale; the names of the artifacts built."""
     built = []
@@ -177,4 +222,7 @@ def build_all() -> list[str]:
     cpp = registry().get("cpp")
     if cpp is not None and cpp.available and build_cpp_headers(cpp):
         built.append(str(CPP_HEADERS_DIR))
+    typescript = registry().get("typescript")
+    if typescript is not None and typescript.available and build_tsc_snapshot(typescript):
+        built.append(str(TSC_SNAPSHOT))
     return built
