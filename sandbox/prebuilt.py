@@ -213,16 +213,20 @@ def build_tsc_snapshot(lang: Language) -> bool:
     return True
 
 
-def build_all() -> list[str]:
-    """Build whatever is missing or stale; the names of the artifacts built."""
-    built = []
-    java = registry().get("java")
-    if java is not None and java.available and build_javac_archive(java):
-        built.append(str(JAVAC_ARCHIVE))
-    cpp = registry().get("cpp")
-    if cpp is not None and cpp.available and build_cpp_headers(cpp):
-        built.append(str(CPP_HEADERS_DIR))
-    typescript = registry().get("typescript")
-    if typescript is not None and typescript.available and build_tsc_snapshot(typescript):
-        built.append(str(TSC_SNAPSHOT))
-    return built
+def build_all() -> tuple[list[str], list[str]]:
+    """Build whatever is missing or stale: the artifacts built, and why others could not be
+    (a compiler without its prebuilt file is slower, never wrong: provisioning goes on)."""
+    builders = (("java", build_javac_archive, JAVAC_ARCHIVE),
+                ("cpp", build_cpp_headers, CPP_HEADERS_DIR),
+                ("typescript", build_tsc_snapshot, TSC_SNAPSHOT))  # fmt: skip
+    built, failed = [], []
+    for key, build, path in builders:
+        lang = registry().get(key)
+        if lang is None or not lang.available:
+            continue
+        try:
+            if build(lang):
+                built.append(str(path))
+        except (OSError, subprocess.SubprocessError, SandboxError) as exc:
+            failed.append(f"{path}: {exc}")
+    return built, failed
