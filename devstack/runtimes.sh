@@ -87,6 +87,9 @@ if [[ ! -f $cache/.owned-v3 ]]; then
     "$py" -c 'import sys; from pathlib import Path; from sandbox.gocache import set_ownership; set_ownership(Path(sys.argv[1]))' "$cache"
     touch "$cache/.owned-v3"
 fi
+# What compilers load on every run, built once with their own flags (javac's class-data-sharing
+# archive): root-owned under /var/cache/sandbox, mounted read-only (see sandbox/prebuilt.py).
+"$py" -m sandbox prebuild
 # Extra library trees, only those asked for (`make up LIBRARIES=python-numpy`; a comma list).
 if [[ -n ${LIBRARIES:-} ]]; then
     say "installing libraries: $LIBRARIES (if missing)"

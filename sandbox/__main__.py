@@ -1,4 +1,5 @@
-"""`python -m sandbox run|languages|warm`: run one file, list languages, fill the Go build cache."""
+"""`python -m sandbox run|languages|warm|prebuild`: run one file, list languages, fill the Go build
+cache, build what compilers load on every run (sandbox/prebuilt.py)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,17 @@ def _warm(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _prebuild(_args: argparse.Namespace) -> int:
+    from sandbox.prebuilt import build_all
+
+    built, failed = build_all()
+    for path in built:
+        print(f"built {path}")
+    for reason in failed:
+        print(f"warning: not built (that compiler stays slower): {reason}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("warm", help="fill the shared Go build cache (root, once)").set_defaults(
         handler=_warm
     )
+    sub.add_parser(
+        "prebuild", help="build compiler archives and headers (root, once)"
+    ).set_defaults(handler=_prebuild)
     args = parser.parse_args(argv)
     return int(args.handler(args))
 
