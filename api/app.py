@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from api import docs
+from api import docs, playground
 from api.errors import EXCEPTION_HANDLERS
 from api.routes import (
     dead_letters,
@@ -78,6 +78,9 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             revisions.restore_revision,
             metrics.get_metrics,
             docs.assets_router(),
+            playground.home,
+            playground.page,
+            *playground.routers(services.settings.playground_editor_dir),
         ],
         dependencies={"services": Provide(services_from_state, sync_to_thread=False)},
         middleware=middleware(),

@@ -49,6 +49,13 @@ class ApiSettings(Endpoints, frozen=True, kw_only=True):
     idempotency_ttl_s: Annotated[
         int, Meta(ge=1, description="how long an Idempotency-Key is remembered")
     ] = 24 * 3600
+    playground_editor_dir: Annotated[
+        str,
+        Meta(
+            description="folder of the CodeMirror 5 npm package the playground page's editor is "
+            "served from (devstack/runtimes.sh installs it)"
+        ),
+    ] = "/opt/codemirror/lib/node_modules/codemirror"
     policy: RunPolicy = msgspec.field(default_factory=RunPolicy)
 
     def check(self) -> None:
