@@ -74,17 +74,29 @@
     extraKeys: {
       Esc: () => { leaving = true; },
       Tab: (cm) => {
-        if (leaving) { leaving = false; return CodeMirror.Pass; }
+        if (leaving) return moveFocus(1);
         if (cm.somethingSelected()) cm.indentSelection("add");
         else cm.execCommand("insertSoftTab");
       },
       "Shift-Tab": (cm) => {
-        if (leaving) { leaving = false; return CodeMirror.Pass; }
+        if (leaving) return moveFocus(-1);
         cm.indentSelection("subtract");
       },
     },
   });
   editor.getInputField().setAttribute("aria-describedby", "editor-hint");
+
+  // What Tab (step 1) or Shift+Tab (-1) would reach from the editor were it a plain text box
+  // (CodeMirror's own keymap would indent instead).
+  function moveFocus(step) {
+    leaving = false;
+    const reachable = Array.from(
+      document.querySelectorAll("a[href], button, select, textarea, [tabindex]"),
+    ).filter((node) => !node.disabled && node.tabIndex >= 0 && node.getClientRects().length);
+    const here = reachable.indexOf(editor.getInputField());
+    const next = reachable[here + step];
+    if (next) next.focus();
+  }
   editor.on("keydown", (_, event) => { if (event.key !== "Escape" && event.key !== "Tab") leaving = false; });
   editor.on("changes", () => {
     if (state.loading || !state.session) return;

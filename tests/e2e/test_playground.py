@@ -27,6 +27,7 @@ from tests.e2e.conftest import REPO, Engine
 
 ARTIFACTS = REPO / "var" / "test" / "artifacts"
 T = TypeVar("T")
+VERDICTS = ("COMPLETED", "FAILED", "TIMEOUT", "NOT RUN")
 
 # Reads a line of stdin, then prints three lines half a second apart. Typed key by key: no
 # indented line, so the editor's auto-indent cannot change what is typed.
@@ -157,12 +158,7 @@ def test_write_run_and_find_it_again(browser: WebDriver, engine: Engine) -> None
 
         def finished() -> bool:
             seen.append(text(browser, "output"))
-            return browser.find_element(By.ID, "verdict").get_attribute("data-status") in (
-                "COMPLETED",
-                "FAILED",
-                "TIMEOUT",
-                "NOT RUN",
-            )
+            return browser.find_element(By.ID, "verdict").get_attribute("data-status") in VERDICTS
 
         until("a verdict", finished, timeout=60)
         assert text(browser, "status") == "COMPLETED", (text(browser, "verdict"), seen[-1])
@@ -223,3 +219,49 @@ def test_a_change_made_elsewhere_is_a_conflict_not_lost(browser: WebDriver, engi
     assert not alert.is_displayed()
     mine = httpx.get(f"{engine.url}/code-sessions/{session}", timeout=10).json()
     assert mine["source_code"] == "print('from this page')"
+
+
+def test_the_keyboard_alone_writes_runs_and_leaves_the_editor(
+    browser: WebDriver, engine: Engine
+) -> None:
+    choose(browser, engine, "Python")
+    type_into_editor(browser, "if True:")
+    editor = browser.switch_to.active_element
+    # Enter after a colon indents; Shift+Tab and Tab dedent and indent: a code editor.
+    editor.send_keys(Keys.ENTER)
+    assert editor_code(browser) == "if True:\n    "
+    editor.send_keys(Keys.SHIFT, Keys.TAB)
+    assert editor_code(browser) == "if True:\n"
+    editor.send_keys(Keys.TAB, "print('indented')")
+    assert editor_code(browser) == "if True:\n    print('indented')"
+    # Tab is the editor's; Esc then Tab moves on to the next control, standard input.
+    editor.send_keys(Keys.ESCAPE, Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("id") == "stdin", (
+        browser.switch_to.active_element.get_attribute("outerHTML"),
+        editor_code(browser),
+    )
+    # Ctrl+Enter from anywhere saves and runs.
+    browser.switch_to.active_element.send_keys(Keys.CONTROL, Keys.ENTER)
+    until("a verdict after Ctrl+Enter", lambda: text(browser, "status") in VERDICTS, 60)
+    assert text(browser, "status") == "COMPLETED", (
+        text(browser, "verdict"),
+        text(browser, "output"),
+    )
+    assert text(browser, "output") == "indented"
+    assert "All changes saved" in text(browser, "save-state")
+    # A past run, chosen from the list, shows its result again.
+    until(
+        "the run in the list",
+        lambda: len(browser.find_elements(By.CSS_SELECTOR, "#runs button")) == 1,
+    )
+    type_into_editor(browser, "print('again')")
+    browser.switch_to.active_element.send_keys(Keys.CONTROL, Keys.ENTER)
+    until("the second run's output", lambda: text(browser, "output") == "again", 60)
+    until(
+        "two runs in the list",
+        lambda: len(browser.find_elements(By.CSS_SELECTOR, "#runs button")) == 2,
+    )
+    older = browser.find_elements(By.CSS_SELECTOR, "#runs button")[1]  # newest first
+    older.send_keys(Keys.ENTER)
+    until("the first run's output again", lambda: text(browser, "output") == "indented")
+    assert text(browser, "status") == "COMPLETED"
