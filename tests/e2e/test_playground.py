@@ -29,11 +29,13 @@ ARTIFACTS = REPO / "var" / "test" / "artifacts"
 T = TypeVar("T")
 VERDICTS = ("COMPLETED", "FAILED", "TIMEOUT", "NOT RUN")
 
-# Reads a line of stdin, then prints three lines half a second apart. Typed key by key: no
-# indented line, so the editor's auto-indent cannot change what is typed.
+# Reads a line of stdin, waits a second, then prints three lines half a second apart. The wait:
+# the event stream has no output from before the page subscribed (the result at the end has
+# it all), and the test looks for each line as it is printed. Typed key by key: no indented
+# line, so the editor's auto-indent cannot change what is typed.
 PROGRAM = (
     "import sys, time\n"
-    "name = sys.stdin.readline().strip()\n"
+    "name = sys.stdin.readline().strip(); time.sleep(1)\n"
     'print("first line for", name, flush=True); time.sleep(0.5)\n'
     'print("second line", flush=True); time.sleep(0.5)\n'
     'print("third line", flush=True)'
@@ -75,6 +77,16 @@ def browser() -> Iterator[WebDriver]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def page(browser: WebDriver, request: pytest.FixtureRequest) -> Iterator[WebDriver]:
+    """The browser for one test; what it showed last is kept in ARTIFACTS/<test>.png."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield browser
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / f"{request.node.name}.png"))
 
 
 def until(what: str, check: Callable[[], T | None], timeout: float = 30.0) -> T:
@@ -139,60 +151,55 @@ def type_into_editor(browser: WebDriver, keys: str) -> None:
     active.send_keys(keys)
 
 
-def test_write_run_and_find_it_again(browser: WebDriver, engine: Engine) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
-        session = choose(browser, engine, "Python")
-        type_into_editor(browser, PROGRAM)
-        assert editor_code(browser) == PROGRAM
-        browser.find_element(By.ID, "stdin").send_keys("playground\n")
-        until(
-            "'All changes saved' after typing",
-            lambda: "All changes saved" in text(browser, "save-state"),
-        )
-        saved = httpx.get(f"{engine.url}/code-sessions/{session}", timeout=10).json()
-        assert saved["source_code"] == PROGRAM
+def test_write_run_and_find_it_again(page: WebDriver, engine: Engine) -> None:
+    session = choose(page, engine, "Python")
+    type_into_editor(page, PROGRAM)
+    assert editor_code(page) == PROGRAM
+    page.find_element(By.ID, "stdin").send_keys("playground\n")
+    until(
+        "'All changes saved' after typing",
+        lambda: "All changes saved" in text(page, "save-state"),
+    )
+    saved = httpx.get(f"{engine.url}/code-sessions/{session}", timeout=10).json()
+    assert saved["source_code"] == PROGRAM
 
-        browser.find_element(By.ID, "run").click()
-        seen: list[str] = []
+    page.find_element(By.ID, "run").click()
+    seen: list[str] = []
 
-        def finished() -> bool:
-            seen.append(text(browser, "output"))
-            return browser.find_element(By.ID, "verdict").get_attribute("data-status") in VERDICTS
+    def finished() -> bool:
+        seen.append(text(page, "output"))
+        return page.find_element(By.ID, "verdict").get_attribute("data-status") in VERDICTS
 
-        until("a verdict", finished, timeout=60)
-        assert text(browser, "status") == "COMPLETED", (text(browser, "verdict"), seen[-1])
-        assert text(browser, "output").splitlines() == [
-            "first line for playground",
-            "second line",
-            "third line",
-        ]
-        # Live: the first line was on the page while the program had not printed the last.
-        assert any("first line" in shown and "third line" not in shown for shown in seen), seen
-        assert "time " in text(browser, "figures"), text(browser, "figures")
-        assert "memory " in text(browser, "figures"), text(browser, "figures")
-        until(
-            "the run among the session's past runs",
-            lambda: "COMPLETED" in text(browser, "runs"),
-        )
-        browser.save_screenshot(str(ARTIFACTS / "playground.png"))
+    until("a verdict", finished, timeout=60)
+    assert text(page, "status") == "COMPLETED", (text(page, "verdict"), seen[-1])
+    assert text(page, "output").splitlines() == [
+        "first line for playground",
+        "second line",
+        "third line",
+    ]
+    # Live: the first line was on the page while the program had not printed the last.
+    assert any("first line" in shown and "third line" not in shown for shown in seen), seen
+    assert "time " in text(page, "figures"), text(page, "figures")
+    assert "memory " in text(page, "figures"), text(page, "figures")
+    until(
+        "the run among the session's past runs",
+        lambda: "COMPLETED" in text(page, "runs"),
+    )
+    page.save_screenshot(str(ARTIFACTS / "playground.png"))
 
-        # Reloaded, the page finds the session (from the URL) and the saved code.
-        browser.refresh()
-        until("the saved code after a reload", lambda: editor_code(browser) == PROGRAM)
-        assert session_in_url(browser) == session
-        until("past runs after a reload", lambda: "COMPLETED" in text(browser, "runs"))
-        # Opened again without the id, it is remembered in the browser (localStorage).
-        browser.get(f"{engine.url}/playground")
-        until("the remembered session", lambda: session_in_url(browser) == session)
-        until("the saved code from the remembered session", lambda: editor_code(browser) == PROGRAM)
-    except BaseException:
-        browser.save_screenshot(str(ARTIFACTS / "playground-failure.png"))
-        raise
+    # Reloaded, the page finds the session (from the URL) and the saved code.
+    page.refresh()
+    until("the saved code after a reload", lambda: editor_code(page) == PROGRAM)
+    assert session_in_url(page) == session
+    until("past runs after a reload", lambda: "COMPLETED" in text(page, "runs"))
+    # Opened again without the id, it is remembered by the browser (localStorage).
+    page.get(f"{engine.url}/playground")
+    until("the remembered session", lambda: session_in_url(page) == session)
+    until("the saved code from the remembered session", lambda: editor_code(page) == PROGRAM)
 
 
-def test_a_change_made_elsewhere_is_a_conflict_not_lost(browser: WebDriver, engine: Engine) -> None:
-    session = choose(browser, engine, "Python")
+def test_a_change_made_elsewhere_is_a_conflict_not_lost(page: WebDriver, engine: Engine) -> None:
+    session = choose(page, engine, "Python")
     current = httpx.get(f"{engine.url}/code-sessions/{session}", timeout=10)
     # Another tab saves first.
     elsewhere = httpx.patch(
@@ -202,19 +209,19 @@ def test_a_change_made_elsewhere_is_a_conflict_not_lost(browser: WebDriver, engi
         timeout=10,
     )
     assert elsewhere.status_code == 200
-    type_into_editor(browser, "print('from this page')")
-    alert = browser.find_element(By.ID, "conflict")
+    type_into_editor(page, "print('from this page')")
+    alert = page.find_element(By.ID, "conflict")
     until("the conflict alert", alert.is_displayed)
     assert "changed elsewhere" in alert.text
-    assert "conflict" in text(browser, "save-state")
+    assert "conflict" in text(page, "save-state")
     # Nothing was overwritten behind the user's back.
     kept = httpx.get(f"{engine.url}/code-sessions/{session}", timeout=10).json()
     assert kept["source_code"] == "print('from elsewhere')"
 
-    browser.find_element(By.ID, "keep-mine").click()
+    page.find_element(By.ID, "keep-mine").click()
     until(
         "'All changes saved' after keeping mine",
-        lambda: "All changes saved" in text(browser, "save-state"),
+        lambda: "All changes saved" in text(page, "save-state"),
     )
     assert not alert.is_displayed()
     mine = httpx.get(f"{engine.url}/code-sessions/{session}", timeout=10).json()
@@ -222,46 +229,46 @@ def test_a_change_made_elsewhere_is_a_conflict_not_lost(browser: WebDriver, engi
 
 
 def test_the_keyboard_alone_writes_runs_and_leaves_the_editor(
-    browser: WebDriver, engine: Engine
+    page: WebDriver, engine: Engine
 ) -> None:
-    choose(browser, engine, "Python")
-    type_into_editor(browser, "if True:")
-    editor = browser.switch_to.active_element
+    choose(page, engine, "Python")
+    type_into_editor(page, "if True:")
+    editor = page.switch_to.active_element
     # Enter after a colon indents; Shift+Tab and Tab dedent and indent: a code editor.
     editor.send_keys(Keys.ENTER)
-    assert editor_code(browser) == "if True:\n    "
+    assert editor_code(page) == "if True:\n    "
     editor.send_keys(Keys.SHIFT, Keys.TAB)
-    assert editor_code(browser) == "if True:\n"
+    assert editor_code(page) == "if True:\n"
     editor.send_keys(Keys.TAB, "print('indented')")
-    assert editor_code(browser) == "if True:\n    print('indented')"
+    assert editor_code(page) == "if True:\n    print('indented')"
     # Tab is the editor's; Esc then Tab moves on to the next control, standard input.
     editor.send_keys(Keys.ESCAPE, Keys.TAB)
-    assert browser.switch_to.active_element.get_attribute("id") == "stdin", (
-        browser.switch_to.active_element.get_attribute("outerHTML"),
-        editor_code(browser),
+    assert page.switch_to.active_element.get_attribute("id") == "stdin", (
+        page.switch_to.active_element.get_attribute("outerHTML"),
+        editor_code(page),
     )
     # Ctrl+Enter from anywhere saves and runs.
-    browser.switch_to.active_element.send_keys(Keys.CONTROL, Keys.ENTER)
-    until("a verdict after Ctrl+Enter", lambda: text(browser, "status") in VERDICTS, 60)
-    assert text(browser, "status") == "COMPLETED", (
-        text(browser, "verdict"),
-        text(browser, "output"),
+    page.switch_to.active_element.send_keys(Keys.CONTROL, Keys.ENTER)
+    until("a verdict after Ctrl+Enter", lambda: text(page, "status") in VERDICTS, 60)
+    assert text(page, "status") == "COMPLETED", (
+        text(page, "verdict"),
+        text(page, "output"),
     )
-    assert text(browser, "output") == "indented"
-    assert "All changes saved" in text(browser, "save-state")
+    assert text(page, "output") == "indented"
+    assert "All changes saved" in text(page, "save-state")
     # A past run, chosen from the list, shows its result again.
     until(
         "the run in the list",
-        lambda: len(browser.find_elements(By.CSS_SELECTOR, "#runs button")) == 1,
+        lambda: len(page.find_elements(By.CSS_SELECTOR, "#runs button")) == 1,
     )
-    type_into_editor(browser, "print('again')")
-    browser.switch_to.active_element.send_keys(Keys.CONTROL, Keys.ENTER)
-    until("the second run's output", lambda: text(browser, "output") == "again", 60)
+    type_into_editor(page, "print('again')")
+    page.switch_to.active_element.send_keys(Keys.CONTROL, Keys.ENTER)
+    until("the second run's output", lambda: text(page, "output") == "again", 60)
     until(
         "two runs in the list",
-        lambda: len(browser.find_elements(By.CSS_SELECTOR, "#runs button")) == 2,
+        lambda: len(page.find_elements(By.CSS_SELECTOR, "#runs button")) == 2,
     )
-    older = browser.find_elements(By.CSS_SELECTOR, "#runs button")[1]  # newest first
+    older = page.find_elements(By.CSS_SELECTOR, "#runs button")[1]  # newest first
     older.send_keys(Keys.ENTER)
-    until("the first run's output again", lambda: text(browser, "output") == "indented")
-    assert text(browser, "status") == "COMPLETED"
+    until("the first run's output again", lambda: text(page, "output") == "indented")
+    assert text(page, "status") == "COMPLETED"
