@@ -3,11 +3,17 @@
 "use strict";
 
 (() => {
+  if (!window.CodeMirror) {
+    // The API serves the editor from PLAYGROUND_EDITOR_DIR (README, "Playground").
+    document.getElementById("save-state").textContent =
+      "The code editor could not be loaded: its files are missing on the server.";
+    return;
+  }
   const SAVE_DELAY_MS = 500; // autosave this long after the last keystroke
   const REMEMBERED = "runbox.playground.session";
   const $ = (id) => document.getElementById(id);
   const ui = {
-    language: $("language"), run: $("run"), stdin: $("stdin"), saveState: $("save-state"),
+    language: $("language"), newSession: $("new-session"), run: $("run"), stdin: $("stdin"), saveState: $("save-state"),
     conflict: $("conflict"), conflictText: $("conflict-text"), loadTheirs: $("load-theirs"),
     keepMine: $("keep-mine"), verdict: $("verdict"), status: $("status"), figures: $("figures"),
     output: $("output"), runs: $("runs"),
@@ -225,6 +231,7 @@
     history.replaceState(null, "", url);
     localStorage.setItem(REMEMBERED, state.session);
     ui.run.disabled = false;
+    ui.newSession.disabled = false;
     showSave("saved");
     clearResult();
     loadRuns();
@@ -397,6 +404,12 @@
       return;
     }
     if (session !== state.session) return;
+    if (!listed.executions.length) {
+      const none = document.createElement("li");
+      none.textContent = "No runs yet.";
+      ui.runs.replaceChildren(none);
+      return;
+    }
     ui.runs.replaceChildren(...listed.executions.map((execution) => {
       const item = document.createElement("li");
       const button = document.createElement("button");
@@ -426,6 +439,7 @@
 
   // --- start ----------------------------------------------------------------------------------
   ui.language.addEventListener("change", chooseLanguage);
+  ui.newSession.addEventListener("click", chooseLanguage); // the same language, a fresh template
   ui.run.addEventListener("click", run);
   ui.loadTheirs.addEventListener("click", () => resolveConflict(false));
   ui.keepMine.addEventListener("click", () => resolveConflict(true));

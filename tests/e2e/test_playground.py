@@ -196,6 +196,17 @@ def test_write_run_and_find_it_again(page: WebDriver, engine: Engine) -> None:
     page.get(f"{engine.url}/playground")
     until("the remembered session", lambda: session_in_url(page) == session)
     until("the saved code from the remembered session", lambda: editor_code(page) == PROGRAM)
+    # New session: the same language's template again, under a new id; the old code stays saved.
+    page.find_element(By.ID, "new-session").click()
+    fresh = until(
+        "a new session in the URL",
+        lambda: session_in_url(page) if session_in_url(page) != session else None,
+    )
+    template = httpx.get(f"{engine.url}/languages/python", timeout=10).json()["template_code"]
+    assert editor_code(page) == template
+    old = httpx.get(f"{engine.url}/code-sessions/{session}", timeout=10).json()
+    assert old["source_code"] == PROGRAM
+    assert httpx.get(f"{engine.url}/code-sessions/{fresh}", timeout=10).status_code == 200
 
 
 def test_a_change_made_elsewhere_is_a_conflict_not_lost(page: WebDriver, engine: Engine) -> None:
@@ -213,6 +224,7 @@ def test_a_change_made_elsewhere_is_a_conflict_not_lost(page: WebDriver, engine:
     alert = page.find_element(By.ID, "conflict")
     until("the conflict alert", alert.is_displayed)
     assert "changed elsewhere" in alert.text
+    page.save_screenshot(str(ARTIFACTS / "playground-conflict.png"))
     assert "conflict" in text(page, "save-state")
     # Nothing was overwritten behind the user's back.
     kept = httpx.get(f"{engine.url}/code-sessions/{session}", timeout=10).json()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -51,6 +52,13 @@ def test_the_root_leads_to_the_playground(client: TestClient) -> None:  # type: 
 
 
 def test_the_page_and_everything_it_loads_come_from_the_api(client: TestClient) -> None:  # type: ignore[type-arg]
+    editor = Path(ApiSettings().playground_editor_dir)
+    if not (editor / "lib" / "codemirror.js").is_file():
+        pytest.fail(
+            f"CodeMirror is not installed in {editor}: run devstack/runtimes.sh as root "
+            "(`make provision`), which installs it from npm",
+            pytrace=False,
+        )
     response = client.get("/playground")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
