@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from api import docs
+from api import docs, playground
 from api.compat import judge0, piston
 from api.errors import EXCEPTION_HANDLERS
 from api.routes import (
@@ -94,6 +94,9 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             docs.assets_router(),
             judge0.router,  # drop-in Judge0 CE, under /judge0
             piston.router,  # drop-in Piston v2, under /api/v2
+            playground.home,
+            playground.page,
+            *playground.routers(services.settings.playground_editor_dir),
         ],
         dependencies={"services": Provide(services_from_state, sync_to_thread=False)},
         middleware=middleware(),

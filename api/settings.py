@@ -76,6 +76,13 @@ class ApiSettings(Endpoints, frozen=True, kw_only=True):
             description="runs in one POST /runs/batch, and ids in one GET /executions?ids=; 422 beyond",
         ),
     ] = 20
+    playground_editor_dir: Annotated[
+        str,
+        Meta(
+            description="folder of the CodeMirror 5 npm package the playground page's editor is "
+            "served from (devstack/runtimes.sh installs it)"
+        ),
+    ] = "/opt/codemirror/lib/node_modules/codemirror"
     policy: RunPolicy = msgspec.field(default_factory=RunPolicy)
     callbacks: CallbackPolicy = msgspec.field(default_factory=CallbackPolicy)
 

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-apt_packages=(bubblewrap redis-server postgresql php-cli ruby maven libseccomp2 ca-certificates openssl)
+# chromium and chromium-driver: the playground's browser test (tests/e2e/test_playground.py).
+apt_packages=(bubblewrap redis-server postgresql php-cli ruby maven libseccomp2 ca-certificates openssl
+    chromium chromium-driver)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the language runtimes the sandbox runs programs with, where the sandbox users (one per
 # slot, never root) can reach them: TypeScript under /opt/typescript, a Rust toolchain under
-# /opt/rust, a warm Go build cache. Idempotent and quick when everything is there; run as root by `make up`/`make test`.
+# /opt/rust, a warm Go build cache; and the playground's editor under /opt/codemirror.
+# Idempotent and quick when everything is there; run as root by `make up`/`make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -25,6 +26,14 @@ ts=/opt/typescript/lib/node_modules
 if [[ ! -f $ts/typescript/bin/tsc || ! -d $ts/@types/node ]]; then
     say "installing TypeScript under /opt/typescript"
     npm install -g --silent --no-fund --no-audit --prefix /opt/typescript typescript@5 @types/node@20 >/dev/null
+fi
+
+# The playground page's code editor: CodeMirror 5 (MIT) from npm, served by the API itself
+# (PLAYGROUND_EDITOR_DIR), so that the page loads nothing from another host.
+cm=/opt/codemirror/lib/node_modules/codemirror
+if [[ $(node -p "require('$cm/package.json').version" 2>/dev/null) != 5.65.21 ]]; then
+    say "installing CodeMirror 5 under /opt/codemirror"
+    npm install -g --silent --no-fund --no-audit --prefix /opt/codemirror codemirror@5.65.21 >/dev/null
 fi
 
 # Rust: rustup keeps its toolchain under /root, which the sandbox users cannot enter; hard-link a copy
