@@ -301,14 +301,14 @@ class Sandbox:
         except Exception:  # a background task: nothing above it would see this
             log.exception("sandbox: teardown failed")
 
-    async def _run(self, lang: Language, tree: dict[str, bytes], data: bytes, limits: Limits,
-                   on_output: OutputCallback | None,
-                   teardown: list[Callable[[], None]], slot: int,
-                   args: tuple[str, ...] = (),
-                   stdin_feed: StdinFeed | None = None) -> Result:  # fmt: skip
+    async def _build(self, lang: Language, tree: dict[str, bytes], limits: Limits,
+                     teardown: list[Callable[[], None]], uid: int,
+                     gid: int) -> tuple[Workdir, list[tuple[Path, str]], StepOutcome | None] | Result:  # fmt: skip
+        """A fresh workdir holding the program's files, compiled if the language needs it: the
+        workdir, its build-cache binds and the compile step's outcome, or the Result that ends
+        the run (a compile error, or a failure of ours)."""
         s = self.settings
         enforced = self.capabilities.enforced
-        uid, gid = s.ids(slot)
         try:
             workdir = Workdir.create(s.root, f"{os.getpid()}-{uuid.uuid4().hex[:12]}",
                                      limits.workdir_mb * MIB, uid, gid)  # fmt: skip
@@ -327,6 +327,24 @@ class Sandbox:
                                           cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
                 if compile_failed(compiled) or compiled.setup_failed:
                     return classify(compiled, None, enforced, compile_spec=spec)
+        except (OSError, CgroupError, WorkdirError) as exc:
+            log.exception("sandbox: run failed")
+            return system_error(f"sandbox: {exc}", enforced)
+        return workdir, binds, compiled
+
+    async def _run(self, lang: Language, tree: dict[str, bytes], data: bytes, limits: Limits,
+                   on_output: OutputCallback | None,
+                   teardown: list[Callable[[], None]], slot: int,
+                   args: tuple[str, ...] = (),
+                   stdin_feed: StdinFeed | None = None) -> Result:  # fmt: skip
+        s = self.settings
+        enforced = self.capabilities.enforced
+        uid, gid = s.ids(slot)
+        built = await self._build(lang, tree, limits, teardown, uid, gid)
+        if isinstance(built, Result):
+            return built
+        workdir, binds, compiled = built
+        try:
             spec = self._spec(lang, workdir.box, binds, limits, data, "run", args, tree)
             spec = dataclasses.replace(spec, stdin_feed=stdin_feed)
             ran = await run_step(spec, self.cgroups, uid, gid, launcher=self.launcher,
@@ -351,24 +369,11 @@ class Sandbox:
         enforced = self.capabilities.enforced
         uid, gid = s.ids(slot)
         size = limits.workdir_mb * MIB
+        built = await self._build(lang, tree, limits, teardown, uid, gid)
+        if isinstance(built, Result):
+            return built
+        workdir, _binds, compiled = built
         try:
-            workdir = Workdir.create(s.root, f"{os.getpid()}-{uuid.uuid4().hex[:12]}", size, uid,
-                                     gid)  # fmt: skip
-        except (OSError, WorkdirError) as exc:
-            return system_error(f"sandbox: {exc}", enforced)
-        teardown.append(workdir.remove)
-        try:
-            for name, content in tree.items():
-                workdir.write_file(name, content)
-            binds = self._build_cache(lang, workdir)
-            compiled: StepOutcome | None = None
-            if lang.compile:
-                spec = self._spec(lang, workdir.box, binds, limits, b"", "compile", files=tree)
-                compiled = await run_step(spec, self.cgroups, uid, gid,
-                                          launcher=self.launcher, armory=self.armory,
-                                          cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
-                if compile_failed(compiled) or compiled.setup_failed:
-                    return classify(compiled, None, enforced, compile_spec=spec)
             judged: list[T] = []
             syntax_checked = lang.check is None
             for index, data in enumerate(stdins):
