@@ -15,6 +15,9 @@ from typing import Literal
 
 import msgspec
 
+from config.limits import RunPolicy
+from dropin.judge0_answers import Run, attributes, present
+from dropin.judge0_contract import DEFAULT_FIELDS, LANGUAGES, Config
 from schemas import Envelope, events
 
 SIGNATURE = "X-Runbox-Signature"
@@ -75,6 +78,42 @@ def callback_of(envelope: Envelope[events.Event]) -> tuple[str, CallbackResult] 
             finished_at=event.dead_lettered_at,
         )
     return None
+
+
+_KEY_OF_JUDGE0_ID = {judge0_id: key for judge0_id, _, key in LANGUAGES}
+
+
+def judge0_body(envelope: Envelope[events.Event]) -> bytes | None:
+    """For a submission through the Judge0 API, the body Judge0 PUTs to its callback_url: the
+    submission with Judge0's default fields, Base64-encoded, made by the very rules of
+    GET /judge0/submissions/{token} (dropin/). None for any other run."""
+    event = envelope.payload
+    error_message: str | None = None
+    if isinstance(event, events.RunFinished):
+        asked, outcome, at = event.judge0, event.outcome, event.finished_at
+    elif isinstance(event, events.RunRejected):
+        asked, at, error_message = event.judge0, event.rejected_at, event.reason
+        outcome = events.Outcome(status="FAILED", error_code=event.error_code)
+    elif isinstance(event, events.DeadLettered):
+        asked, at, error_message = event.request.judge0, event.dead_lettered_at, event.reason
+        outcome = events.Outcome(status="FAILED", error_code="E005")
+    else:
+        return None
+    if asked is None:
+        return None
+    run = Run(
+        token=event.execution_id, status=outcome.status,
+        language_key=_KEY_OF_JUDGE0_ID.get(asked.language_id, ""),
+        error_code=outcome.error_code, error_message=error_message,
+        exit_code=outcome.exit_code, signal=outcome.signal, stdout=outcome.stdout,
+        stderr=outcome.stderr, compile_output=outcome.compile_output,
+        cpu_time_ms=outcome.cpu_time_ms, execution_time_ms=outcome.execution_time_ms,
+        memory_peak_kb=outcome.memory_peak_kb, source_code="", stdin="", created_at=None,
+        finished_at=at, time_limit_ms=None, memory_mb=None,
+        invalid_utf8=tuple(outcome.invalid_utf8),
+    )  # fmt: skip
+    values = attributes(run, asked, Config(policy=RunPolicy(), max_queue_size=0))
+    return msgspec.json.encode(present(values, DEFAULT_FIELDS, base64_encoded=True))
 
 
 def ended_at(envelope: Envelope[events.Event]) -> datetime | None:

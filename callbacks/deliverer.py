@@ -21,7 +21,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from callbacks.body import CallbackResult, callback_of, ended_at, signed_headers
+from callbacks.body import CallbackResult, callback_of, ended_at, judge0_body, signed_headers
 from callbacks.http import Answer, Resolver, post, resolve
 from callbacks.settings import CallbackSettings
 from eventlog import topics
@@ -157,8 +157,13 @@ class Deliverer:
             log.info("result too old to deliver", extra={"execution_id": envelope.key})
             return
         url, result = found
+        # A Judge0 submission is called back as Judge0 does it: a PUT of the submission.
+        judge0 = judge0_body(envelope)
+        body, method = (
+            (judge0, "PUT") if judge0 is not None else (msgspec.json.encode(result), "POST")
+        )
         self.offsets.started(tp, offset)
-        task = asyncio.create_task(self._deliver(url, result, stop))
+        task = asyncio.create_task(self._deliver(url, result, body, method, stop))
         self.tasks.add(task)
 
         def done(finished_task: asyncio.Task[None]) -> None:
@@ -175,9 +180,9 @@ class Deliverer:
 
         task.add_done_callback(done)
 
-    async def _deliver(self, url: str, result: CallbackResult, stop: asyncio.Event) -> None:
+    async def _deliver(self, url: str, result: CallbackResult, body: bytes, method: str,
+                       stop: asyncio.Event) -> None:  # fmt: skip
         """Every attempt until one is delivered, refused for good, or the last one failed."""
-        body = msgspec.json.encode(result)
         settings = self.settings
         for attempt in range(1, settings.callback_max_attempts + 1):
             headers = signed_headers(
@@ -198,6 +203,7 @@ class Deliverer:
                     settings.callback_timeout_s,
                     settings.callback_max_response_bytes,
                     self.resolver,
+                    method=method,
                 )
                 duration_ms = int((time.monotonic() - started) * 1000)
             final = (

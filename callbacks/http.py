@@ -91,12 +91,15 @@ async def post(
     max_response_bytes: int,
     resolver: Resolver = resolve,
     trust: ssl.SSLContext | None = None,
+    method: str = "POST",
 ) -> Answer:
-    """POST `body` to `url` once; never raises for anything the network or receiver does.
-    `trust`: the TLS context (default: the system's certificate authorities)."""
+    """POST (or `method`: PUT for a Judge0 submission) `body` to `url` once; never raises for
+    anything the network or receiver does. `trust`: the TLS context (default: the system's
+    certificate authorities)."""
     try:
         async with asyncio.timeout(timeout_s):
-            return await _post(url, body, headers, allow, max_response_bytes, resolver, trust)
+            return await _post(url, body, headers, allow, max_response_bytes, resolver, trust,
+                               method)  # fmt: skip
     except CallbackRefused as exc:
         return Answer(error=f"refused: {exc}", permanent=True)
     except TimeoutError:
@@ -115,6 +118,7 @@ async def _post(
     max_response_bytes: int,
     resolver: Resolver,
     trust: ssl.SSLContext | None,
+    method: str = "POST",
 ) -> Answer:
     target = parse_url(url)
     addresses = await destinations(target, allow, resolver)
@@ -124,7 +128,7 @@ async def _post(
     reader, writer = await _connect(addresses, target, tls, max_response_bytes)
     try:
         lines = [
-            f"POST {target.path} HTTP/1.1",
+            f"{method} {target.path} HTTP/1.1",
             f"Host: {target.host_header}",
             f"User-Agent: {USER_AGENT}",
             f"Content-Length: {len(body)}",

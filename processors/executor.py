@@ -223,6 +223,7 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
             finished_at=datetime.now(UTC),
             outcome=outcome_of(result, accepted.warnings, judged),
             callback_url=request.callback_url,
+            judge0=request.judge0,
         )
         finished_ack = await send(worker.events, finished, headers)
     # Live output is a convenience (the result carries it all): its failures are not the run's.
@@ -277,6 +278,7 @@ async def refuse_during_cooldown(worker: Worker, request: events.RunRequested) -
         rejected_at=datetime.now(UTC),
         rule="failure_streak",
         callback_url=request.callback_url,
+        judge0=request.judge0,
     )
     await publish_until_sent(worker.events, rejected, trace_headers(request))
     await settle_neutral(worker, request)

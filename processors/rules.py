@@ -37,6 +37,7 @@ def check(
             rejected_at=now,
             rule=rule,
             callback_url=request.callback_url,
+            judge0=request.judge0,
         )
     warnings = []
     if loop_rule != "off":
@@ -52,6 +53,7 @@ def check(
                     rejected_at=now,
                     rule=loop.rule,
                     callback_url=request.callback_url,
+                    judge0=request.judge0,
                 )
             warnings.append(message)
             break

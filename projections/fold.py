@@ -22,8 +22,8 @@ from schemas import events
 # 4: Outcome.warnings; 5: args; 6: execution_history, rerun_of; 7: Outcome read and written
 # bytes, context switches; 8: files; 9: Outcome.invalid_utf8, RunRequested.judge0; 10:
 # stream_events; 11: interactive; 12: test cases; 13:
-# callback_url.
-FOLD_VERSION = 13
+# callback_url; 14: RunFinished.judge0, RunRejected.judge0.
+FOLD_VERSION = 14
 
 RANK = {events.QUEUED: 0, events.RUNNING: 1} | dict.fromkeys(events.TERMINAL, 2)
 

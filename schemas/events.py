@@ -202,6 +202,7 @@ class RunRejected(ExecutionEvent, frozen=True, kw_only=True):
     rejected_at: datetime
     rule: str | None = None  # which safety rule: limits, language, infinite_loop, failure_streak
     callback_url: str | None = None  # the request's, so that the deliverer needs no other event
+    judge0: Judge0Attributes | None = None  # the request's: a Judge0 callback is in its form
 
 
 class RunStarted(ExecutionEvent, frozen=True, kw_only=True):
@@ -310,6 +311,7 @@ class RunFinished(ExecutionEvent, frozen=True, kw_only=True):
     finished_at: datetime
     outcome: Outcome
     callback_url: str | None = None  # the request's, so that the deliverer needs no other event
+    judge0: Judge0Attributes | None = None  # the request's: a Judge0 callback is in its form
 
 
 class RetryScheduled(ExecutionEvent, frozen=True, kw_only=True):

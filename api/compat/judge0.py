@@ -21,13 +21,13 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery
 
 from api import admission
-from api.compat import judge0_answers as answers
-from api.compat import judge0_contract as contract
 from api.compat import judge0_validation as validation
 from api.compat.submit import submit, wait_for_end
 from api.dto import RunOptions
 from api.errors import ApiError, InvalidInput
 from api.services import Services, ServicesDep
+from dropin import judge0_answers as answers
+from dropin import judge0_contract as contract
 from schemas.events import Judge0Attributes
 
 log = logging.getLogger("api.judge0")
@@ -178,9 +178,13 @@ async def create(
         memory_mb=checked.memory_mb,
         stdin=checked.stdin,
         args=checked.args,
+        callback_url=checked.attributes.callback_url,
     )
     try:
         limits = admission.limits_for(services.settings, options)
+        # Called, as Judge0 does, with a PUT of the submission (callbacks/): the same address
+        # rules as our own callbacks (no private, loopback or link-local address unless allowed).
+        callback_url = admission.callback_for(services.settings, options)
     except InvalidInput as exc:  # our policy (e.g. the arguments' size): as a field error
         return {str(exc.details.get("field", "base")): [exc.message]}
     language_entry = await services.catalogue.get(checked.key)
@@ -193,6 +197,7 @@ async def create(
         args=checked.args,
         limits=limits,
         judge0=checked.attributes,
+        callback_url=callback_url,
     )
     log.info("judge0 submission", extra={"execution_id": token, "language": checked.key})
     return token

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from api.compat.judge0_contract import (
+from dropin.judge0_contract import (
     KEY_OF,
     MAX_CPU_EXTRA_TIME,
     MAX_MAX_FILE_SIZE,

@@ -33,6 +33,7 @@ async def submit(
     limits: events.RunLimits,
     judge0: events.Judge0Attributes | None = None,
     files: dict[str, str] | None = None,
+    callback_url: str | None = None,
 ) -> str:
     """Queue a run of `source_code` in a new session of its own (visible in our API like any
     other, its session holding the code); the execution id once both are readable."""
@@ -59,6 +60,7 @@ async def submit(
         client=services.proxies.client_of(request),
         session=session,
         judge0=judge0,
+        callback_url=callback_url,
     )
     await visible(services, queued.appended, execution_id=execution_id)
     return execution_id

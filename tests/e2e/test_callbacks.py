@@ -5,6 +5,7 @@ nothing. The receivers are plain sockets of the test on the allow-listed loopbac
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -38,6 +39,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    method: str = "POST"
 
 
 @dataclass
@@ -65,7 +67,8 @@ class Receiver:
                     name, value = line.split(":", 1)
                     headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", "0")))
-            self.received.append(Received(request_line.split()[1], headers, body, time.time()))
+            method, path = request_line.split()[:2]
+            self.received.append(Received(path, headers, body, time.time(), method))
             if self.hang or len(self.received) <= self.hang_first:
                 await self.released.wait()  # until the test ends
             status = self.statuses.pop(0) if self.statuses else 200
@@ -389,3 +392,37 @@ async def test_a_deliverer_killed_mid_delivery_delivers_again_after_its_restart(
     assert again.body == held.body and signed_correctly(engine, again)
     attempts = await callback_attempts(client, execution_id)
     assert [(a["status_code"], a["delivered"]) for a in attempts] == [(200, True)]
+
+
+async def test_a_judge0_submission_is_called_back_as_judge0_does_it(
+    engine: Engine, client: httpx.AsyncClient
+) -> None:
+    # Judge0's documentation: a PUT of the submission (its default fields, Base64) to callback_url.
+    port, _ = allowed_ports(engine)
+    submission = {
+        "source_code": "print(input()[::-1])", "language_id": 71, "stdin": "aloh",
+        "expected_output": "hola\n",
+    }  # fmt: skip
+    async with listening(Receiver(), port) as receiver:
+        url = f"http://127.0.0.1:{port}/judge0-hook"
+        answer = await client.post("/judge0/submissions", json={**submission, "callback_url": url})
+        assert answer.status_code == 201, answer.text
+        token = answer.json()["token"]
+        (received,) = await receiver.wait_for(token)
+    assert (received.method, received.path) == ("PUT", "/judge0-hook")
+    body = orjson.loads(received.body)
+    fields = {"token", "time", "memory", "stdout", "stderr", "compile_output", "message", "status"}
+    assert set(body) == fields, body
+    assert body["token"] == token
+    assert body["status"] == {"id": 3, "description": "Accepted"}
+    assert base64.b64decode(body["stdout"]) == b"hola\n"
+    assert float(body["time"]) >= 0 and body["memory"] > 0
+    shown = await client.get(f"/judge0/submissions/{token}", params={"base64_encoded": "true"})
+    assert body == shown.json()  # what Judge0's GET of the submission answers too
+
+    for private in ("http://10.0.0.1/hook", "http://169.254.169.254/latest"):
+        refused = await client.post(
+            "/judge0/submissions", json={**submission, "callback_url": private}
+        )
+        assert refused.status_code == 422, refused.text
+        assert list(refused.json()) == ["callback_url"], refused.text

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.compat import judge0_answers as answers
-from api.compat import judge0_contract as contract
 from api.compat import judge0_validation as validation
 from api.compat import piston_rules as p
 from config.limits import RunPolicy
+from dropin import judge0_answers as answers
+from dropin import judge0_contract as contract
 
 CONFIG = contract.Config(policy=RunPolicy(), max_queue_size=5000)
 RUNNING = {"python", "c", "cpp"}

@@ -10,7 +10,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("api", "callbacks", "processors", "projections", "sandbox", "schemas", "config",
-            "telemetry", "eventlog", "fleet", "verdicts", "devstack", "bench", "runbox")  # fmt: skip
+            "telemetry", "eventlog", "fleet", "verdicts", "dropin", "devstack", "bench",
+            "runbox")  # fmt: skip
 
 PROBE = """
 import importlib, json, os, pkgutil, sys

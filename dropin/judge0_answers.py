@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from api.compat.judge0_contract import (
+from dropin.judge0_contract import (
     COMPILED,
     CPU_EXTRA_TIME,
     DESCRIPTION,
