@@ -18,6 +18,7 @@ from api.dto import RunOptions
 from api.errors import ProjectionBehind
 from api.eventlog import Appended
 from api.services import Services
+from api.snapshot import files_of
 from api.stdin import open_input
 from api.tracing import trace_headers
 from eventlog import topics
@@ -115,7 +116,7 @@ async def queue_session_run(
                 )
             return Queued(previous.execution_id, previous.appended, None)
         execution_id = idempotency.execution_id_for(session_key, key)
-    files = events.files_from_json(session["files"]) or {}
+    files = files_of(session)
     try:
         language = await services.catalogue.get(str(session["language_id"]))
         # Saved under the policy of its time: a run is held to today's (as the safety agent will).

@@ -15,6 +15,11 @@ from schemas import events
 T = TypeVar("T")
 
 
+def files_of(row: asyncpg.Record) -> dict[str, str]:
+    """A row's other files (sessions, session_revisions, executions: a JSON object, or NULL)."""
+    return events.files_from_json(row["files"]) or {}
+
+
 def from_json(row: asyncpg.Record | Mapping[str, Any], column: str, kind: type[T]) -> T | None:
     """A jsonb column (asyncpg reads it as JSON text) decoded, None for NULL."""
     text: Any = row[column]
@@ -45,7 +50,7 @@ def request_of(
         source_code=row["source_code"],
         stdin=row["stdin"],
         args=list(row["args"] or []),
-        files=events.files_from_json(row["files"]) or {},
+        files=files_of(row),
         limits=events.RunLimits(time_limit_ms=row["time_limit_ms"], memory_mb=row["memory_mb"]),
         requested_at=requested_at,
         traceparent=traceparent,

@@ -30,6 +30,7 @@ from api.routes.sessions import (
     write_session_event,
 )
 from api.services import Services, ServicesDep
+from api.snapshot import files_of
 from schemas import events
 
 
@@ -80,7 +81,7 @@ async def get_revision(
         kind=row["kind"],
         at=row["at"],
         source_code=row["source_code"],
-        files=events.files_from_json(row["files"]) or {},
+        files=files_of(row),
     )
 
 
@@ -107,7 +108,7 @@ async def restore_revision(
         source_code=old["source_code"],
         updated_at=datetime.now(UTC),
         expected_revision=session["revision"],
-        files=events.files_from_json(old["files"]) or {},
+        files=files_of(old),
     )
     if not await write_session_event(services, session, update):
         lost_to(await load_session(services, session_id))

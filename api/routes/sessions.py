@@ -37,6 +37,7 @@ from api.errors import Conflict, InvalidInput, NotFound, ProjectionBehind, Sessi
 from api.eventlog import Appended
 from api.runs import Queued, queue_session_run
 from api.services import Services, ServicesDep
+from api.snapshot import files_of
 from eventlog import topics
 from fleet.catalogue import LanguageEntry
 from schemas import events, new_event
@@ -83,10 +84,6 @@ async def entry_point_of(services: Services, row: asyncpg.Record) -> str | None:
         return (await services.catalogue.get(str(row["language_id"]))).file_name
     except NotFound:
         return None
-
-
-def files_of(row: asyncpg.Record) -> dict[str, str]:
-    return events.files_from_json(row["files"]) or {}
 
 
 async def visible(services: Services, appended: Appended, **details: Any) -> None:
