@@ -76,7 +76,13 @@ async def test_a_2xx_means_visible_and_a_paused_projector_gives_503(
     while (await client.get(f"/code-sessions/{session_id}")).json()["source_code"] != "print(2)":
         assert asyncio.get_running_loop().time() < deadline, "the autosave was lost"
         await asyncio.sleep(0.05)
-    result = await wait_result(client, run_body["details"]["execution_id"])
+    # The run was answered 503, not 202: it is readable once the projector has its own topic
+    # (projected apart from the session's), not at once.
+    execution_id = run_body["details"]["execution_id"]
+    while (await client.get(f"/executions/{execution_id}")).status_code == 404:
+        assert asyncio.get_running_loop().time() < deadline, "the run was lost"
+        await asyncio.sleep(0.05)
+    result = await wait_result(client, execution_id)
     assert result["stdout"] == "1\n"  # the run read what was visible when it was asked for
 
 
