@@ -7,6 +7,7 @@ run uses the same commands in a scratch directory as root, with no bwrap, cgroup
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 from sandbox import Sandbox, SandboxSettings, registry
 from sandbox.registry import Language
 
+BENCH_UID_BASE = 63000
 SCRATCH_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
@@ -61,10 +63,17 @@ async def sandboxed_run(sandbox: Sandbox, lang: Language) -> float:
 
 
 class Isolation:
-    """One sandbox and one scratch directory, to time bare and sandboxed runs side by side."""
+    """Two sandboxes (the engine's settings, with warm sandboxes, and one without) and one scratch
+    directory, to time bare, sandboxed and cold sandboxed runs side by side."""
 
     def __init__(self) -> None:
-        self.sandbox = Sandbox(SandboxSettings.from_env())
+        # Users of their own: the engine's worker on this machine runs as the default range.
+        settings = dataclasses.replace(SandboxSettings.from_env(), uid_base=BENCH_UID_BASE,
+                                       gid_base=BENCH_UID_BASE)  # fmt: skip
+        self.sandbox = Sandbox(settings)
+        self.cold_sandbox = Sandbox(dataclasses.replace(settings, warm_max=0,
+                                                        uid_base=BENCH_UID_BASE + 100,
+                                                        gid_base=BENCH_UID_BASE + 100))  # fmt: skip
         self._tmp = tempfile.TemporaryDirectory(prefix="bench-bare-")
         self.scratch = Path(self._tmp.name)
         os.chmod(self.scratch, 0o755)
@@ -75,7 +84,13 @@ class Isolation:
     async def sandboxed(self, lang: Language) -> float:
         return await sandboxed_run(self.sandbox, lang)
 
+    async def cold(self, lang: Language) -> float:
+        """As `sandboxed`, never through a warm sandbox."""
+        return await sandboxed_run(self.cold_sandbox, lang)
+
     def close(self) -> None:
+        self.sandbox.close()
+        self.cold_sandbox.close()
         self._tmp.cleanup()
 
 

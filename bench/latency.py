@@ -1,7 +1,8 @@
 """Section 1: per language hello world, bare, sandboxed and end to end (SSE and polling).
 
 The four are interleaved sample by sample (bare, sandboxed, SSE, poll), so a change in machine
-load hits them alike. Pipeline overhead is computed per run: the run's end to end time minus the
+load hits them alike; a language with a warm program (docs/warm-sandboxes.md) is also run through
+a sandbox without warm sandboxes ("cold"), so its warm and cold starts are reported separately. Pipeline overhead is computed per run: the run's end to end time minus the
 sandbox's own time for that same run (finished_at - started_at, the executor's clock), then the
 median and p99 of those differences (a p99 of a difference is never the difference of p99s). The
 server's timestamps split each end-to-end run into POST (until the 202), queue (queued_at to
@@ -19,7 +20,7 @@ from bench.client import Timed, create_session, http_client, timed_run
 from bench.isolation import Isolation, language
 from bench.stats import Summary
 
-WAYS = ("bare", "sandboxed", "sse", "poll")
+WAYS = ("bare", "sandboxed", "cold", "sse", "poll")
 
 
 @dataclass
@@ -29,6 +30,9 @@ class LanguageLatency:
     key: str
     bare: Summary
     sandboxed: Summary
+    cold: Summary | None = (
+        None  # through a sandbox without warm ones (languages with a warm program)
+    )
     end_to_end: dict[str, Summary] = field(default_factory=dict)  # by "sse" / "poll"
     overheads: dict[str, Summary] = field(default_factory=dict)  # per-run e2e - own run
     phases: dict[str, Summary] = field(default_factory=dict)  # over both ways
@@ -45,6 +49,7 @@ class LanguageLatency:
         return {
             "bare": self.bare.to_dict(),
             "sandboxed": self.sandboxed.to_dict(),
+            "cold": self.cold.to_dict() if self.cold else None,
             "end_to_end": {k: v.to_dict() for k, v in self.end_to_end.items()},
             "overhead": {
                 via: {k: round(v, 2) for k, v in self.overhead(via).items()}
@@ -71,7 +76,9 @@ async def one_language(url: str, isolation: Isolation, key: str, samples: int,
     if lang is None:
         print(f"  {key}: not installed, skipped", flush=True)
         return None
-    print(f"  {key}: {samples} x (bare, sandboxed, SSE, poll)", flush=True)
+    warm = any(lang.warm(purpose) for purpose in ("compile", "run"))
+    ways = "bare, sandboxed, cold, SSE, poll" if warm else "bare, sandboxed, SSE, poll"
+    print(f"  {key}: {samples} x ({ways})", flush=True)
     times: dict[str, list[float]] = {way: [] for way in WAYS}
     overheads: dict[str, list[float]] = {"sse": [], "poll": []}
     runs: list[Timed] = []
@@ -81,10 +88,14 @@ async def one_language(url: str, isolation: Isolation, key: str, samples: int,
             session_id = await create_session(http, key)
             await isolation.bare(lang)  # warm-up of caches on every path
             await isolation.sandboxed(lang)
+            if warm:
+                await isolation.cold(lang)
             await timed_run(http, session_id, "sse")
             for _ in range(samples):
                 times["bare"].append(await isolation.bare(lang))
                 times["sandboxed"].append(await isolation.sandboxed(lang))
+                if warm:
+                    times["cold"].append(await isolation.cold(lang))
                 for via in ("sse", "poll"):
                     timed = await timed_run(http, session_id, via)
                     if timed.result["status"] != "COMPLETED":
@@ -99,7 +110,7 @@ async def one_language(url: str, isolation: Isolation, key: str, samples: int,
             error = f"{type(exc).__name__}: {exc}"[:300]
             print(f"  {key}: {error}", flush=True)
     row = LanguageLatency(key, Summary.of(times["bare"]), Summary.of(times["sandboxed"]),
-                          error=error)  # fmt: skip
+                          Summary.of(times["cold"]) if warm else None, error=error)  # fmt: skip
     row.end_to_end = {via: Summary.of(times[via]) for via in ("sse", "poll")}
     row.overheads = {via: Summary.of(overheads[via]) for via in ("sse", "poll")}
     if runs:

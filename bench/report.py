@@ -92,11 +92,14 @@ def render(results: dict[str, Any]) -> str:
             "time, per run)"
         )
         rows = [[key, str(r["sandboxed"]["n"]), pair(r["bare"]), pair(r["sandboxed"]),
+                 pair(r.get("cold")) if r.get("cold") else "(no warm)",
                  pair(r["end_to_end"].get("sse")), pair(r["end_to_end"].get("poll")),
                  pair(r["overhead"].get("sse")), pair(r["overhead"].get("poll"))]
                 for key, r in latency.items()]  # fmt: skip
-        parts.append(table(["language", "n", "bare", "sandboxed", "e2e SSE", "e2e poll",
-                            "overhead SSE", "overhead poll"], rows))  # fmt: skip
+        parts.append(table(["language", "n", "bare", "sandboxed", "sandboxed cold", "e2e SSE",
+                            "e2e poll", "overhead SSE", "overhead poll"], rows))  # fmt: skip
+        parts.append("   sandboxed: Sandbox.run as the engine runs it (through a warm sandbox "
+                     "where the language has one); cold: the same without warm sandboxes")  # fmt: skip
         for key, r in latency.items():
             if r.get("error"):
                 parts.append(f"   {key}: stopped early: {r['error']}")

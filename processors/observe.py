@@ -62,6 +62,7 @@ def sandbox_run(request: events.RunRequested, attempt: int, limits: Limits) -> I
     metrics.RUNS.labels(language, result.status.value, code).inc()
     if result.execution_time_ms is not None:
         metrics.RUN_DURATION.labels(language).observe(result.execution_time_ms / 1000)
+        metrics.RUN_STARTS.labels(language, "warm" if result.warm_start else "cold").inc()
     if result.compile_time_ms is not None:
         metrics.COMPILE_DURATION.labels(language).observe(result.compile_time_ms / 1000)
 
@@ -70,6 +71,7 @@ def _annotate(span: trace.Span, result: Result, start_ns: int, end_ns: int) -> N
     """The result on the span, and the compile and run steps as its children: the compile
     from the start, the run up to the end (the sandbox measured both)."""
     span.set_attribute("runbox.status", result.status.value)
+    span.set_attribute("runbox.start", "warm" if result.warm_start else "cold")
     if result.error_code:
         span.set_attribute("runbox.error_code", result.error_code.value)
         span.set_status(trace.StatusCode.ERROR, result.error_code.value)

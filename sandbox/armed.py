@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -39,6 +40,16 @@ def _disarm_all() -> None:
         armory.close()
 
 
+def _off_3_4(fd: int) -> int:
+    """`fd`, moved above 4 if it is 3 or 4: a launcher keeps the numbers of what it is passed,
+    and a warm sandbox's command gets its control and ready pipes as fds 3 and 4 (launcher.c)."""
+    if fd not in (3, 4):
+        return fd
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 5)
+    os.close(fd)
+    return moved
+
+
 class Armed:
     """One launcher blocked on its control socket, inside its own (idle) step cgroup set."""
 
@@ -49,18 +60,20 @@ class Armed:
         fds: list[int] = []  # ours to close in any case once the launcher has its copies
         try:
             self._ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            fds.append(theirs.detach())
-            self._seccomp = filter_fd()
+            fds.append(_off_3_4(theirs.detach()))
+            self._seccomp = _off_3_4(filter_fd())
             fds.append(self._seccomp)
             # bwrap's options, written at go time (bwrap reads them from offset 0 on exec).
-            self._args = os.memfd_create("bwrap-args", os.MFD_CLOEXEC)
+            self._args = _off_3_4(os.memfd_create("bwrap-args", os.MFD_CLOEXEC))
             self.status_r, status_w = os.pipe2(os.O_CLOEXEC)
+            status_w = _off_3_4(status_w)
             fds.append(status_w)
             self._status_w = status_w
             self.out_r, out_w = os.pipe2(os.O_CLOEXEC)
             fds.append(out_w)
             self.err_r, err_w = os.pipe2(os.O_CLOEXEC)
             fds.append(err_w)
+            self.cg.join_fds[:] = [_off_3_4(fd) for fd in self.cg.join_fds]
             joins = ",".join(map(str, self.cg.join_fds))
             self.popen = subprocess.Popen(
                 [launcher, "--armed", joins, str(fds[0])],
@@ -96,11 +109,19 @@ class Armed:
         """Start the step as `uid`/`gid` (the launcher must be ready); `options` are what bwrap
         reads from ARGS_FD. One capture means stderr into stdout. Raises OSError if the launcher
         is gone, and then owns nothing any more but the cgroup."""
+        self.send(argv, options, rlimits, stdin, len(captures) == 1, uid, gid)
+        return self.child(captures)
+
+    def send(self, argv: Sequence[str], options: Sequence[str],
+             rlimits: tuple[tuple[int, int], ...], stdin: int, merge: bool, uid: int, gid: int,
+             warm: tuple[int, int] | None = None) -> None:  # fmt: skip
+        """The go message of `go`, without making the Child; with `warm` (a warm sandbox,
+        pool.py) the command gets those two descriptors (control, ready) as fds 3 and 4."""
         fds = {SECCOMP_FD: str(self._seccomp), STATUS_FD: str(self._status_w),
                ARGS_FD: str(self._args)}  # fmt: skip
         data = options_data(options, fds)
         limits = ",".join(f"{which}={value}" for which, value in rlimits) or "-"
-        flags = "m" if len(captures) == 1 else "-"
+        flags = ("m" if merge else "-") + ("w" if warm is not None else "")
         fields = [flags, str(uid), str(gid), limits, *(fds.get(a, a) for a in argv)]
         encoded = [os.fsencode(f) for f in fields]
         if any(b"\0" in f for f in encoded):  # would shift the fields; Popen refuses it too
@@ -110,7 +131,8 @@ class Armed:
         try:
             if os.pwrite(self._args, data, 0) != len(data):  # a memfd takes it whole or fails
                 raise OSError("short write of bwrap's options")
-            sent = socket.send_fds(self._ctl, [message], [stdin])
+            passed = [stdin] if warm is None else [stdin, *warm]
+            sent = socket.send_fds(self._ctl, [message], passed)
             if sent != len(message):
                 self._ctl.sendall(message[sent:])
         except OSError:
@@ -119,6 +141,9 @@ class Armed:
         self._ctl.close()
         os.close(self._args)
         del self._args
+
+    def child(self, captures: Sequence[Capture]) -> Child:
+        """The started step as a Child whose output feeds `captures` (after `send`)."""
         if len(captures) == 1:
             os.close(self.err_r)
             return Child(self.popen, {self.out_r: captures[0]})

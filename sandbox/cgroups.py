@@ -90,6 +90,12 @@ class StepCgroup:
             return int(read(self.dirs["cpuacct"] / "cpuacct.usage"))
         return counter_from(read(self._main / "cpu.stat"), "usage_usec") * 1000
 
+    def reset_peak(self) -> None:
+        """Start the memory peak from the current usage (cgroup v1; v2's memory.peak cannot be
+        reset on this kernel's interface, so there it keeps the step's whole life)."""
+        if self.version == 1:
+            write(self.dirs["memory"] / "memory.max_usage_in_bytes", "0")
+
     def kill_all(self, timeout: float = 5.0) -> bool:
         """Kill every process, forks in flight included; True once the cgroup is empty."""
         if self.version == 2 and (self._main / "cgroup.kill").exists():

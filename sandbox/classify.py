@@ -125,7 +125,7 @@ def classify(
         stdout=_text(ran.stdout), stderr=stderr, compile_output=compile_output,
         stdout_truncated=ran.stdout_truncated, stderr_truncated=ran.stderr_truncated,
         execution_time_ms=ran.wall_ms, compile_time_ms=compile_ms, cpu_time_ms=ran.cpu_ms,
-        memory_peak_kb=ran.memory_peak_kb, enforced=enforced, **_usage(ran),
+        memory_peak_kb=ran.memory_peak_kb, enforced=enforced, warm_start=ran.warm, **_usage(ran),
         invalid_utf8=_not_utf8(stdout=ran.stdout, stderr=ran.stderr, compile_output=compile_bytes),
     )  # fmt: skip
 

@@ -11,9 +11,11 @@
  *   bytes of NUL-terminated fields: FLAGS ("m": stderr into stdout, else "-"), UID, GID (those of
  *   the slot that takes it, unknown at arm time), RLIMITS, then bwrap's argv; it carries the
  *   step's stdin as an SCM_RIGHTS descriptor. End of file instead means disarmed (or the worker
- *   died): exit quietly. */
+ *   died): exit quietly. FLAGS "w" (a warm sandbox, see pool.py): two more descriptors follow
+ *   stdin, the warm program's control and ready pipes, which the command gets as fds 3 and 4. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -92,6 +94,19 @@ static void drop_and_exec(uid_t uid, gid_t gid, char **command) {
     die("launcher: exec");
 }
 
+/* A warm sandbox's control and ready pipes at fds 3 and 4, where its program looks for them. The
+ * worker passes every descriptor bwrap needs above 4 (armed.py: _off_3_4), so only these two and
+ * stdin's old number can be there. */
+static void place_warm_fds(int ctl_fd, int ready_fd) {
+    int want[2] = {3, 4}, have[2] = {ctl_fd, ready_fd};
+    for (int i = 0; i < 2; i++) /* first move both out of 3 and 4, so neither clobbers the other */
+        if (have[i] <= 4 && (have[i] = fcntl(have[i], F_DUPFD_CLOEXEC, 5)) < 0) die("launcher: dup");
+    for (int i = 0; i < 2; i++) {
+        if (dup2(have[i], want[i]) != want[i]) die("launcher: warm fd");
+        close(have[i]);
+    }
+}
+
 /* Reads exactly len bytes; 0 on end of file before the first byte. */
 static int read_full(int fd, char *buf, size_t len, size_t done) {
     while (done < len) {
@@ -106,11 +121,13 @@ static int read_full(int fd, char *buf, size_t len, size_t done) {
 static int armed(char **argv) {
     int ctl = atoi(argv[3]);
     join_cgroups(argv[2]);
-    if (write(ctl, "R", 1) != 1) _exit(0); /* the worker is gone */
+    /* Unanswered if the go message came first and the worker already closed its end (a warm
+     * sandbox's): the message is still there to read. A worker gone leaves end of file. */
+    (void)send(ctl, "R", 1, MSG_NOSIGNAL);
 
     uint32_t len = 0;
-    int stdin_fd = -1;
-    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    int fds[3] = {-1, -1, -1}, nfds = 0;
+    union { char buf[CMSG_SPACE(3 * sizeof(int))]; struct cmsghdr align; } control;
     struct iovec iov = {.iov_base = &len, .iov_len = sizeof(len)};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
                          .msg_controllen = sizeof(control.buf)};
@@ -118,9 +135,12 @@ static int armed(char **argv) {
     if (n == 0) _exit(0); /* disarmed */
     if (n < 0) die("launcher: recvmsg");
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-        c->cmsg_len == CMSG_LEN(sizeof(int)))
-        memcpy(&stdin_fd, CMSG_DATA(c), sizeof(int));
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        if (c->cmsg_len == CMSG_LEN(sizeof(int))) nfds = 1;
+        else if (c->cmsg_len == CMSG_LEN(3 * sizeof(int))) nfds = 3;
+        memcpy(fds, CMSG_DATA(c), (size_t)nfds * sizeof(int));
+    }
+    int stdin_fd = fds[0];
     if (stdin_fd < 0 || (msg.msg_flags & MSG_CTRUNC)) die("launcher: no stdin in go message");
     read_full(ctl, (char *)&len, sizeof(len), (size_t)n);
     if (len == 0 || len > MAX_MESSAGE) die("launcher: bad go message length");
@@ -142,6 +162,8 @@ static int armed(char **argv) {
     }
     if (dup2(stdin_fd, 0) != 0) die("launcher: stdin");
     close(stdin_fd);
+    if ((strchr(field[0], 'w') != NULL) != (nfds == 3)) die("launcher: warm flag without fds");
+    if (nfds == 3) place_warm_fds(fds[1], fds[2]);
     if (strchr(field[0], 'm') && dup2(1, 2) != 2) die("launcher: merge stderr");
     char *end_uid, *end_gid;
     uid_t uid = (uid_t)strtoul(field[1], &end_uid, 10);

@@ -81,6 +81,25 @@ class Language:
     entry point (`file_name`) first, then the program's other files that end so, sorted."""
     default_files: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Files placed in the work dir unless the program has its own of that name (Go's go.mod)."""
+    warm_run: tuple[str, ...] | None = None
+    """The warm program of the run step (sandbox/pool.py, docs/warm-sandboxes.md): started in a
+    sandbox before its run exists, it does the runtime's start-up and then waits for the run's
+    command line on fd 3, and behaves exactly as that command would."""
+    warm_compile: tuple[str, ...] | None = None
+    """The warm program of the compile step, under the same protocol."""
+    warm_files: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Files bound read-only into warm steps only: sandbox path -> file under the definitions
+    directory (Python's start-up hook, warm/python_sitecustomize.py)."""
+
+    def warm(self, purpose: str) -> tuple[str, ...] | None:
+        """The warm program of a step ("run" or "compile"), if the language has one."""
+        return (
+            self.warm_run
+            if purpose == "run"
+            else self.warm_compile
+            if purpose == "compile"
+            else None
+        )
 
     @property
     def id(self) -> uuid.UUID:
@@ -167,12 +186,14 @@ def load_definition(path: Path) -> Language:
     """Parse one definition file."""
     try:
         raw = tomllib.loads(path.read_text())
-        for name in ("run", "compile", "check", "version_command", "mounts", "sources"):
+        for name in ("run", "compile", "check", "version_command", "mounts", "sources",
+                     "warm_run", "warm_compile"):  # fmt: skip
             if name in raw:
                 raw[name] = tuple(raw[name])
         raw["env"] = MappingProxyType(dict(raw.get("env", {})))
         raw["libraries"] = tuple(Library(**lib) for lib in raw.get("libraries", ()))
         raw["default_files"] = MappingProxyType(dict(raw.get("default_files", {})))
+        raw["warm_files"] = MappingProxyType(dict(raw.get("warm_files", {})))
         raw["template_code"] = raw.get("template_code", "").lstrip("\n")
         re.compile(raw.get("version_regex", ""))
         return Language(**raw)

@@ -51,6 +51,9 @@ class Result:
     # The outputs (stdout, stderr, compile_output) whose bytes were not all UTF-8: their text
     # shows U+FFFD for the bytes that were not.
     invalid_utf8: tuple[str, ...] = ()
+    # The run step was handed to a warm sandbox (sandbox/pool.py): its times count from the
+    # hand-over, not from the interpreter's start.
+    warm_start: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (enums as their strings, `enforced` as a list)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from sandbox import bwrap, gocache, launcher, seccomp
-from sandbox.armed import Armory
+from sandbox.armed import Armed, Armory
 from sandbox.cgroups import CgroupDriver
 from sandbox.classify import check_failed, classify, compile_failed, system_error
 from sandbox.errors import (
@@ -31,11 +31,19 @@ from sandbox.errors import (
     WorkdirError,
 )
 from sandbox.limits import MIB, Limits, wall_ms_for
-from sandbox.registry import Language, registry
+from sandbox.pool import WarmPool, WarmSet, WarmStep
+from sandbox.registry import DEFINITIONS, Language, registry
 from sandbox.result import ErrorCode, Result
 from sandbox.settings import SandboxSettings
 from sandbox.stdin import StdinFeed
-from sandbox.step import OutputCallback, StepOutcome, StepSpec, run_step
+from sandbox.step import (
+    OutputCallback,
+    StepOutcome,
+    StepSpec,
+    WarmStepGone,
+    run_step,
+    run_warm_step,
+)
 from sandbox.workdir import Workdir, file_parts, mount_tmpfs, remove_stale
 
 log = logging.getLogger(__name__)
@@ -64,6 +72,9 @@ def _bwrap_help(path: str) -> str:
 
 
 TEARDOWN_DELAY_S = 0.02
+# Added to a warm step's RLIMIT_CPU (a backstop: the run's CPU limit is enforced on its cgroup's
+# time from the hand-over): what its program may spend starting up before the run is handed over.
+WARM_CPU_S = 10
 T = TypeVar("T")
 
 
@@ -125,7 +136,7 @@ class Sandbox:
             raise SandboxUnavailable("no seccomp syscall table for this architecture")
         seccomp.compiled_filter()
         s.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        ids = [s.ids(slot) for slot in range(s.slots)]
+        ids = s.all_ids()
         self._etc = bwrap.etc_dir(s.root, ids)
         self._etc.mkdir(mode=0o755, exist_ok=True)
         if not os.path.ismount(self._etc):
@@ -175,6 +186,14 @@ class Sandbox:
         if self.launcher is not None and self.cgroups is not None:
             self.armory = Armory(self.launcher, self.cgroups, self._spares)
             self._arm()
+        # Steps started before their runs, used once (pool.py); needs the armed launchers.
+        self.pool: WarmPool | None = None
+        if self.armory is not None and s.warm_max:
+            self._warm_files = self._place_warm_files()
+            self.pool = WarmPool(self._start_warm, s.warm_users, s.warm_max, s.slots,
+                                 [k for k in s.warm_languages if self._warmable(k)],
+                                 lambda key: self.limits_for(self._language(key)))  # fmt: skip
+            self._refill_warm()
         # True only for `python -m sandbox warm`: binds the shared build cache writable.
         self.warming = False
         # Root refreshes files in the shared Go cache only if no one else can write there.
@@ -192,6 +211,89 @@ class Sandbox:
             except (OSError, CgroupError):
                 log.warning("sandbox: could not arm a launcher", exc_info=True)
 
+    def _refill_warm(self) -> None:
+        if self.pool is not None:
+            try:
+                self.pool.refill()
+            except (OSError, CgroupError, WorkdirError):
+                log.warning("sandbox: could not refill the warm sandboxes", exc_info=True)
+
+    def _language(self, key: str) -> Language:
+        lang = registry().get(key)
+        if lang is None:
+            raise UnknownLanguage(f"unknown language {key!r}", language=key)
+        return lang
+
+    def _warmable(self, key: str) -> bool:
+        lang = registry().get(key)
+        return lang is not None and any(lang.warm(p) for p in ("compile", "run"))
+
+    def _place_warm_files(self) -> dict[tuple[str, str], Path]:
+        """The languages' warm-only files, copied beside the stand-in /etc files (a tmpfs of
+        ours): bound from there, they show no path of the host inside."""
+        placed: dict[tuple[str, str], Path] = {}
+        for lang in registry():
+            for inside, name in lang.warm_files.items():
+                source = DEFINITIONS / name
+                target = self._etc / f"warm-{lang.key}-{Path(name).name}"
+                if not target.exists() or target.read_bytes() != source.read_bytes():
+                    tmp = target.with_name(f".{target.name}.{os.getpid()}")
+                    tmp.write_bytes(source.read_bytes())
+                    tmp.chmod(0o644)
+                    tmp.replace(target)
+                placed[(lang.key, inside)] = target
+        return placed
+
+    def _start_warm(self, key: str, limits: Limits, index: int) -> WarmSet:
+        """Start the warm steps of one future run of `key` with `limits` as warm user `index`."""
+        s = self.settings
+        lang = self._language(key)
+        assert self.launcher is not None and self.cgroups is not None
+        uid, gid = s.warm_ids(index)
+        workdir = Workdir.create(s.root, f"{os.getpid()}-warm-{uuid.uuid4().hex[:12]}",
+                                 limits.workdir_mb * MIB, uid, gid)  # fmt: skip
+        steps: dict[str, WarmStep] = {}
+        try:
+            binds = self._build_cache(lang, workdir)
+            for purpose in ("compile", "run"):
+                program = lang.warm(purpose)
+                if program is None or (purpose == "compile" and not lang.compile):
+                    continue
+                spec = self._spec(lang, workdir.box, binds, limits, b"", purpose, warm=program)
+                steps[purpose] = self._warm_step(spec, uid, gid)
+        except BaseException:
+            for step in steps.values():
+                step.discard()
+            workdir.remove()
+            raise
+        return WarmSet(key, limits, index, uid, gid, workdir, steps, binds=binds)
+
+    def _warm_step(self, spec: StepSpec, uid: int, gid: int) -> WarmStep:
+        assert self.launcher is not None and self.cgroups is not None
+        armed = Armed(self.launcher, self.cgroups)
+        ours: list[int] = []
+        try:
+            self.cgroups.claim(armed.cg, spec.memory_bytes, spec.pids)
+            stdin = os.memfd_create("stdin", os.MFD_CLOEXEC)
+            ours.append(stdin)
+            control_r, control = os.pipe2(os.O_CLOEXEC)
+            ours.append(control)
+            ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+            ours.append(ready_r)
+            os.set_blocking(ready_r, False)
+            try:
+                armed.send(spec.argv, spec.bwrap_options, spec.rlimits, stdin,
+                           spec.stderr_cap is None, uid, gid, warm=(control_r, ready_w))  # fmt: skip
+            finally:
+                os.close(control_r)  # the launcher has its own copies
+                os.close(ready_w)
+        except BaseException:
+            for fd in ours:
+                os.close(fd)
+            armed.discard()
+            raise
+        return WarmStep(armed, stdin, control, ready_r, merge=spec.stderr_cap is None)
+
     def close(self) -> None:
         """Tear down finished runs now, kill the armed launchers and remove their cgroups (also
         done at exit)."""
@@ -201,6 +303,8 @@ class Sandbox:
             _run_teardown(teardown)
         if self.armory is not None:
             self.armory.close()
+        if self.pool is not None:
+            self.pool.close()
 
     @property
     def slots(self) -> int:
@@ -298,33 +402,36 @@ class Sandbox:
                 with contextlib.suppress(OSError):
                     self.cgroups.refill(self._spares)
             self._arm()
+            self._refill_warm()
         except Exception:  # a background task: nothing above it would see this
             log.exception("sandbox: teardown failed")
 
     async def _build(self, lang: Language, tree: dict[str, bytes], limits: Limits,
-                     teardown: list[Callable[[], None]], uid: int,
-                     gid: int) -> tuple[Workdir, list[tuple[Path, str]], StepOutcome | None] | Result:  # fmt: skip
-        """A fresh workdir holding the program's files, compiled if the language needs it: the
-        workdir, its build-cache binds and the compile step's outcome, or the Result that ends
-        the run (a compile error, or a failure of ours)."""
+                     teardown: list[Callable[[], None]], uid: int, gid: int,
+                     warm: WarmSet | None = None,
+                     ) -> tuple[Workdir, list[tuple[Path, str]], StepOutcome | None] | Result:  # fmt: skip
+        """A fresh workdir holding the program's files (a warm set's, if given), compiled if
+        the language needs it: the workdir, its build-cache binds and the compile step's
+        outcome, or the Result that ends the run (a compile error, or a failure of ours)."""
         s = self.settings
         enforced = self.capabilities.enforced
-        try:
-            workdir = Workdir.create(s.root, f"{os.getpid()}-{uuid.uuid4().hex[:12]}",
-                                     limits.workdir_mb * MIB, uid, gid)  # fmt: skip
-        except (OSError, WorkdirError) as exc:
-            return system_error(f"sandbox: {exc}", enforced)
+        if warm is not None:
+            workdir = warm.workdir
+        else:
+            try:
+                workdir = Workdir.create(s.root, f"{os.getpid()}-{uuid.uuid4().hex[:12]}",
+                                         limits.workdir_mb * MIB, uid, gid)  # fmt: skip
+            except (OSError, WorkdirError) as exc:
+                return system_error(f"sandbox: {exc}", enforced)
         teardown.append(workdir.remove)
         try:
             for name, content in tree.items():
                 workdir.write_file(name, content)
-            binds = self._build_cache(lang, workdir)
+            binds = warm.binds if warm is not None else self._build_cache(lang, workdir)
             compiled: StepOutcome | None = None
             if lang.compile:
                 spec = self._spec(lang, workdir.box, binds, limits, b"", "compile", files=tree)
-                compiled = await run_step(spec, self.cgroups, uid, gid,
-                                          launcher=self.launcher, armory=self.armory,
-                                          cpu_poll_ms=s.cpu_poll_ms, teardown=teardown)  # fmt: skip
+                compiled = await self._step(spec, warm, uid, gid, teardown)
                 if compile_failed(compiled) or compiled.setup_failed:
                     return classify(compiled, None, enforced, compile_spec=spec)
         except (OSError, CgroupError, WorkdirError) as exc:
@@ -337,19 +444,21 @@ class Sandbox:
                    teardown: list[Callable[[], None]], slot: int,
                    args: tuple[str, ...] = (),
                    stdin_feed: StdinFeed | None = None) -> Result:  # fmt: skip
-        s = self.settings
         enforced = self.capabilities.enforced
-        uid, gid = s.ids(slot)
-        built = await self._build(lang, tree, limits, teardown, uid, gid)
+        uid, gid = self.settings.ids(slot)
+        # A warm set of this language and limits, if one is ready (never for interactive runs,
+        # whose stdin is a pipe from the start): the run then runs as that set's user.
+        warm = self._take_warm(lang, limits, teardown) if stdin_feed is None else None
+        if warm is not None:
+            uid, gid = warm.uid, warm.gid
+        built = await self._build(lang, tree, limits, teardown, uid, gid, warm)
         if isinstance(built, Result):
             return built
         workdir, binds, compiled = built
         try:
             spec = self._spec(lang, workdir.box, binds, limits, data, "run", args, tree)
             spec = dataclasses.replace(spec, stdin_feed=stdin_feed)
-            ran = await run_step(spec, self.cgroups, uid, gid, launcher=self.launcher,
-                                 armory=self.armory, cpu_poll_ms=s.cpu_poll_ms,
-                                 on_output=on_output, teardown=teardown)  # fmt: skip
+            ran = await self._step(spec, warm, uid, gid, teardown, on_output)
             result = classify(compiled, ran, enforced)
             if lang.check is not None and result.error_code is ErrorCode.RUNTIME:
                 # Only a failed run pays for the syntax check (a successful run has no syntax
@@ -360,6 +469,36 @@ class Sandbox:
         except (OSError, CgroupError, WorkdirError) as exc:
             log.exception("sandbox: run failed")
             return system_error(f"sandbox: {exc}", enforced)
+
+    def _take_warm(self, lang: Language, limits: Limits,
+                   teardown: list[Callable[[], None]]) -> WarmSet | None:  # fmt: skip
+        if self.pool is None or not self._warmable(lang.key):
+            return None
+        warm = self.pool.take(lang.key, limits)
+        if warm is not None:
+            # Run in reverse: what the run did not use is killed, and only then, with every
+            # process of the set gone, is its user free for another set.
+            teardown.append(self.pool.release(warm))
+            teardown.append(warm.discard_unused)
+        return warm
+
+    async def _step(self, spec: StepSpec, warm: WarmSet | None, uid: int, gid: int,
+                    teardown: list[Callable[[], None]],
+                    on_output: OutputCallback | None = None) -> StepOutcome:  # fmt: skip
+        """Run one step: by handing it to the warm set's step of its purpose if there is one,
+        otherwise cold (through an armed launcher when one is ready)."""
+        s = self.settings
+        step = warm.steps.pop(spec.purpose, None) if warm is not None else None
+        if step is not None:
+            try:
+                return await run_warm_step(step, spec, cpu_poll_ms=s.cpu_poll_ms,
+                                           on_output=on_output, teardown=teardown)  # fmt: skip
+            except WarmStepGone:
+                log.warning("sandbox: a warm %s step died before its hand-over; running it cold",
+                            spec.purpose)  # fmt: skip
+        return await run_step(spec, self.cgroups, uid, gid, launcher=self.launcher,
+                              armory=self.armory, cpu_poll_ms=s.cpu_poll_ms, on_output=on_output,
+                              teardown=teardown)  # fmt: skip
 
     async def _run_cases(self, lang: Language, tree: dict[str, bytes], stdins: list[bytes],
                          judge: Callable[[int, Result], T], limits: Limits,
@@ -433,7 +572,10 @@ class Sandbox:
 
     def _spec(self, lang: Language, box: Path, binds: list[tuple[Path, str]],
               limits: Limits, stdin: bytes, purpose: str,
-              args: tuple[str, ...] = (), files: Mapping[str, bytes] | None = None) -> StepSpec:  # fmt: skip
+              args: tuple[str, ...] = (), files: Mapping[str, bytes] | None = None,
+              warm: tuple[str, ...] | None = None) -> StepSpec:  # fmt: skip
+        """The step of `purpose`; with `warm`, that warm program instead of the step's command
+        (started ahead, pool.py): same sandbox, limits and mounts, plus the warm-only files."""
         compiling = purpose != "run"  # the compile step, or the syntax check of a failed run
         if compiling:
             template = lang.compile if purpose == "compile" else lang.check
@@ -446,15 +588,22 @@ class Sandbox:
             memory_mb = limits.memory_mb + lang.extra_memory_mb
             wall_ms, cpu_ms = limits.wall_ms, limits.time_limit_ms
             pids = limits.pids + lang.extra_pids
+        if warm is not None:
+            template = warm
         # The program's own arguments go last, as given: never read as placeholders.
         command = [*lang.command(template, limits.memory_mb, memory_mb, files or ()), *args]
+        ro_binds = lang.library_mounts()
+        if warm is not None:
+            ro_binds += [(str(self._warm_files[(lang.key, inside)]), inside)
+                         for inside in lang.warm_files]  # fmt: skip
         argv, options = bwrap.via_args_fd(bwrap.command_line(
             bwrap=self.settings.bwrap, etc_dir=self._etc, box=box, command=command,
             tmp_bytes=limits.workdir_mb * MIB, mounts=lang.mounts, binds=binds,
-            env=lang.env, ro_binds=lang.library_mounts(),
+            env=lang.env, ro_binds=ro_binds,
         ), command)  # fmt: skip
         rlimits = [
-            (resource.RLIMIT_CPU, math.ceil(cpu_ms / 1000) + 1),
+            # A warm step's start-up (and any warm-up of its program) counts here too.
+            (resource.RLIMIT_CPU, math.ceil(cpu_ms / 1000) + 1 + (WARM_CPU_S if warm else 0)),
             (resource.RLIMIT_FSIZE, limits.file_size_mb * MIB),
             (resource.RLIMIT_NOFILE, limits.open_files),
             (resource.RLIMIT_CORE, 0),

@@ -73,10 +73,30 @@ class SandboxSettings:
     """SANDBOX_CPU_POLL_MS: how often total CPU time is checked against the limit."""
     defaults: Limits = field(default_factory=Limits)
     """Limits used where a run gives none (SANDBOX_TIME_LIMIT_MS, SANDBOX_MEMORY_MB, ...)."""
+    warm_max: int = 4
+    """SANDBOX_WARM_MAX: warm sandboxes (sandbox/pool.py) kept ready at most, all languages
+    together; 0 turns them off. Each is a started interpreter or compiler waiting for its run."""
+    warm_languages: tuple[str, ...] = ("python",)
+    """SANDBOX_WARM_LANGUAGES: comma-separated languages kept warm from the start, before any
+    demand ("" for none); any other language with a warm program is kept warm once it is run."""
 
     def ids(self, slot: int) -> tuple[int, int]:
         """The uid and gid programs of `slot` (0 ... slots-1) run as."""
         return self.uid_base + slot, self.gid_base + slot
+
+    @property
+    def warm_users(self) -> int:
+        """Users of the warm sandboxes: one per set kept, plus one per slot for sets in use."""
+        return self.warm_max + self.slots if self.warm_max else 0
+
+    def warm_ids(self, index: int) -> tuple[int, int]:
+        """The uid and gid of warm user `index`, after the slots' (base+slots+index): every live
+        sandbox, warm or not, runs as a user of its own."""
+        return self.ids(self.slots + index)
+
+    def all_ids(self) -> list[tuple[int, int]]:
+        """Every user this sandbox runs programs as: the slots', then the warm ones."""
+        return [self.ids(i) for i in range(self.slots + self.warm_users)]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SandboxSettings:
@@ -107,4 +127,12 @@ class SandboxSettings:
             cpus=_float(env, "SANDBOX_CPUS", base.cpus, 0.0, 256.0),
             cpu_poll_ms=_int(env, "SANDBOX_CPU_POLL_MS", base.cpu_poll_ms, 1, 1000),
             defaults=defaults,
+            warm_max=_int(env, "SANDBOX_WARM_MAX", base.warm_max, 0, 64),
+            warm_languages=tuple(
+                name.strip()
+                for name in env.get("SANDBOX_WARM_LANGUAGES", ",".join(base.warm_languages)).split(
+                    ","
+                )
+                if name.strip()
+            ),
         )

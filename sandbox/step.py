@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import json
 import os
 import resource
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sandbox.armed import Armed, Armory
 from sandbox.bwrap import ARGS_FD, SECCOMP_FD, STATUS_FD, options_data
@@ -29,9 +31,24 @@ from sandbox.seccomp import filter_fd
 from sandbox.spawn import Capture, Child, Delivery, OutputCallback, Usage, spawn
 from sandbox.stdin import PipeFeeder, StdinFeed
 
-__all__ = ["OutputCallback", "StepOutcome", "StepSpec", "Stop", "run_step"]
+if TYPE_CHECKING:
+    from sandbox.pool import WarmStep
+
+__all__ = [
+    "OutputCallback",
+    "StepOutcome",
+    "StepSpec",
+    "Stop",
+    "WarmStepGone",
+    "run_step",
+    "run_warm_step",
+]
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+class WarmStepGone(Exception):
+    """The warm step died before it took its run, which it never saw: run the step cold."""
 
 
 class Stop(StrEnum):
@@ -60,6 +77,11 @@ class StepSpec:
     # Interactive: stdin is a pipe, `stdin` written first, then what the feed gives (stdin.py).
     stdin_feed: StdinFeed | None = None
 
+    @property
+    def command(self) -> list[str]:
+        """The command bwrap runs in the sandbox (what follows `--` in `argv`)."""
+        return list(self.argv[list(self.argv).index("--") + 1 :])
+
 
 @dataclass(frozen=True)
 class StepOutcome:
@@ -78,6 +100,8 @@ class StepOutcome:
     stopped: Stop | None
     setup_failed: bool
     usage: Usage | None = None  # I/O bytes and context switches of the step's processes
+    warm: bool = False
+    """Handed to a warm sandbox (run_warm_step): timed from the hand-over."""
     at_memory_limit: bool = False
     """The cgroup's memory usage reached its limit: the kernel had to refuse at least one charge
     (v1 memory.failcnt or memory.memsw.failcnt, v2 the `max` count of memory.events), which it
@@ -173,23 +197,36 @@ async def run_step(
 async def _spawn_and_supervise(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None,
                                uid: int, gid: int, launcher: str | None, cpu_poll_ms: int,
                                on_output: OutputCallback | None) -> StepOutcome:  # fmt: skip
-    deliver = Delivery(on_output) if on_output is not None else None
-    out = Capture("stdout", spec.stdout_cap, deliver)
-    err = Capture("stderr", spec.stderr_cap or 0, deliver)
-    captures = [out] if spec.stderr_cap is None else [out, err]
+    deliver, out, err, captures = _captures(spec, on_output)
     try:
         child, status_r, start, feed_w = _start(spec, cg, armed, uid, gid, launcher, captures)
     except BaseException:
         if deliver is not None:
             await deliver.close()
         raise
+    return await _watch(spec, cg, child, status_r, start, feed_w, deliver, out, err, cpu_poll_ms)
+
+
+def _captures(spec: StepSpec, on_output: OutputCallback | None
+              ) -> tuple[Delivery | None, Capture, Capture, list[Capture]]:  # fmt: skip
+    deliver = Delivery(on_output) if on_output is not None else None
+    out = Capture("stdout", spec.stdout_cap, deliver)
+    err = Capture("stderr", spec.stderr_cap or 0, deliver)
+    return deliver, out, err, [out] if spec.stderr_cap is None else [out, err]
+
+
+async def _watch(spec: StepSpec, cg: StepCgroup | None, child: Child, status_r: int, start: float,
+                 feed_w: int | None, deliver: Delivery | None, out: Capture, err: Capture,
+                 cpu_poll_ms: int, cpu_base_ns: int = 0) -> StepOutcome:  # fmt: skip
+    """Supervise a started step to its end and measure it; `cpu_base_ns` is the CPU time its
+    cgroup had used before the step began (a warm step's start-up: not the run's)."""
     feeder = None
     try:
         if feed_w is not None:
             assert spec.stdin_feed is not None
             feeder = PipeFeeder(feed_w, spec.stdin, spec.stdin_feed)
             feeder.start()
-        stopped = await _supervise(child, spec, cg, start, cpu_poll_ms)
+        stopped = await _supervise(child, spec, cg, start, cpu_poll_ms, cpu_base_ns)
         wall_ms = int((time.monotonic() - start) * 1000)
         if feeder is not None:
             await feeder.stop()
@@ -211,8 +248,53 @@ async def _spawn_and_supervise(spec: StepSpec, cg: StepCgroup | None, armed: Arm
     stats = None
     if cg is not None:
         stats = cg.stats() if cg.is_empty() else await asyncio.to_thread(_final_stats, cg)
+        stats = dataclasses.replace(stats, cpu_ns=max(0, stats.cpu_ns - cpu_base_ns))
     return _outcome(child.returncode, started_exit_code(status), out, err, wall_ms, stats, stopped,
                     child.usage if child.counts_the_step else None)  # fmt: skip
+
+
+async def run_warm_step(step: WarmStep, spec: StepSpec, *, cpu_poll_ms: int = 20,
+                        on_output: OutputCallback | None = None,
+                        teardown: list[Callable[[], None]]) -> StepOutcome:  # fmt: skip
+    """Run `spec` (the cold step: its command line, stdin and limits) by handing it to a ready
+    warm step of the same language and limits (pool.py): its stdin is written, its cgroup's
+    CPU time and memory peak are taken from now, and its command line goes to the warm
+    program's fd 3, which from then on behaves as that command. Supervised and measured as
+    `run_step` does; its cgroup's removal is appended to `teardown`."""
+    cg = step.armed.cg
+    teardown.append(cg.remove)
+    deliver, out, err, captures = _captures(spec, on_output)
+    message = b"".join(os.fsencode(part) + b"\0" for part in spec.command)
+    try:
+        if spec.stdin and os.pwrite(step.stdin, spec.stdin, 0) != len(spec.stdin):
+            raise OSError("short write of the run's stdin")
+        cpu_base = cg.cpu_ns()
+        cg.reset_peak()
+        start = time.monotonic()
+        # Blocking, but the program is waiting on the other end (it said so): a command line
+        # longer than the pipe's buffer is read while it is written. Only the program holds
+        # the other end (bwrap keeps no copy), so a broken pipe means it is gone and never
+        # saw this run.
+        _write_all(step.control, message)
+        step.close_ours()
+        child = step.armed.child(captures)
+        os.set_blocking(step.armed.status_r, False)
+    except BaseException as exc:
+        step.discard()
+        if deliver is not None:
+            await deliver.close()
+        if isinstance(exc, BrokenPipeError):
+            raise WarmStepGone("the warm program was gone at the hand-over") from exc
+        raise
+    outcome = await _watch(spec, cg, child, step.armed.status_r, start, None, deliver, out, err,
+                           cpu_poll_ms, cpu_base)  # fmt: skip
+    return dataclasses.replace(outcome, warm=True)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _start(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid: int, gid: int,
@@ -278,7 +360,7 @@ def _start_with(spec: StepSpec, cg: StepCgroup | None, armed: Armed | None, uid:
 
 
 async def _supervise(child: Child, spec: StepSpec, cg: StepCgroup | None, start: float,
-                     cpu_poll_ms: int) -> Stop | None:  # fmt: skip
+                     cpu_poll_ms: int, cpu_base_ns: int = 0) -> Stop | None:  # fmt: skip
     """Wait for the exit, enforcing wall and CPU time; why the step was stopped, if it was."""
     deadline = start + spec.wall_ms / 1000
     poll = cpu_poll_ms / 1000 if cg is not None else spec.wall_ms / 1000
@@ -287,7 +369,7 @@ async def _supervise(child: Child, spec: StepSpec, cg: StepCgroup | None, start:
         stopped: Stop | None = None
         if remaining <= 0:
             stopped = Stop.WALL
-        elif cg is not None and cg.cpu_ns() > spec.cpu_ms * 1_000_000:
+        elif cg is not None and cg.cpu_ns() - cpu_base_ns > spec.cpu_ms * 1_000_000:
             stopped = Stop.CPU
         if stopped is not None:
             if cg is not None:

@@ -57,6 +57,13 @@ RUN_DURATION = Histogram(
     buckets=_RUN_BUCKETS,
     registry=PROCESSORS,
 )
+RUN_STARTS = Counter(
+    "runbox_run_starts",
+    "Run steps by language and start: warm (handed to a sandbox started ahead, see "
+    "docs/warm-sandboxes.md) or cold",
+    ["language", "start"],
+    registry=PROCESSORS,
+)
 COMPILE_DURATION = Histogram(
     "runbox_compile_duration_seconds",
     "The compile step's wall time (compile_time_ms), compiled languages only",

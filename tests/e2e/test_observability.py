@@ -171,6 +171,12 @@ async def test_metrics_move_as_runs_happen(
         sample(before, duration, language="python") + 1
     )
     assert sample(after, "runbox_sandbox_slots_busy") == 0
+    # The run went through the warm sandbox python keeps from the worker's start (ready long
+    # before the worker has joined its consumer group).
+    starts = "runbox_run_starts_total"
+    assert sample(after, starts, language="python", start="warm") == (
+        sample(before, starts, language="python", start="warm") + 1
+    ), after
     rejections = "runbox_safety_rejections_total"
     assert sample(after, rejections, rule="infinite_loop") == (
         sample(before, rejections, rule="infinite_loop") + 1

@@ -87,7 +87,28 @@ def _cmdline(pid: int) -> str:
 
 
 def _uids(sb: Sandbox) -> range:
-    return range(sb.settings.uid_base, sb.settings.uid_base + sb.settings.slots)
+    """Every user the sandbox runs programs as: the slots', then the warm sandboxes'."""
+    return range(sb.settings.uid_base, sb.settings.uid_base + len(sb.settings.all_ids()))
+
+
+def _kept_warm(sb: Sandbox) -> tuple[set[str], set[str]]:
+    """Cgroup directories and work directories of the warm sandboxes kept for later runs: they
+    belong to no finished run."""
+    if sb.pool is None:
+        return set(), set()
+    return set(sb.pool.cgroup_dirs()), {str(w.path) for w in sb.pool.workdirs()}
+
+
+def _in_cgroups(pid: int, dirs: set[str]) -> bool:
+    """The process is in one of these cgroup directories (any hierarchy)."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            paths = [
+                line.split(":", 2)[2] for line in f.read().splitlines() if line.count(":") >= 2
+            ]
+    except OSError:
+        return False
+    return any(path != "/" and d.endswith(path) for path in paths for d in dirs)
 
 
 async def leftovers(sb: Sandbox, before: set[int]) -> list[str]:
@@ -95,13 +116,16 @@ async def leftovers(sb: Sandbox, before: set[int]) -> list[str]:
     the event loop: the sandbox tears a run down shortly after returning its result)."""
     deadline = time.monotonic() + 5
     while True:
-        found = [f"process {pid} {_cmdline(pid)}" for pid in _slot_user_pids(_uids(sb)) - before]
+        warm_cgroups, warm_dirs = _kept_warm(sb)
+        found = [f"process {pid} {_cmdline(pid)}" for pid in _slot_user_pids(_uids(sb)) - before
+                 if not _in_cgroups(pid, warm_cgroups)]  # fmt: skip
         assert sb.cgroups is not None
-        found += [f"cgroup {d}" for d in sb.cgroups.step_dirs()]
+        found += [f"cgroup {d}" for d in sb.cgroups.step_dirs() if str(d) not in warm_cgroups]
         # Run directories are named after the pid that made them: other test processes on the
         # same host (and root) have their own.
         runs = str(sb.settings.root / "runs" / f"{os.getpid()}-")
-        found += [f"mount {m}" for m in mounted_points() if m.startswith(runs)]
+        found += [f"mount {m}" for m in mounted_points()
+                  if m.startswith(runs) and not any(m.startswith(w) for w in warm_dirs)]  # fmt: skip
         if not found or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.02)

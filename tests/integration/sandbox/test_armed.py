@@ -80,8 +80,11 @@ async def test_a_dead_armed_launcher_falls_back_to_spawning(sandbox: Sandbox) ->
 
 def test_close_kills_the_armed_launchers_and_removes_their_cgroups(sandbox: Sandbox) -> None:
     sb = Sandbox(sandbox.settings)
-    assert sb.armory is not None and sb.cgroups is not None
-    pids = sb.armory.pids()  # armed or still arming: each already has its cgroups
+    assert sb.armory is not None and sb.cgroups is not None and sb.pool is not None
+    # Armed or still arming, and the warm sandboxes' (each an armed launcher that was sent its
+    # go): each already has its cgroups.
+    pids = sb.armory.pids() + sb.pool.pids()
+    assert sb.pool.pids(), "the default settings keep a warm python sandbox"
     c = sb.cgroups
     base = c.root / c.parent if c.version == 2 else c.root / "memory" / c.parent
     # This process's only (named "<pid>-<n>-armed"): other workers on the host arm and use theirs

@@ -48,9 +48,12 @@ async def test_a_program_that_closes_every_descriptor_still_counts_as_started(
 
 async def test_a_real_setup_failure_is_a_system_error(sandbox: Sandbox) -> None:
     # bwrap cannot bind the stand-in /etc files: it fails before the command starts.
-    broken = Sandbox(dataclasses.replace(sandbox.settings))
+    broken = Sandbox(dataclasses.replace(sandbox.settings, warm_max=0))
     broken._etc = Path("/nonexistent-sandbox-etc")
-    result = await broken.run("bash", "echo never\n")
+    try:
+        result = await broken.run("bash", "echo never\n")
+    finally:
+        broken.close()
     assert (result.status, result.error_code) == (Status.FAILED, ErrorCode.SYSTEM), result
     assert "bwrap: " in result.stderr and result.stdout == ""
 

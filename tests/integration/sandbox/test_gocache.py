@@ -25,7 +25,8 @@ def root_owned_cache_sandbox(sandbox: Sandbox, tmp_path: Path) -> Iterator[Sandb
     cache = tmp_path / "go-build"
     shutil.copytree(shared, cache, symlinks=True)
     gocache.set_ownership(cache)
-    sb = Sandbox(dataclasses.replace(sandbox.settings, go_cache=cache))
+    # No warm sandboxes: they would run as the same users as the shared fixture's.
+    sb = Sandbox(dataclasses.replace(sandbox.settings, go_cache=cache, warm_max=0))
     yield sb
     sb.close()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox import ErrorCode, Limits, Sandbox, Status
-from sandbox.step import run_step
+from sandbox.step import run_step, run_warm_step
 
 from .programs import PROGRAMS
 
@@ -124,7 +124,12 @@ async def test_only_a_failed_run_pays_for_the_syntax_check(
         purposes.append(spec.purpose)
         return await run_step(spec, *args, **kwargs)
 
+    async def counting_warm(step, spec, **kwargs):  # type: ignore[no-untyped-def]
+        purposes.append(spec.purpose)  # a run handed to a warm sandbox (sandbox/pool.py)
+        return await run_warm_step(step, spec, **kwargs)
+
     monkeypatch.setattr("sandbox.runner.run_step", counting)
+    monkeypatch.setattr("sandbox.runner.run_warm_step", counting_warm)
     ok = await sandbox.run("python", "print('fine')\n")
     assert ok.status is Status.COMPLETED and purposes == ["run"]
     purposes.clear()
