@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -64,8 +64,9 @@ class Variant:
 
 
 VARIANTS = {
-    "raw": Variant("raw aiokafka consume -> produce", "raw"),
-    "faust": Variant("Faust agent (processors' app)", "faust"),
+    "raw": Variant("raw aiokafka loop", "raw"),
+    "faust-thread": Variant("Faust, consumer thread", "thread"),
+    "faust": Variant("Faust, consumer on loop", "loop"),
 }
 
 
@@ -141,7 +142,9 @@ async def forward_raw(bootstrap: str, source: str, target: str, group: str) -> N
         await producer.stop()
 
 
-def forward_faust(bootstrap: str, source: str, target: str, group: str) -> None:
+def forward_faust(
+    consumer: Literal["loop", "thread"], bootstrap: str, source: str, target: str, group: str
+) -> None:
     """One agent of an app made by `processors.worker.create_app`, in a worker started as
     `python -m processors` starts its own."""
     import faust
@@ -162,8 +165,9 @@ def forward_faust(bootstrap: str, source: str, target: str, group: str) -> None:
         return records, active
 
     Consumer._wait_next_records = stamped  # type: ignore[method-assign]
-    loop = prepare_process()
-    app = create_app(ProcessorSettings(kafka_bootstrap_servers=bootstrap), app_id=group)
+    settings = ProcessorSettings(kafka_bootstrap_servers=bootstrap, faust_consumer=consumer)
+    loop = prepare_process(settings)
+    app = create_app(settings, app_id=group)
     inbound = app.topic(source, key_type=bytes, value_type=bytes, allow_empty=False)
     outbound = app.topic(target, key_type=bytes, value_type=bytes, allow_empty=False)
 
@@ -180,7 +184,9 @@ def forward_faust(bootstrap: str, source: str, target: str, group: str) -> None:
             await (await outbound.send(key=message.key, value=message.value, headers=headers))
             await manual.ack(event)
 
-    faust.Worker(app, loglevel="warning", loop=loop).execute_from_commandline()
+    # At "info" as the processors run: below it Faust adds a DEBUG handler, and every debug line
+    # of aiokafka's fetcher is then formatted.
+    faust.Worker(app, loglevel="info", loop=loop).execute_from_commandline()
 
 
 # --- the measuring side -----------------------------------------------------------------------
@@ -420,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=500)
     parser.add_argument("--partitions", type=int, default=12)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--forward", choices=["raw", "faust"], help=argparse.SUPPRESS)
+    parser.add_argument("--forward", choices=["raw", "loop", "thread"], help=argparse.SUPPRESS)
     parser.add_argument("forward_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.bootstrap.startswith(("127.0.0.1:", "localhost:")):
@@ -430,8 +436,8 @@ def main(argv: list[str] | None = None) -> int:
 
         uvloop.run(forward_raw(args.bootstrap, *args.forward_args))
         return 0
-    if args.forward == "faust":
-        forward_faust(args.bootstrap, *args.forward_args)
+    if args.forward in ("loop", "thread"):
+        forward_faust(args.forward, args.bootstrap, *args.forward_args)
         return 0
     import uvloop
 

@@ -16,13 +16,15 @@ from telemetry import metrics, tracing
 from telemetry.logs import configure
 
 
-def prepare_process() -> asyncio.AbstractEventLoop:
+def prepare_process(settings: ProcessorSettings) -> asyncio.AbstractEventLoop:
     """The event loop the worker runs on (uvloop), set as current; and the GIL switch interval."""
     mode.loop.use("uvloop")
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    # The Kafka consumer runs in a thread of Faust's: hand the GIL over sooner than every 5 ms.
-    sys.setswitchinterval(0.0005)
+    if settings.faust_consumer == "thread":
+        # The Kafka consumer runs in a thread of Faust's: hand the GIL over sooner than every
+        # 5 ms. On the loop (processors/transport.py) no thread of ours waits for it.
+        sys.setswitchinterval(0.0005)
     return loop
 
 
@@ -35,7 +37,7 @@ def main() -> None:
     metrics.SLOTS.set(sandbox_settings.slots)
     # On a loop of its own, before the app exists: Faust makes its loop when it starts.
     asyncio.run(wait_for_kafka(settings.kafka_bootstrap_servers))
-    loop = prepare_process()
+    loop = prepare_process(settings)
     worker = create_worker(settings, sandbox_settings)
     DrainingWorker(worker, loglevel="info", loop=loop).execute_from_commandline()
 

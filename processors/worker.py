@@ -24,6 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from eventlog import topics
 from fleet.workers import RunningExecution
+from processors import transport
 from processors.settings import ProcessorSettings
 from sandbox import Sandbox, SandboxSettings
 from telemetry.logs import dict_config
@@ -88,9 +89,10 @@ def create_app(settings: ProcessorSettings, app_id: str = "runbox-processors") -
 
     `app_id` is the consumer group: every worker of one engine shares it.
     """
+    scheme = transport.SCHEME if settings.faust_consumer == "loop" else "kafka"
     return faust.App(
         app_id,
-        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker=f"{scheme}://{settings.kafka_bootstrap_servers}",
         value_serializer="raw",
         key_serializer="raw",
         web_enabled=False,
