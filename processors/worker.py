@@ -93,6 +93,8 @@ def create_app(settings: ProcessorSettings, app_id: str = "runbox-processors") -
     return faust.App(
         app_id,
         broker=f"{scheme}://{settings.kafka_bootstrap_servers}",
+        # Which member of the group is which worker, for the broker's tools (and bench/hopsplit.py).
+        broker_client_id=f"runbox-processors-{settings.worker_id}",
         value_serializer="raw",
         key_serializer="raw",
         web_enabled=False,
