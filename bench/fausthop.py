@@ -166,7 +166,7 @@ def forward_faust(
 
     Consumer._wait_next_records = stamped  # type: ignore[method-assign]
     settings = ProcessorSettings(kafka_bootstrap_servers=bootstrap, faust_consumer=consumer)
-    loop = prepare_process(settings)
+    loop = prepare_process()
     app = create_app(settings, app_id=group)
     inbound = app.topic(source, key_type=bytes, value_type=bytes, allow_empty=False)
     outbound = app.topic(target, key_type=bytes, value_type=bytes, allow_empty=False)
