@@ -77,12 +77,12 @@ class ProcessorSettings(Endpoints, frozen=True, kw_only=True):
         ),
     ] = "block"
     faust_consumer: Annotated[
-        Literal["loop", "thread"],
+        Literal["thread", "loop"],
         Meta(
-            description="where the agents' Kafka consumer runs: on the worker's event loop "
-            "(processors/transport.py), or in faust-streaming's own thread"
+            description="where the agents' Kafka consumer runs: in faust-streaming's own thread, "
+            "or on the worker's event loop (processors/transport.py; see README, One Faust hop)"
         ),
-    ] = "loop"
+    ] = "thread"
     metrics_port: Annotated[
         int, Meta(ge=0, le=65535, description="Prometheus /metrics port of this worker; 0: off")
     ] = 9464

@@ -3,16 +3,18 @@
 faust-streaming's aiokafka driver runs the consumer in a thread of its own, on a second event
 loop: every fetched batch is handed to the app's loop (`call_soon_threadsafe`, a wake-up of the
 other thread, the GIL passed over) and every next fetch, commit and rebalance callback goes back
-through a method queue the same way. On a busy 2-core machine each of those wake-ups waits for
-the scheduler, and that was most of what a hop through an agent cost beyond a plain aiokafka
-loop (bench/fausthop.py; docs/architecture.md, Faust).
+through a method queue the same way (bench/fausthop.py measures that stage; docs/architecture.md,
+section 7).
 
 Here the very same consumer service (`AIOKafkaConsumerThread`: the same aiokafka consumer and
 settings, rebalance listener, commits, seeks) runs as a plain service of the app's loop: its
 calls are awaited in place and the rebalance callbacks call the consumer's directly. Nothing
 else changes: the agents, their streams and acks, Faust's fetcher and commit timer, and the
 producer (which Faust already runs on the app's loop) are Faust's own. The broker URL's scheme
-picks it (`SCHEME`); `FAUST_CONSUMER=thread` goes back to Faust's thread.
+picks it (`SCHEME`), with `FAUST_CONSUMER=loop`. It is not the default: it saves the hand-off but
+the consumer's own work (the next fetch request, built as soon as a record is taken) then runs on
+the loop ahead of the agent, and in the engine that cost the executor's pick-up more than the
+hand-off saved (README, Benchmarks, One Faust hop).
 """
 
 from __future__ import annotations
