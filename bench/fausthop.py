@@ -65,8 +65,8 @@ class Variant:
 
 VARIANTS = {
     "raw": Variant("raw aiokafka loop", "raw"),
-    "faust-thread": Variant("Faust, consumer thread", "thread"),
-    "faust": Variant("Faust, consumer on loop", "loop"),
+    "faust": Variant("Faust, consumer thread", "thread"),  # the processors' default
+    "faust-loop": Variant("Faust, consumer on loop", "loop"),  # FAUST_CONSUMER=loop
 }
 
 
