@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -76,6 +76,13 @@ class ProcessorSettings(Endpoints, frozen=True, kw_only=True):
             description="a loop that can never end: off, warn (runs, with a warning in the result) or block (E006)"
         ),
     ] = "block"
+    faust_consumer: Annotated[
+        Literal["thread", "loop"],
+        Meta(
+            description="where the agents' Kafka consumer runs: in faust-streaming's own thread, "
+            "or on the worker's event loop (processors/transport.py; see README, One Faust hop)"
+        ),
+    ] = "thread"
     metrics_port: Annotated[
         int, Meta(ge=0, le=65535, description="Prometheus /metrics port of this worker; 0: off")
     ] = 9464

@@ -24,6 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from eventlog import topics
 from fleet.workers import RunningExecution
+from processors import transport
 from processors.settings import ProcessorSettings
 from sandbox import Sandbox, SandboxSettings
 from telemetry.logs import dict_config
@@ -83,13 +84,17 @@ class Worker:
         return self._redis
 
 
-def create_worker(settings: ProcessorSettings, sandbox_settings: SandboxSettings) -> Worker:
-    """The Faust app with the safety, executor and retry agents, heartbeat and monitor."""
-    from processors import executor, heartbeat, monitor, retry, safety
+def create_app(settings: ProcessorSettings, app_id: str = "runbox-processors") -> faust.App:
+    """The Faust app of a worker, its agents not yet registered (bench/fausthop.py uses it too).
 
-    app = faust.App(
-        "runbox-processors",
-        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+    `app_id` is the consumer group: every worker of one engine shares it.
+    """
+    scheme = transport.SCHEME if settings.faust_consumer == "loop" else "kafka"
+    return faust.App(
+        app_id,
+        broker=f"{scheme}://{settings.kafka_bootstrap_servers}",
+        # Which member of the group is which worker, for the broker's tools (and bench/hopsplit.py).
+        broker_client_id=f"runbox-processors-{settings.worker_id}",
         value_serializer="raw",
         key_serializer="raw",
         web_enabled=False,
@@ -108,6 +113,13 @@ def create_worker(settings: ProcessorSettings, sandbox_settings: SandboxSettings
         consumer_auto_offset_reset="earliest",
         logging_config=dict_config(),  # JSON lines with execution_id, like the API and projector
     )
+
+
+def create_worker(settings: ProcessorSettings, sandbox_settings: SandboxSettings) -> Worker:
+    """The Faust app with the safety, executor and retry agents, heartbeat and monitor."""
+    from processors import executor, heartbeat, monitor, retry, safety
+
+    app = create_app(settings)
 
     def topic(t: topics.Topic) -> Any:
         return app.topic(t.name, key_type=bytes, value_type=bytes, allow_empty=False)

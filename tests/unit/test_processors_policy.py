@@ -55,3 +55,18 @@ def test_only_beats_older_than_the_limit_are_dead() -> None:
 def test_an_unreadable_beat_is_a_dead_worker() -> None:
     (found,) = dead({"garbled": b"{not json"}, dead_after_s=30, now=100.0)
     assert (found[0].worker_id, found[0].running) == ("garbled", [])
+
+
+def test_the_agents_consume_in_faust_s_thread_unless_the_worker_s_loop_is_asked_for() -> None:
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    from processors import transport
+    from processors.worker import create_app
+
+    threaded = create_app(ProcessorSettings.from_env({})).transport
+    assert type(threaded) is faust_aiokafka.Transport
+    on_loop = create_app(ProcessorSettings.from_env({"FAUST_CONSUMER": "loop"})).transport
+    assert isinstance(on_loop, transport.Transport)
+    assert on_loop.Consumer is transport.Consumer
+    with pytest.raises(SettingsError, match="FAUST_CONSUMER"):
+        ProcessorSettings.from_env({"FAUST_CONSUMER": "threads"})
