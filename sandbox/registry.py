@@ -81,6 +81,12 @@ class Language:
     entry point (`file_name`) first, then the program's other files that end so, sorted."""
     default_files: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Files placed in the work dir unless the program has its own of that name (Go's go.mod)."""
+    warm_compile: tuple[str, ...] | None = None
+    """The warm program of the compile step: started before the program exists, it blocks on fd 3
+    until handed the compile's command line, then behaves exactly as that command (see the warm
+    sandbox protocol); the same placeholders as `compile` but `{sources}`."""
+    warm_run: tuple[str, ...] | None = None
+    """The warm program of the run step, as `warm_compile` for `run` (no `{sources}`, no args)."""
 
     @property
     def id(self) -> uuid.UUID:
@@ -167,7 +173,8 @@ def load_definition(path: Path) -> Language:
     """Parse one definition file."""
     try:
         raw = tomllib.loads(path.read_text())
-        for name in ("run", "compile", "check", "version_command", "mounts", "sources"):
+        for name in ("run", "compile", "check", "version_command", "mounts", "sources",
+                     "warm_compile", "warm_run"):  # fmt: skip
             if name in raw:
                 raw[name] = tuple(raw[name])
         raw["env"] = MappingProxyType(dict(raw.get("env", {})))
@@ -175,8 +182,11 @@ def load_definition(path: Path) -> Language:
         raw["default_files"] = MappingProxyType(dict(raw.get("default_files", {})))
         raw["template_code"] = raw.get("template_code", "").lstrip("\n")
         re.compile(raw.get("version_regex", ""))
+        for name in ("warm_compile", "warm_run"):
+            if "{sources}" in raw.get(name, ()):
+                raise ValueError(f"{name} starts before the program exists: no {{sources}}")
         return Language(**raw)
-    except (OSError, tomllib.TOMLDecodeError, TypeError, re.error) as exc:
+    except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError, re.error) as exc:
         raise LanguageDefinitionError(f"{path.name}: {exc}") from exc
 
 

@@ -1,0 +1,169 @@
+package runbox.warm;
+
+import java.io.ByteArrayOutputStream;
+import java.io.FileDescriptor;
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.instrument.ClassFileTransformer;
+import java.lang.instrument.Instrumentation;
+import java.lang.reflect.Field;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.ProtectionDomain;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import jdk.internal.org.objectweb.asm.ClassReader;
+import jdk.internal.org.objectweb.asm.ClassVisitor;
+import jdk.internal.org.objectweb.asm.ClassWriter;
+import jdk.internal.org.objectweb.asm.MethodVisitor;
+import jdk.internal.org.objectweb.asm.Opcodes;
+
+/**
+ * The warm run program of Java (see sandbox/languages/java.toml): a Java agent of the run's own
+ * JVM, started as `java OPTIONS -javaagent:warm-run.jar Main` before the program exists. Its
+ * premain runs while the JVM starts, before the launcher looks for Main: it blocks reading the
+ * control pipe on fd 3, checks that the hand-over is this very command line (the cold run's,
+ * without -javaagent) and returns. The launcher then does what it does in a cold `java Main`:
+ * loads Main from the class path "." (/box, filled by now), calls main from the JVM's main
+ * thread, prints an uncaught exception and sets the exit status itself; no frame of this agent
+ * is left on the stack. The program's arguments, known only at the hand-over, are the one thing
+ * the launcher cannot pass (it was started with none): the first call of a main(String[]) with
+ * the launcher's empty array gets them instead, by one instruction put at the start of main as
+ * its class is loaded (only when there are arguments).
+ */
+public final class WarmRun {
+    private static final String JAVA = "/usr/bin/java";
+    private static final String MAIN = "Main";
+    private static final int CONTROL_FD = 3;
+    /** Exit status for a hand-over that is missing or not what this JVM was started for. */
+    private static final int REFUSED = 125;
+
+    private static volatile String[] programArgs;
+
+    private WarmRun() {}
+
+    public static void premain(String options, Instrumentation inst) throws Exception {
+        Module base = Object.class.getModule();
+        Module self = WarmRun.class.getModule();
+        inst.redefineModule(base, Set.of(), Map.of("jdk.internal.org.objectweb.asm", Set.of(self)),
+                            Map.of("java.io", Set.of(self)), Set.of(), Map.of());
+        List<String> started = commandLine();
+        List<String> argv = readControl();
+        // The cold command is this JVM's own command line without the agent, then the arguments.
+        List<String> expected = new ArrayList<>();
+        for (String part : started) {
+            if (!part.startsWith("-javaagent:")) {
+                expected.add(part);
+            }
+        }
+        if (argv == null || started.isEmpty() || !expected.get(0).equals(JAVA)
+                || !expected.get(expected.size() - 1).equals(MAIN) || argv.size() < expected.size()
+                || !argv.subList(0, expected.size()).equals(expected)) {
+            Runtime.getRuntime().halt(REFUSED);
+        }
+        List<String> args = argv.subList(expected.size(), argv.size());
+        if (!args.isEmpty()) {
+            programArgs = args.toArray(new String[0]);
+            inst.addTransformer(new ArgsTransformer());
+        }
+    }
+
+    /**
+     * Called first thing by every main(String[]) loaded while there are arguments to pass: the
+     * launcher's empty array is replaced by them, once; any later call keeps its own.
+     */
+    public static String[] args(String[] given) {
+        String[] pending = programArgs;
+        if (pending == null || given == null || given.length != 0) {
+            return given;
+        }
+        synchronized (WarmRun.class) {
+            pending = programArgs;
+            programArgs = null;
+        }
+        return pending == null ? given : pending;
+    }
+
+    private static List<String> commandLine() throws IOException {
+        byte[] raw = Files.readAllBytes(Path.of("/proc/self/cmdline"));
+        return split(raw);
+    }
+
+    /** Each element followed by one NUL; null if the message is not that. */
+    private static List<String> split(byte[] raw) {
+        if (raw.length == 0 || raw[raw.length - 1] != 0) {
+            return null;
+        }
+        List<String> parts = new ArrayList<>();
+        int start = 0;
+        for (int i = 0; i < raw.length; i++) {
+            if (raw[i] == 0) {
+                parts.add(new String(raw, start, i - start, StandardCharsets.UTF_8));
+                start = i + 1;
+            }
+        }
+        return parts;
+    }
+
+    /** fd 3 read to its end and closed: the program never sees it. */
+    private static List<String> readControl() throws ReflectiveOperationException, IOException {
+        FileDescriptor fd = new FileDescriptor();
+        Field number = FileDescriptor.class.getDeclaredField("fd");
+        number.setAccessible(true);
+        number.setInt(fd, CONTROL_FD);
+        ByteArrayOutputStream message = new ByteArrayOutputStream();
+        // Not readAllBytes: on JDK 17 it asks a pipe for its position and fails.
+        try (InputStream control = new FileInputStream(fd)) {
+            byte[] buffer = new byte[8192];
+            for (int n; (n = control.read(buffer)) > 0; ) {
+                message.write(buffer, 0, n);
+            }
+        }
+        return split(message.toByteArray());
+    }
+
+    /** Puts `args = WarmRun.args(args);` at the start of each static main(String[]). */
+    private static final class ArgsTransformer implements ClassFileTransformer {
+        @Override
+        public byte[] transform(ClassLoader loader, String name, Class<?> redefined,
+                                ProtectionDomain domain, byte[] bytes) {
+            if (loader == null || loader != ClassLoader.getSystemClassLoader() || programArgs == null) {
+                return null;
+            }
+            try {
+                ClassReader reader = new ClassReader(bytes);
+                boolean[] changed = {false};
+                ClassWriter writer = new ClassWriter(reader, ClassWriter.COMPUTE_MAXS);
+                reader.accept(new ClassVisitor(Opcodes.ASM8, writer) {
+                    @Override
+                    public MethodVisitor visitMethod(int access, String method, String descriptor,
+                                                     String signature, String[] exceptions) {
+                        MethodVisitor next = super.visitMethod(access, method, descriptor, signature, exceptions);
+                        if (!method.equals("main") || !descriptor.equals("([Ljava/lang/String;)V")
+                                || (access & Opcodes.ACC_STATIC) == 0 || (access & Opcodes.ACC_ABSTRACT) != 0) {
+                            return next;
+                        }
+                        changed[0] = true;
+                        return new MethodVisitor(Opcodes.ASM8, next) {
+                            @Override
+                            public void visitCode() {
+                                super.visitCode();
+                                super.visitVarInsn(Opcodes.ALOAD, 0);
+                                super.visitMethodInsn(Opcodes.INVOKESTATIC, "runbox/warm/WarmRun", "args",
+                                                      "([Ljava/lang/String;)[Ljava/lang/String;", false);
+                                super.visitVarInsn(Opcodes.ASTORE, 0);
+                            }
+                        };
+                    }
+                }, 0);
+                return changed[0] ? writer.toByteArray() : null;
+            } catch (RuntimeException e) {
+                return null;  // a class ASM cannot read is left to the JVM, which says why
+            }
+        }
+    }
+}
