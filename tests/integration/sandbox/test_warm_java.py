@@ -9,7 +9,9 @@ user in a directory of their own with the same files.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shlex
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from bench.warm_java import Outcome, Warm, boxes, commands, make_box, message, run_cold, sandbox_ids
-from sandbox import registry
+from sandbox import ErrorCode, Sandbox, Status, registry
 from sandbox.prebuilt import JAVA_WARM_JAR, build_java_warm
-from sandbox.registry import Language
+from sandbox.registry import Language, Registry
 
 
 @pytest.fixture(scope="module")
@@ -310,3 +312,47 @@ def test_the_warm_up_leaves_nothing_in_tmp(java: Language, parent: Path) -> None
         assert left == []
     finally:
         warm.kill()
+
+
+def _handing_over(warm: tuple[str, ...], cold: tuple[str, ...]) -> tuple[str, ...]:
+    """A step command that starts the warm program with the cold command line (as the sandbox
+    expands it, "$@") already waiting on fd 3: the hand-over without a pool."""
+    script = f'exec 3< <(printf "%s\\0" "$@"); exec {shlex.join(warm)}'
+    return ("/bin/bash", "-c", script, "bash", *cold)
+
+
+async def test_the_warm_programs_work_inside_the_sandbox(
+    java: Language, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the step's bwrap, seccomp filter, user, rlimits and cgroup (the JVM with an agent,
+    /proc/self/cmdline, the warm-up in the sandbox's /tmp)."""
+    assert java.compile and java.warm_compile and java.warm_run
+    warm = dataclasses.replace(
+        java,
+        compile=_handing_over(java.warm_compile, java.compile),
+        run=_handing_over(java.warm_run, java.run),
+    )
+    only = Registry([warm])
+    monkeypatch.setattr("sandbox.runner.registry", lambda: only)
+    source = _main(
+        "    public static void main(String[] args) throws Exception {\n"
+        '        System.out.println(String.join(",", args) + " " + new java.util.Scanner(System.in).next());\n'
+        '        throw new IllegalStateException("done");\n'
+        "    }"
+    )["Main.java"]
+    result = await sandbox.run("java", source, stdin="in\n", args=["a", "b c"])
+    assert (result.status, result.error_code, result.exit_code) == (
+        Status.FAILED,
+        ErrorCode.RUNTIME,
+        1,
+    ), result
+    assert (result.compile_output, result.stdout) == ("", "a,b c in\n")
+    assert result.stderr == (
+        'Exception in thread "main" java.lang.IllegalStateException: done\n'
+        "\tat Main.main(Main.java:4)\n"
+    )
+    result = await sandbox.run("java", _main('    int x = "s";')["Main.java"])
+    assert (result.status, result.error_code) == (Status.FAILED, ErrorCode.COMPILE), result
+    assert "Main.java:2: error: incompatible types: String cannot be converted to int" in (
+        result.compile_output
+    )
