@@ -1,21 +1,32 @@
 package runbox.warm;
 
+import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.FileDescriptor;
 import java.io.FileInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.io.StringReader;
 import java.lang.instrument.ClassFileTransformer;
 import java.lang.instrument.Instrumentation;
 import java.lang.reflect.Field;
+import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.ProtectionDomain;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Scanner;
 import java.util.Set;
+import java.util.StringTokenizer;
+import java.util.stream.Collectors;
 import jdk.internal.org.objectweb.asm.ClassReader;
 import jdk.internal.org.objectweb.asm.ClassVisitor;
 import jdk.internal.org.objectweb.asm.ClassWriter;
@@ -52,6 +63,7 @@ public final class WarmRun {
         inst.redefineModule(base, Set.of(), Map.of("jdk.internal.org.objectweb.asm", Set.of(self)),
                             Map.of("java.io", Set.of(self)), Set.of(), Map.of());
         List<String> started = commandLine();
+        warmUp();
         List<String> argv = readControl();
         // The cold command is this JVM's own command line without the agent, then the arguments.
         List<String> expected = new ArrayList<>();
@@ -70,6 +82,44 @@ public final class WarmRun {
             programArgs = args.toArray(new String[0]);
             inst.addTransformer(new ArgsTransformer());
         }
+    }
+
+    /**
+     * What a cold JVM would do only after the hand-over, done before it: the launcher's helper
+     * and the class path's file loader, the first write through an encoder (as System.out's),
+     * and the JDK's code behind what most programs use first (string concatenation and lambdas
+     * are bootstrapped at their first use, each costing milliseconds). Nothing a program can
+     * see: the output goes nowhere, System.in is not touched, no property is set.
+     */
+    private static void warmUp() throws Exception {
+        Class.forName("sun.launcher.LauncherHelper", true, null);
+        for (String name : new String[] {"jdk.internal.loader.URLClassPath$FileLoader$1",
+                                         "java.util.ArrayList$SubList",
+                                         "java.util.IdentityHashMap$KeyIterator", "java.lang.Shutdown",
+                                         "java.lang.Shutdown$Lock"}) {
+            Class.forName(name, false, null);
+        }
+        PrintStream sink = new PrintStream(OutputStream.nullOutputStream(), true,
+                                           Charset.defaultCharset());
+        int n = 3;
+        long total = 0;
+        String text = "warm " + n + " " + total + " " + 2.5;
+        sink.println(text);
+        sink.printf("%d %s %.2f%n", n, text, 1.5);
+        Scanner in = new Scanner("1 2\nthree\n");
+        total += in.nextInt() + in.nextLong();
+        sink.println(in.next());
+        BufferedReader reader = new BufferedReader(new StringReader("4 5\n"));
+        StringTokenizer tokens = new StringTokenizer(reader.readLine());
+        total += Integer.parseInt(tokens.nextToken()) + Long.parseLong(tokens.nextToken());
+        List<Integer> xs = new ArrayList<>(List.of(3, 1, 2));
+        Collections.sort(xs);
+        Map<String, Integer> counts = new HashMap<>();
+        counts.merge(text, 1, Integer::sum);
+        int[] arr = {3, 1, 2};
+        Arrays.sort(arr);
+        sink.println(xs.stream().map(x -> x * 2).collect(Collectors.toList()) + " " + total
+                     + Arrays.toString(arr) + counts + new StringBuilder("ab").reverse());
     }
 
     /**
