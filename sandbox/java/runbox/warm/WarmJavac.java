@@ -40,7 +40,24 @@ public final class WarmJavac {
     private WarmJavac() {}
 
     public static void main(String[] args) throws Exception {
-        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 0;
+        List<String> javacArgs;
+        try {
+            javacArgs = handOver(args.length > 0 ? Integer.parseInt(args[0]) : 0);
+        } catch (Throwable e) {
+            javacArgs = null;  // nothing of this program may reach the step's output
+        }
+        if (javacArgs == null) {
+            Runtime.getRuntime().halt(REFUSED);
+            return;
+        }
+        com.sun.tools.javac.Main.main(javacArgs.toArray(new String[0]));
+    }
+
+    /**
+     * Warms up with `rounds` compiles, waits for the hand-over: javac's arguments if it is the
+     * command line of a javac this JVM can stand in for, else null.
+     */
+    private static List<String> handOver(int rounds) throws Exception {
         // What javac's launcher sets: with it javac's default class path is "." (without it, this
         // JVM's own class path, the warm program's jar).
         String home = System.getProperty("java.home");
@@ -49,13 +66,17 @@ public final class WarmJavac {
         // /usr/bin/javac of another JDK than this JVM's would compile otherwise.
         boolean sameJdk = Path.of(JAVAC).toRealPath().equals(Path.of(home, "bin", "javac").toRealPath());
         if (rounds > 0) {
-            warmUp(rounds);
+            try {
+                warmUp(rounds);
+            } catch (Exception e) {
+                // Only slower.
+            }
             // The warm-up's garbage is collected now, not during the program's compile.
             System.gc();
         }
         List<String> argv = readControl();
         if (!sameJdk || jvmOptions == null || argv == null || argv.isEmpty() || !argv.get(0).equals(JAVAC)) {
-            System.exit(REFUSED);
+            return null;
         }
         List<String> javacArgs = new ArrayList<>();
         List<String> coldJvmOptions = new ArrayList<>();
@@ -67,10 +88,7 @@ public final class WarmJavac {
             }
         }
         // This JVM must have been started with exactly the cold compile's JVM options.
-        if (!jvmOptions.equals(coldJvmOptions)) {
-            System.exit(REFUSED);
-        }
-        com.sun.tools.javac.Main.main(javacArgs.toArray(new String[0]));
+        return jvmOptions.equals(coldJvmOptions) ? javacArgs : null;
     }
 
     /**

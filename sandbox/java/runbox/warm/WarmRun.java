@@ -57,14 +57,33 @@ public final class WarmRun {
 
     private WarmRun() {}
 
-    public static void premain(String options, Instrumentation inst) throws Exception {
+    public static void premain(String options, Instrumentation inst) {
+        try {
+            if (handOver(inst)) {
+                return;
+            }
+        } catch (Throwable e) {
+            // Falls through: nothing of this agent may reach the step's output.
+        }
+        Runtime.getRuntime().halt(REFUSED);
+    }
+
+    /** Waits for the hand-over; true if it is this JVM's command line (then set up for it). */
+    private static boolean handOver(Instrumentation inst) throws Exception {
         Module base = Object.class.getModule();
         Module self = WarmRun.class.getModule();
         inst.redefineModule(base, Set.of(), Map.of("jdk.internal.org.objectweb.asm", Set.of(self)),
                             Map.of("java.io", Set.of(self)), Set.of(), Map.of());
-        List<String> started = commandLine();
-        warmUp();
+        List<String> started = split(Files.readAllBytes(Path.of("/proc/self/cmdline")));
+        try {
+            warmUp();
+        } catch (Exception e) {
+            // Only slower.
+        }
         List<String> argv = readControl();
+        if (started == null || argv == null) {
+            return false;
+        }
         // The cold command is this JVM's own command line without the agent, then the arguments.
         List<String> expected = new ArrayList<>();
         for (String part : started) {
@@ -72,16 +91,17 @@ public final class WarmRun {
                 expected.add(part);
             }
         }
-        if (argv == null || started.isEmpty() || !expected.get(0).equals(JAVA)
+        if (expected.size() < 2 || !expected.get(0).equals(JAVA)
                 || !expected.get(expected.size() - 1).equals(MAIN) || argv.size() < expected.size()
                 || !argv.subList(0, expected.size()).equals(expected)) {
-            Runtime.getRuntime().halt(REFUSED);
+            return false;
         }
         List<String> args = argv.subList(expected.size(), argv.size());
         if (!args.isEmpty()) {
             programArgs = args.toArray(new String[0]);
             inst.addTransformer(new ArgsTransformer());
         }
+        return true;
     }
 
     /**
@@ -136,11 +156,6 @@ public final class WarmRun {
             programArgs = null;
         }
         return pending == null ? given : pending;
-    }
-
-    private static List<String> commandLine() throws IOException {
-        byte[] raw = Files.readAllBytes(Path.of("/proc/self/cmdline"));
-        return split(raw);
     }
 
     /** Each element followed by one NUL; null if the message is not that. */
