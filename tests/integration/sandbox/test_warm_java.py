@@ -70,6 +70,16 @@ PROGRAMS = [
         expect={"stdout": "5\n[a b]\n[\u00fc]\n[]\n[--x]\n[Main]\n".encode()},
     ),
     Program(
+        "args-to-an-inherited-main-that-calls-itself",
+        # The arguments go to the launcher's call only: not to main's own call with no arguments.
+        {"Main.java": "public class Main extends Base { }\n"
+                      "class Base {\n    public static void main(String... args) {\n"
+                      '        System.out.println(args.length + " " + String.join(",", args));\n'
+                      "        if (args.length > 0) main();\n    }\n}\n"},
+        args=("x", "y"),
+        expect={"stdout": b"2 x,y\n0 \n"},
+    ),
+    Program(
         "stdin-echo",
         _main('    public static void main(String[] args) throws Exception {\n'
               '        BufferedReader in = new BufferedReader(new InputStreamReader(System.in));\n'
