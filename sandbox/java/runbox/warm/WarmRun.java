@@ -107,11 +107,18 @@ public final class WarmRun {
     /**
      * What a cold JVM would do only after the hand-over, done before it: the launcher's helper
      * and the class path's file loader, the first write through an encoder (as System.out's),
-     * and the JDK's code behind what most programs use first (string concatenation and lambdas
-     * are bootstrapped at their first use, each costing milliseconds). Nothing a program can
-     * see: the output goes nowhere, System.in is not touched, no property is set.
+     * the rewrite of a main for program arguments, and the JDK's code behind what most programs
+     * use first (string concatenation and lambdas are bootstrapped at their first use, each
+     * costing milliseconds). Nothing a program can see: the output goes nowhere, System.in is
+     * not touched, no property is set.
      */
     private static void warmUp() throws Exception {
+        // The rewrite of a main for program arguments (ASM's classes), on a class with a main.
+        try (InputStream sample = WarmRun.class.getResourceAsStream("WarmJavac.class")) {
+            if (sample != null) {
+                ArgsTransformer.rewrite(sample.readAllBytes());
+            }
+        }
         Class.forName("sun.launcher.LauncherHelper", true, null);
         for (String name : new String[] {"jdk.internal.loader.URLClassPath$FileLoader$1",
                                          "java.util.ArrayList$SubList",
@@ -200,35 +207,40 @@ public final class WarmRun {
                 return null;
             }
             try {
-                ClassReader reader = new ClassReader(bytes);
-                boolean[] changed = {false};
-                ClassWriter writer = new ClassWriter(reader, ClassWriter.COMPUTE_MAXS);
-                reader.accept(new ClassVisitor(Opcodes.ASM8, writer) {
-                    @Override
-                    public MethodVisitor visitMethod(int access, String method, String descriptor,
-                                                     String signature, String[] exceptions) {
-                        MethodVisitor next = super.visitMethod(access, method, descriptor, signature, exceptions);
-                        if (!method.equals("main") || !descriptor.equals("([Ljava/lang/String;)V")
-                                || (access & Opcodes.ACC_STATIC) == 0 || (access & Opcodes.ACC_ABSTRACT) != 0) {
-                            return next;
-                        }
-                        changed[0] = true;
-                        return new MethodVisitor(Opcodes.ASM8, next) {
-                            @Override
-                            public void visitCode() {
-                                super.visitCode();
-                                super.visitVarInsn(Opcodes.ALOAD, 0);
-                                super.visitMethodInsn(Opcodes.INVOKESTATIC, "runbox/warm/WarmRun", "args",
-                                                      "([Ljava/lang/String;)[Ljava/lang/String;", false);
-                                super.visitVarInsn(Opcodes.ASTORE, 0);
-                            }
-                        };
-                    }
-                }, 0);
-                return changed[0] ? writer.toByteArray() : null;
+                return rewrite(bytes);
             } catch (RuntimeException e) {
                 return null;  // a class ASM cannot read is left to the JVM, which says why
             }
+        }
+
+        /** The class with its static main(String[]) methods changed, or null if it has none. */
+        static byte[] rewrite(byte[] bytes) {
+            ClassReader reader = new ClassReader(bytes);
+            boolean[] changed = {false};
+            ClassWriter writer = new ClassWriter(reader, ClassWriter.COMPUTE_MAXS);
+            reader.accept(new ClassVisitor(Opcodes.ASM8, writer) {
+                @Override
+                public MethodVisitor visitMethod(int access, String method, String descriptor,
+                                                 String signature, String[] exceptions) {
+                    MethodVisitor next = super.visitMethod(access, method, descriptor, signature, exceptions);
+                    if (!method.equals("main") || !descriptor.equals("([Ljava/lang/String;)V")
+                            || (access & Opcodes.ACC_STATIC) == 0 || (access & Opcodes.ACC_ABSTRACT) != 0) {
+                        return next;
+                    }
+                    changed[0] = true;
+                    return new MethodVisitor(Opcodes.ASM8, next) {
+                        @Override
+                        public void visitCode() {
+                            super.visitCode();
+                            super.visitVarInsn(Opcodes.ALOAD, 0);
+                            super.visitMethodInsn(Opcodes.INVOKESTATIC, "runbox/warm/WarmRun", "args",
+                                                  "([Ljava/lang/String;)[Ljava/lang/String;", false);
+                            super.visitVarInsn(Opcodes.ASTORE, 0);
+                        }
+                    };
+                }
+            }, 0);
+            return changed[0] ? writer.toByteArray() : null;
         }
     }
 }
