@@ -1,7 +1,7 @@
 """Java's warm programs (`warm_compile`, `warm_run` in sandbox/languages/java.toml) timed against
 the cold javac and java they stand in for, outside the sandbox and its pool.
 
-`python -m bench.warm_java [--runs 10] [--rounds 0,1,3,10]` (as root: the programs run as the
+`python -m bench.warm_java [--runs 10] [--rounds 0,1,3,10] [--program hello|large]` (as root: the programs run as the
 sandbox's first slot user, in a fresh directory, pinned to CPU 0 as a step is to its one CPU).
 A warm program is started with the control pipe on fd 3, left until it blocks reading it and its
 CPU time stops growing (its JIT queue drained), then handed the cold command line; what is timed
@@ -174,13 +174,19 @@ def _with_rounds(warm_compile: list[str], rounds: int) -> list[str]:
 def _main(args: argparse.Namespace) -> int:
     lang = registry().get("java")
     assert lang is not None and lang.template_code
+    if args.program == "hello":
+        source, expected = lang.template_code, b"Hello, world!\n"
+    else:
+        from tests.integration.sandbox.large_programs import LARGE
+
+        source, expected = LARGE["java"], None
     cmds = commands(lang)
     figures: dict[str, list[float]] = {}
     failed = []
     parent = boxes()
     try:
         for _ in range(args.runs):
-            box = make_box(parent, {"Main.java": lang.template_code})
+            box = make_box(parent, {"Main.java": source})
             start = time.monotonic()
             cold = run_cold(cmds["compile"], box)
             figures.setdefault("cold javac", []).append((time.monotonic() - start) * 1000)
@@ -188,9 +194,9 @@ def _main(args: argparse.Namespace) -> int:
             start = time.monotonic()
             cold = run_cold(cmds["run"], box)
             figures.setdefault("cold java Main", []).append((time.monotonic() - start) * 1000)
-            failed += [cold] if cold.status or cold.stdout != b"Hello, world!\n" else []
+            failed += [cold] if cold.status or expected not in (None, cold.stdout) else []
             for rounds in args.rounds:
-                box = make_box(parent, {"Main.java": lang.template_code})
+                box = make_box(parent, {"Main.java": source})
                 warm = Warm(_with_rounds(cmds["warm_compile"], rounds), box)
                 warm.wait_ready(settle=True)
                 outcome, ms = warm.hand_over(message(cmds["compile"]))
@@ -200,7 +206,7 @@ def _main(args: argparse.Namespace) -> int:
             warm.wait_ready(settle=True)
             outcome, ms = warm.hand_over(message(cmds["run"]))
             figures.setdefault("warm java Main", []).append(ms)
-            failed += [outcome] if outcome.stdout != b"Hello, world!\n" else []
+            failed += [outcome] if outcome.status or expected not in (None, outcome.stdout) else []
     finally:
         shutil.rmtree(parent)
     print(f"hand-over -> exit (warm) or start -> exit (cold), ms, median of {args.runs}, CPU 0")
@@ -214,6 +220,7 @@ def _main(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--program", choices=("hello", "large"), default="hello")
     parser.add_argument("--rounds", type=lambda s: [int(r) for r in s.split(",")], default=[3],
                         help="warm-up compiles of the warm javac to compare, e.g. 0,1,3,10")  # fmt: skip
     return _main(parser.parse_args(argv))

@@ -24,6 +24,8 @@ from sandbox import ErrorCode, Sandbox, Status, registry
 from sandbox.prebuilt import JAVA_WARM_JAR, build_java_warm
 from sandbox.registry import Language, Registry
 
+from .large_programs import LARGE
+
 
 @pytest.fixture(scope="module")
 def java() -> Language:
@@ -182,6 +184,7 @@ PROGRAMS = [
          "Helper.java": 'class Helper {\n    static String greet(String who) { return "hi " + who; }\n}\n'},
         expect={"stdout": b"hi two\n"},
     ),
+    Program("large", {"Main.java": LARGE["java"]}),
     Program(
         "missing-main-method",
         _main('    public static void mian(String[] args) { }'),
