@@ -155,6 +155,20 @@ PROGRAMS = [
         expect={"stdout": b"0\n1\n2\n"},
     ),
     Program(
+        "jdk-internals-stay-closed",
+        # What the warm programs open for themselves (java.io for fd 3, ASM) is not the program's.
+        _main('    public static void main(String[] args) throws Exception {\n'
+              '        try {\n'
+              '            java.io.FileDescriptor.class.getDeclaredField("fd").setAccessible(true);\n'
+              '            System.out.println("java.io open");\n'
+              '        } catch (RuntimeException e) { System.out.println(e.getClass().getName()); }\n'
+              '        Module base = Object.class.getModule(), me = Main.class.getModule();\n'
+              '        System.out.println(base.isOpen("java.io", me) + " "\n'
+              '            + base.isExported("jdk.internal.org.objectweb.asm", me));\n'
+              "    }"),
+        expect={"stdout": b"java.lang.reflect.InaccessibleObjectException\nfalse false\n"},
+    ),
+    Program(
         "properties",
         # user.dir: the directory it runs in (the cold and warm ones differ here, not in /box).
         _main('    public static void main(String[] args) throws Exception {\n'

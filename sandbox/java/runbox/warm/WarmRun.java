@@ -1,17 +1,15 @@
 package runbox.warm;
 
 import java.io.BufferedReader;
-import java.io.ByteArrayOutputStream;
-import java.io.FileDescriptor;
-import java.io.FileInputStream;
-import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.io.StringReader;
 import java.lang.instrument.ClassFileTransformer;
 import java.lang.instrument.Instrumentation;
-import java.lang.reflect.Field;
+import java.lang.reflect.Method;
+import java.net.URL;
+import java.net.URLClassLoader;
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -27,11 +25,6 @@ import java.util.Scanner;
 import java.util.Set;
 import java.util.StringTokenizer;
 import java.util.stream.Collectors;
-import jdk.internal.org.objectweb.asm.ClassReader;
-import jdk.internal.org.objectweb.asm.ClassVisitor;
-import jdk.internal.org.objectweb.asm.ClassWriter;
-import jdk.internal.org.objectweb.asm.MethodVisitor;
-import jdk.internal.org.objectweb.asm.Opcodes;
 
 /**
  * The warm run program of Java (see sandbox/languages/java.toml): a Java agent of the run's own
@@ -54,6 +47,8 @@ public final class WarmRun {
     private static final int REFUSED = 125;
 
     private static volatile String[] programArgs;
+    /** WarmRunInternals.rewrite, in its own class loader. */
+    private static Method rewrite;
 
     private WarmRun() {}
 
@@ -70,17 +65,24 @@ public final class WarmRun {
 
     /** Waits for the hand-over; true if it is this JVM's command line (then set up for it). */
     private static boolean handOver(Instrumentation inst) throws Exception {
-        Module base = Object.class.getModule();
-        Module self = WarmRun.class.getModule();
-        inst.redefineModule(base, Set.of(), Map.of("jdk.internal.org.objectweb.asm", Set.of(self)),
-                            Map.of("java.io", Set.of(self)), Set.of(), Map.of());
+        // What needs the JDK's internals (the pipe's fd, ASM) runs in a class loader of its own,
+        // and only its unnamed module is given them: not the class path's, where Main will be.
+        URL jar = WarmRun.class.getProtectionDomain().getCodeSource().getLocation();
+        URLClassLoader isolated = new URLClassLoader(new URL[] {jar}, ClassLoader.getPlatformClassLoader());
+        Class<?> internals = isolated.loadClass("runbox.warm.WarmRunInternals");
+        inst.redefineModule(Object.class.getModule(), Set.of(),
+                            Map.of("jdk.internal.org.objectweb.asm", Set.of(internals.getModule())),
+                            Map.of("java.io", Set.of(internals.getModule())), Set.of(), Map.of());
+        rewrite = internals.getMethod("rewrite", byte[].class);
+        Method readControl = internals.getMethod("readControl", int.class);
         List<String> started = split(Files.readAllBytes(Path.of("/proc/self/cmdline")));
         try {
             warmUp();
         } catch (Exception e) {
             // Only slower.
         }
-        List<String> argv = readControl();
+        List<String> argv = split((byte[]) readControl.invoke(null, CONTROL_FD));
+        isolated.close();  // all it defines is loaded by now (the warm-up rewrote a class)
         if (started == null || argv == null) {
             return false;
         }
@@ -116,7 +118,7 @@ public final class WarmRun {
         // The rewrite of a main for program arguments (ASM's classes), on a class with a main.
         try (InputStream sample = WarmRun.class.getResourceAsStream("WarmJavac.class")) {
             if (sample != null) {
-                ArgsTransformer.rewrite(sample.readAllBytes());
+                rewrite.invoke(null, (Object) sample.readAllBytes());
             }
         }
         Class.forName("sun.launcher.LauncherHelper", true, null);
@@ -181,23 +183,6 @@ public final class WarmRun {
         return parts;
     }
 
-    /** fd 3 read to its end and closed: the program never sees it. */
-    private static List<String> readControl() throws ReflectiveOperationException, IOException {
-        FileDescriptor fd = new FileDescriptor();
-        Field number = FileDescriptor.class.getDeclaredField("fd");
-        number.setAccessible(true);
-        number.setInt(fd, CONTROL_FD);
-        ByteArrayOutputStream message = new ByteArrayOutputStream();
-        // Not readAllBytes: on JDK 17 it asks a pipe for its position and fails.
-        try (InputStream control = new FileInputStream(fd)) {
-            byte[] buffer = new byte[8192];
-            for (int n; (n = control.read(buffer)) > 0; ) {
-                message.write(buffer, 0, n);
-            }
-        }
-        return split(message.toByteArray());
-    }
-
     /** Puts `args = WarmRun.args(args);` at the start of each static main(String[]). */
     private static final class ArgsTransformer implements ClassFileTransformer {
         @Override
@@ -207,40 +192,10 @@ public final class WarmRun {
                 return null;
             }
             try {
-                return rewrite(bytes);
-            } catch (RuntimeException e) {
+                return (byte[]) rewrite.invoke(null, (Object) bytes);
+            } catch (ReflectiveOperationException | RuntimeException e) {
                 return null;  // a class ASM cannot read is left to the JVM, which says why
             }
-        }
-
-        /** The class with its static main(String[]) methods changed, or null if it has none. */
-        static byte[] rewrite(byte[] bytes) {
-            ClassReader reader = new ClassReader(bytes);
-            boolean[] changed = {false};
-            ClassWriter writer = new ClassWriter(reader, ClassWriter.COMPUTE_MAXS);
-            reader.accept(new ClassVisitor(Opcodes.ASM8, writer) {
-                @Override
-                public MethodVisitor visitMethod(int access, String method, String descriptor,
-                                                 String signature, String[] exceptions) {
-                    MethodVisitor next = super.visitMethod(access, method, descriptor, signature, exceptions);
-                    if (!method.equals("main") || !descriptor.equals("([Ljava/lang/String;)V")
-                            || (access & Opcodes.ACC_STATIC) == 0 || (access & Opcodes.ACC_ABSTRACT) != 0) {
-                        return next;
-                    }
-                    changed[0] = true;
-                    return new MethodVisitor(Opcodes.ASM8, next) {
-                        @Override
-                        public void visitCode() {
-                            super.visitCode();
-                            super.visitVarInsn(Opcodes.ALOAD, 0);
-                            super.visitMethodInsn(Opcodes.INVOKESTATIC, "runbox/warm/WarmRun", "args",
-                                                  "([Ljava/lang/String;)[Ljava/lang/String;", false);
-                            super.visitVarInsn(Opcodes.ASTORE, 0);
-                        }
-                    };
-                }
-            }, 0);
-            return changed[0] ? writer.toByteArray() : null;
         }
     }
 }
