@@ -1,6 +1,7 @@
 """What compilers load on every run, prepared once at provision time (as root, on our own
 training sources, never on a user's): a class-data-sharing archive of javac's classes,
-precompiled C++ standard headers, and a startup snapshot of the TypeScript compiler.
+precompiled C++ standard headers, a startup snapshot of the TypeScript compiler, and Java's warm
+programs (sandbox/java: the pre-started javac and the run's agent, see java.toml).
 
 Each artifact is built with the very flags of its language's compile command (read from its
 definition), lands in a root-owned directory under PREBUILT that the language mounts read-only,
@@ -18,6 +19,7 @@ import hashlib
 import os
 import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 
 from sandbox.errors import SandboxError
@@ -27,6 +29,11 @@ PREBUILT = Path("/var/cache/sandbox")
 JAVA_DIR = PREBUILT / "java"
 JAVAC_ARCHIVE = JAVA_DIR / "javac.jsa"
 _ARCHIVE_OPTION = f"-J-XX:SharedArchiveFile={JAVAC_ARCHIVE}"
+# Java's warm programs, compiled into one jar: the warm compile's main class and the run's agent.
+JAVA_WARM_DIR = JAVA_DIR / "warm"
+JAVA_WARM_JAR = JAVA_WARM_DIR / "warm.jar"
+JAVA_WARM_SOURCES = Path(__file__).with_name("java")
+_JAVA_WARM_MANIFEST = "Manifest-Version: 1.0\nPremain-Class: runbox.warm.WarmRun\n\n"
 CPP_HEADERS_DIR = PREBUILT / "cpp-pch"
 _HEADERS_OPTION = f"-I{CPP_HEADERS_DIR}"
 # g++ uses a precompiled header only for a program's first #include, found as NAME.gch in the
@@ -137,6 +144,39 @@ def build_javac_archive(lang: Language) -> bool:
     return True
 
 
+def build_java_warm(lang: Language) -> bool:
+    """JAVA_WARM_JAR from the sources in sandbox/java, compiled by the JDK's javac (the agent
+    uses the JDK's own copy of ASM, in java.base). True if built."""
+    if lang.warm_compile is None and lang.warm_run is None:
+        return False
+    sources = sorted(JAVA_WARM_SOURCES.rglob("*.java"))
+    stamp = _stamp(JAVA_WARM_DIR, lang.version, _JAVA_WARM_MANIFEST,
+                   *(f"{s.relative_to(JAVA_WARM_SOURCES)}\0{s.read_text()}" for s in sources))  # fmt: skip
+    if stamp.exists() and JAVA_WARM_JAR.exists():
+        return False
+    _fresh_dir(JAVA_DIR)
+    _fresh_dir(JAVA_WARM_DIR)
+    partial = JAVA_WARM_DIR / f".warm.jar.{os.getpid()}"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            classes = Path(tmp)
+            _run(["/usr/bin/javac", "--add-exports",
+                  "java.base/jdk.internal.org.objectweb.asm=ALL-UNNAMED", "-encoding", "UTF-8",
+                  "-d", str(classes), *map(str, sources)], classes)  # fmt: skip
+            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
+                jar.writestr("META-INF/MANIFEST.MF", _JAVA_WARM_MANIFEST)
+                for compiled in sorted(classes.rglob("*.class")):
+                    jar.write(compiled, str(compiled.relative_to(classes)))
+        partial.chmod(0o644)
+        partial.replace(JAVA_WARM_JAR)
+    finally:
+        partial.unlink(missing_ok=True)
+    for old in JAVA_WARM_DIR.glob(".built-*"):
+        old.unlink()
+    stamp.touch()
+    return True
+
+
 def build_cpp_headers(lang: Language) -> bool:
     """Each of CPP_HEADERS precompiled with the compile command's own flags (a .gch built with
     other -O, -std or -f flags is ignored by g++). True if built."""
@@ -217,6 +257,7 @@ def build_all() -> tuple[list[str], list[str]]:
     """Build whatever is missing or stale: the artifacts built, and why others could not be
     (a compiler without its prebuilt file is slower, never wrong: provisioning goes on)."""
     builders = (("java", build_javac_archive, JAVAC_ARCHIVE),
+                ("java", build_java_warm, JAVA_WARM_JAR),
                 ("cpp", build_cpp_headers, CPP_HEADERS_DIR),
                 ("typescript", build_tsc_snapshot, TSC_SNAPSHOT))  # fmt: skip
     built, failed = [], []

@@ -196,8 +196,11 @@ def load_definition(path: Path) -> Language:
         raw["warm_files"] = MappingProxyType(dict(raw.get("warm_files", {})))
         raw["template_code"] = raw.get("template_code", "").lstrip("\n")
         re.compile(raw.get("version_regex", ""))
+        for name in ("warm_compile", "warm_run"):
+            if "{sources}" in raw.get(name, ()):
+                raise ValueError(f"{name} starts before the program exists: no {{sources}}")
         return Language(**raw)
-    except (OSError, tomllib.TOMLDecodeError, TypeError, re.error) as exc:
+    except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError, re.error) as exc:
         raise LanguageDefinitionError(f"{path.name}: {exc}") from exc
 
 

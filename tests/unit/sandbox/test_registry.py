@@ -63,3 +63,15 @@ def test_a_broken_definition_is_reported(tmp_path: Path) -> None:
     broken.write_text('key = "x"\nname = [\n')
     with pytest.raises(LanguageDefinitionError, match=r"x\.toml"):
         load_definition(broken)
+
+
+def test_a_warm_program_cannot_name_the_sources(tmp_path: Path) -> None:
+    # It starts before the program exists; only the hand-over says what to compile.
+    definition = tmp_path / "x.toml"
+    definition.write_text(
+        'key = "x"\nname = "X"\nruntime = "X"\nfile_name = "Main.x"\n'
+        'run = ["/usr/bin/x", "{sources}"]\nversion_command = ["/usr/bin/x"]\n'
+        'version_regex = "(.*)"\nwarm_run = ["/usr/bin/x", "{sources}"]\n'
+    )
+    with pytest.raises(LanguageDefinitionError, match=r"x\.toml: warm_run .*\{sources\}"):
+        load_definition(definition)
