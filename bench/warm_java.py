@@ -21,8 +21,8 @@ if __package__ in (None, ""):
 
 import argparse
 import fcntl
-import select
 import os
+import select
 import shutil
 import statistics
 import subprocess

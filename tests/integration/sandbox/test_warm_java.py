@@ -9,10 +9,10 @@ user in a directory of their own with the same files.
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import os
-import shlex
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ import pytest
 from bench.warm_java import Outcome, Warm, boxes, commands, make_box, message, run_cold, sandbox_ids
 from sandbox import ErrorCode, Sandbox, Status, registry
 from sandbox.prebuilt import JAVA_WARM_JAR, build_java_warm
-from sandbox.registry import Language, Registry
+from sandbox.registry import Language
 
 from .large_programs import LARGE
 
@@ -341,26 +341,23 @@ def test_the_warm_up_leaves_nothing_in_tmp(java: Language, parent: Path) -> None
         warm.kill()
 
 
-def _handing_over(warm: tuple[str, ...], cold: tuple[str, ...]) -> tuple[str, ...]:
-    """A step command that starts the warm program with the cold command line (as the sandbox
-    expands it, "$@") already waiting on fd 3: the hand-over without a pool."""
-    script = f'exec 3< <(printf "%s\\0" "$@"); exec {shlex.join(warm)}'
-    return ("/bin/bash", "-c", script, "bash", *cold)
+async def _warm_java_ready(sandbox: Sandbox) -> None:
+    pool = sandbox.pool
+    assert pool is not None, "the default settings keep warm sandboxes"
+    pool.demand("java")  # as a run of it would: java is kept warm from now on
+    pool.refill()
+    deadline = time.monotonic() + 120  # the javac warm-up takes about 1 s of CPU
+    while pool.ready_count("java") < 1:
+        assert time.monotonic() < deadline, "no warm java sandbox ready within 120 s"
+        await asyncio.sleep(0.02)
 
 
-async def test_the_warm_programs_work_inside_the_sandbox(
-    java: Language, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Under the step's bwrap, seccomp filter, user, rlimits and cgroup (the JVM with an agent,
-    /proc/self/cmdline, the warm-up in the sandbox's /tmp)."""
-    assert java.compile and java.warm_compile and java.warm_run
-    warm = dataclasses.replace(
-        java,
-        compile=_handing_over(java.warm_compile, java.compile),
-        run=_handing_over(java.warm_run, java.run),
-    )
-    only = Registry([warm])
-    monkeypatch.setattr("sandbox.runner.registry", lambda: only)
+async def test_the_warm_programs_work_inside_the_sandbox(sandbox: Sandbox) -> None:
+    """Through the pool (sandbox/pool.py), under the step's bwrap, seccomp filter, user, rlimits
+    and cgroup: a run whose compile and run steps are both handed to warm JVMs."""
+    assert sandbox.pool is not None
+    await _warm_java_ready(sandbox)
+    taken = sandbox.pool.taken
     source = _main(
         "    public static void main(String[] args) throws Exception {\n"
         '        System.out.println(String.join(",", args) + " " + new java.util.Scanner(System.in).next());\n'
@@ -368,6 +365,7 @@ async def test_the_warm_programs_work_inside_the_sandbox(
         "    }"
     )["Main.java"]
     result = await sandbox.run("java", source, stdin="in\n", args=["a", "b c"])
+    assert sandbox.pool.taken == taken + 1 and result.warm_start, "not through a warm sandbox"
     assert (result.status, result.error_code, result.exit_code) == (
         Status.FAILED,
         ErrorCode.RUNTIME,
@@ -378,7 +376,10 @@ async def test_the_warm_programs_work_inside_the_sandbox(
         'Exception in thread "main" java.lang.IllegalStateException: done\n'
         "\tat Main.main(Main.java:4)\n"
     )
+    await _warm_java_ready(sandbox)
+    taken = sandbox.pool.taken
     result = await sandbox.run("java", _main('    int x = "s";')["Main.java"])
+    assert sandbox.pool.taken == taken + 1
     assert (result.status, result.error_code) == (Status.FAILED, ErrorCode.COMPILE), result
     assert "Main.java:2: error: incompatible types: String cannot be converted to int" in (
         result.compile_output
