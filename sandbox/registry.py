@@ -81,6 +81,12 @@ class Language:
     entry point (`file_name`) first, then the program's other files that end so, sorted."""
     default_files: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Files placed in the work dir unless the program has its own of that name (Go's go.mod)."""
+    warm_compile: tuple[str, ...] | None = None
+    """The compile step's warm program (see the warm sandboxes' protocol): started in the empty
+    work dir before the program exists, it is handed the compile command's argv on fd 3 and then
+    behaves exactly as that command. Limit placeholders only: no `{sources}`."""
+    warm_run: tuple[str, ...] | None = None
+    """The run step's warm program, the same way for `run`."""
 
     @property
     def id(self) -> uuid.UUID:
@@ -167,9 +173,14 @@ def load_definition(path: Path) -> Language:
     """Parse one definition file."""
     try:
         raw = tomllib.loads(path.read_text())
-        for name in ("run", "compile", "check", "version_command", "mounts", "sources"):
+        for name in ("run", "compile", "check", "version_command", "mounts", "sources",
+                     "warm_compile", "warm_run"):  # fmt: skip
             if name in raw:
                 raw[name] = tuple(raw[name])
+        for name in ("warm_compile", "warm_run"):
+            # Started before the program exists: its files cannot be named yet.
+            if "{sources}" in raw.get(name, ()):
+                raise TypeError(f"{name} cannot use {{sources}}")
         raw["env"] = MappingProxyType(dict(raw.get("env", {})))
         raw["libraries"] = tuple(Library(**lib) for lib in raw.get("libraries", ()))
         raw["default_files"] = MappingProxyType(dict(raw.get("default_files", {})))

@@ -63,3 +63,18 @@ def test_a_broken_definition_is_reported(tmp_path: Path) -> None:
     broken.write_text('key = "x"\nname = [\n')
     with pytest.raises(LanguageDefinitionError, match=r"x\.toml"):
         load_definition(broken)
+
+
+def test_a_warm_program_is_a_command_and_names_no_sources(tmp_path: Path) -> None:
+    typescript = registry().get("typescript")
+    assert typescript is not None and typescript.warm_compile is not None
+    # It checks the hand-over against the compile command it carries: they must not drift apart.
+    assert typescript.warm_compile[5:] == typescript.compile
+    definition = tmp_path / "x.toml"
+    definition.write_text(
+        'key = "x"\nname = "X"\nruntime = "x"\nfile_name = "x"\nrun = ["x"]\n'
+        'version_command = ["x"]\nversion_regex = "x"\ntemplate_code = "x"\n'
+        'warm_run = ["x", "{sources}"]\n'
+    )
+    with pytest.raises(LanguageDefinitionError, match="warm_run cannot use"):
+        load_definition(definition)
