@@ -42,7 +42,7 @@ function parseKey(options) {
   // What the parser reads of the options createProgram passes for a file (the rest, where the
   // file's package.json is, the program only notes on the file, and may have learnt more of by
   // the time it asks again).
-  return JSON.stringify([options.languageVersion, options.impliedNodeFormat, options.jsDocParsingMode]);
+  return `${options.languageVersion}/${options.impliedNodeFormat}/${options.jsDocParsingMode}`;
 }
 
 function warm() {
