@@ -75,3 +75,10 @@ def test_a_warm_program_cannot_name_the_sources(tmp_path: Path) -> None:
     )
     with pytest.raises(LanguageDefinitionError, match=r"x\.toml: warm_run .*\{sources\}"):
         load_definition(definition)
+
+
+def test_typescripts_warm_compile_carries_the_compile_command() -> None:
+    typescript = registry().get("typescript")
+    assert typescript is not None and typescript.warm_compile is not None
+    # It checks the hand-over against the compile command it carries: they must not drift apart.
+    assert typescript.warm_compile[5:] == typescript.compile
