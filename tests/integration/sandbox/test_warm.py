@@ -266,3 +266,34 @@ async def test_runs_with_other_limits_or_interactive_stdin_run_cold(sandbox: San
     taken = sandbox.pool.taken
     result = await sandbox.run("python", "print(1)\n", limits=Limits(time_limit_ms=700))
     assert result.stdout == "1\n" and sandbox.pool.taken == taken
+
+
+TYPESCRIPT = {
+    "hello": 'const who: string = "world";\nconsole.log(`Hello, ${who}!`);\n',
+    "type error": 'const n: number = "not a number";\nconsole.log(n);\n',
+    "arguments and stdin": (
+        'import * as fs from "fs";\n'
+        'console.log(process.argv.slice(2), fs.readFileSync(0, "utf8").trim());\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TYPESCRIPT))
+async def test_a_typescript_compile_handed_to_a_warm_tsc_is_the_cold_compile(
+    sandbox: Sandbox, cold: Sandbox, name: str
+) -> None:
+    """The compile step goes to the warm tsc (type checking kept: a type error is still E001
+    with tsc's message); everything a user sees is the cold run's."""
+    kwargs = {"stdin": "abc\n", "args": ["one", "two words"]}
+    await _warm_ready(sandbox, "typescript")
+    assert sandbox.pool is not None
+    taken = sandbox.pool.taken
+    warm = await sandbox.run("typescript", TYPESCRIPT[name], **kwargs)  # type: ignore[arg-type]
+    assert sandbox.pool.taken == taken + 1, "the compile did not go to a warm tsc"
+    ran = await cold.run("typescript", TYPESCRIPT[name], **kwargs)  # type: ignore[arg-type]
+    assert _seen(warm) == _seen(ran)
+    assert warm.compile_output == ran.compile_output
+    if name == "type error":
+        assert warm.error_code is ErrorCode.COMPILE and "TS2322" in warm.compile_output, warm
+    else:
+        assert warm.status is Status.COMPLETED, warm
