@@ -99,20 +99,15 @@ class FakeConn:
     table: list[tuple[str, str, int, str, str]] = field(default_factory=list)
 
     async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
-        if query == streams.LAST_SEQ:
-            return [
-                {
-                    "stream": s,
-                    "key": k,
-                    "seq": max((r[2] for r in self.table if r[:2] == (s, k)), default=None),
-                }
-                for s, k in zip(*args, strict=True)
-            ]
+        if query == streams.RECORD:  # numbered after the stream's last, in order, and stored
+            numbered = []
+            for stream, key, event, data in zip(*args, strict=True):
+                last = max((r[2] for r in self.table if r[:2] == (stream, key)), default=0)
+                self.table.append((stream, key, last + 1, event, data))
+                numbered.append({"seq": last + 1})
+            return numbered
         assert query == streams.EXECUTION_SO_FAR
         return [{"event": r[3], "data": r[4]} for r in self.table if r[:2] == (EXECUTION, args[0])]
-
-    async def executemany(self, query: str, rows: list[tuple[str, str, int, str, str]]) -> None:
-        self.table += rows
 
 
 async def test_a_session_hears_all_of_a_run_whose_request_is_read_after_its_events() -> None:
