@@ -142,19 +142,20 @@ class FakeDb:
 
 @dataclass
 class FakePubSub:
-    """Live messages as Redis delivers them: late, twice, or with one missing."""
+    """Live messages as Redis delivers them: late, twice, or with one missing (a follower of
+    api.live)."""
 
     db: FakeDb
     script: list[int]  # the numbers to deliver, in order
     closed: bool = False
     delivered: list[int] = field(default_factory=list)
 
-    async def get_message(self, ignore_subscribe_messages: bool, timeout: float) -> Any:
+    async def next(self, timeout: float) -> bytes | None:
         assert self.script, "the stream waited for a live message when it should have ended"
         seq = self.script.pop(0)
         self.delivered.append(seq)
         _, event, data = next(r for r in self.db.rows if r[0] == seq)
-        return {"data": msgspec.json.encode({"seq": seq, "event": event, "data": data})}
+        return msgspec.json.encode({"seq": seq, "event": event, "data": data})
 
     async def aclose(self) -> None:
         self.closed = True
@@ -254,7 +255,7 @@ async def test_an_id_the_stream_never_gave_starts_it_from_the_beginning() -> Non
 
 async def test_redis_failing_under_a_live_stream_ends_it_for_the_client_to_resume() -> None:
     class Broken(FakePubSub):
-        async def get_message(self, ignore_subscribe_messages: bool, timeout: float) -> Any:
+        async def next(self, timeout: float) -> bytes | None:
             raise ConnectionError("Redis went away")
 
     rows = [(1, "status", "QUEUED")]
