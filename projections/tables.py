@@ -126,11 +126,11 @@ def _stringify_ids(record: asyncpg.Record) -> dict[str, Any]:
 
 def db_values(row: ExecutionRow | SessionRow) -> tuple[Any, ...]:
     """PostgreSQL text cannot hold NUL, which programs may print: stored as U+FFFD (the log keeps it)."""
-    values = (
-        [row.columns()[name] for name in EXECUTION_COLUMNS]
-        if isinstance(row, ExecutionRow)
-        else astuple(row)
-    )
+    if isinstance(row, ExecutionRow):
+        columns = row.columns()  # once: it builds every column (the outcome's, the JSON ones)
+        values = [columns[name] for name in EXECUTION_COLUMNS]
+    else:
+        values = list(astuple(row))
     return tuple(
         events.files_json(v)
         if isinstance(v, dict)
