@@ -15,6 +15,7 @@ from api.catalogue import Catalogue
 from api.eventlog import EventLog, ProjectionWaiter
 from api.fleet import Fleet
 from api.lag import ConsumerLag
+from api.live import LiveChannels
 from api.proxies import TrustedProxies
 from api.queries import Database
 from api.settings import ApiSettings
@@ -33,6 +34,7 @@ class Services:
     fleet: Fleet = field(init=False)
     proxies: TrustedProxies = field(init=False)
     lag: ConsumerLag = field(init=False)
+    live: LiveChannels = field(init=False)
 
     def __post_init__(self) -> None:
         timeout = self.settings.dependency_timeout_s
@@ -51,6 +53,7 @@ class Services:
         self.fleet = Fleet(self.redis, self.settings.worker_dead_after_s)
         self.proxies = TrustedProxies(self.settings.proxy_networks())
         self.lag = ConsumerLag(self.settings, self.db)
+        self.live = LiveChannels(self.redis, timeout)
 
     async def start(self) -> None:
         await self.db.start()
@@ -62,6 +65,7 @@ class Services:
         await self.eventlog.stop()
         await self.waiter.stop()
         await self.db.stop()
+        await self.live.close()
         await self.redis.aclose()
 
 

@@ -23,9 +23,9 @@ import redis.asyncio as aioredis
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
-from redis.asyncio.client import PubSub
 
 from api.errors import DependencyDown, InvalidInput
+from api.live import Follower
 from api.results import present, with_rerun
 from api.services import Services
 
@@ -67,17 +67,15 @@ async def open_stream(
     Redis or PostgreSQL failing later raises DependencyDown from the iterator: the client
     resumes from its last event. Close the iterator (`aclose`) to unsubscribe.
     """
-    pubsub = services.redis.pubsub()
     try:
-        await pubsub.subscribe(f"{stream}:{key}")
-    except (aioredis.RedisError, OSError) as exc:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        follower = await services.live.follow(f"{stream}:{key}")
+    except (aioredis.RedisError, OSError, TimeoutError) as exc:
         raise DependencyDown("Redis is unavailable", service="redis") from exc
-    return _follow(services, pubsub, stream, key, after)
+    return _follow(services, follower, stream, key, after)
 
 
 async def _follow(
-    services: Services, pubsub: PubSub, stream: Stream, key: uuid.UUID, after: int
+    services: Services, follower: Follower, stream: Stream, key: uuid.UUID, after: int
 ) -> AsyncGenerator[StreamEvent, None]:
     try:
         # Every event is stored before it is published, so a client can only know stored ids.
@@ -96,14 +94,12 @@ async def _follow(
             # Then live, until a gap in the numbers or a long silence sends us back.
             while True:
                 try:
-                    message = await pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=IDLE_CHECK_S
-                    )
+                    message = await follower.next(IDLE_CHECK_S)
                 except (aioredis.RedisError, OSError) as exc:
                     raise DependencyDown("Redis is unavailable", service="redis") from exc
                 if message is None:
                     break
-                live = msgspec.json.decode(message["data"], type=LiveMessage)
+                live = msgspec.json.decode(message, type=LiveMessage)
                 if live.seq <= last:
                     continue  # delivered already (from the table, or sent twice)
                 if live.seq > last + 1:
@@ -113,8 +109,7 @@ async def _follow(
                 if stream == "execution" and live.event == "result":
                     return
     finally:
-        with contextlib.suppress(aioredis.RedisError, OSError):  # it goes with the connection
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await follower.aclose()
 
 
 async def _event(services: Services, seq: int, event: str, data: str) -> StreamEvent:
@@ -199,4 +194,9 @@ def server_sent(events: AsyncGenerator[StreamEvent, None]) -> ServerSentEvent:
                     await step
             await asyncio.shield(events.aclose())
 
-    return ServerSentEvent(messages())
+    content = messages()
+    response = ServerSentEvent(content)
+    # Litestar's SSE iterator reads its own header chunks on a worker thread before the first
+    # message: a thread hop per stream, for nothing here. The messages are encoded as it would.
+    response.iterator = (message.encode() async for message in content)
+    return response

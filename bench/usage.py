@@ -27,17 +27,22 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its waited-for children."""
+SANDBOX = "sandbox"  # what the processors' child processes used: launchers, bwrap, the programs
+
+
+def cpu_s(pid: int, children: bool = True) -> float:
+    """User + system CPU seconds of a process, and of its waited-for children unless told not."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return sum(int(v) for v in fields[11:15]) / TICKS
+    return sum(int(v) for v in fields[11 : 15 if children else 13]) / TICKS
 
 
 def cpu_snapshot(pids: dict[str, list[int]]) -> dict[str, float]:
-    """CPU seconds used so far per service (whole process tree)."""
+    """CPU seconds used so far per service (whole process tree). A processors worker's child
+    processes are the sandbox's (each run's launcher, bwrap and program): counted apart, as
+    `sandbox`, since the services' figure is meant without the programs."""
     table = parents()
     out = {}
     for name, roots in pids.items():
@@ -46,8 +51,12 @@ def cpu_snapshot(pids: dict[str, list[int]]) -> dict[str, float]:
             pid = todo.pop()
             total += cpu_s(pid)
             todo += children(pid, table)
-        if roots:
-            out[name] = total
+        if not roots:
+            continue
+        out[name] = total
+        if name.startswith("processors"):
+            out[name] = sum(cpu_s(pid, children=False) for pid in roots)
+            out[SANDBOX] = out.get(SANDBOX, 0.0) + total - out[name]
     return out
 
 

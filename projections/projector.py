@@ -109,21 +109,46 @@ def parse(records: Records) -> Batch:
 
 @dataclass
 class Applied:
-    """What a batch changed: the executions' rows, and the events recorded in the live streams."""
+    """What a batch changed: the executions' rows, the events recorded in the live streams, and
+    the offsets stored (none unless asked to advance them)."""
 
     changed: list[ExecutionRow]
     recorded: list[streams.Recorded]
+    advanced: dict[TopicPartition, int] = field(default_factory=dict)
 
 
-async def apply_batch(conn: asyncpg.Connection[Any], batch: Batch) -> Applied:
-    """Fold a batch into the tables and the live streams (inside the caller's transaction)."""
+def columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as one list per column (what `unnest` takes), `width` empty lists for no rows."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+async def apply_batch(
+    conn: asyncpg.Connection[Any], batch: Batch, advance: bool = False
+) -> Applied:
+    """Fold a batch into the tables and the live streams (inside the caller's transaction); with
+    `advance`, store its offsets too and NOTIFY them (delivered at commit).
+
+    The appends (history, output, offsets) go in one statement: a batch is a handful of round
+    trips whatever it holds, so its cost per event falls as batches grow under load.
+    """
     told: list[streams.Item] = []
+    chunks: list[tuple[Any, ...]] = []
     # Sessions first: an autosave and the run of it in one batch are told in that order.
     await apply_sessions(conn, batch.sessions, told)
-    changed = await apply_executions(conn, batch.executions, told)
-    if batch.history:
-        await conn.executemany(queries.INSERT_HISTORY, batch.history)
-    return Applied(changed, await streams.record(conn, told))
+    changed = await apply_executions(conn, batch.executions, told, chunks)
+    recorded = await streams.record(conn, told)
+    offsets = list(batch.offsets.items()) if advance else []
+    rows = await conn.fetch(
+        queries.WRITE_BATCH,
+        *columns(batch.history, 9),
+        *columns(chunks, 5),
+        [tp.topic for tp, _ in offsets],
+        [tp.partition for tp, _ in offsets],
+        [offset for _, offset in offsets],
+        NOTIFY_CHANNEL,
+    )
+    advanced = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+    return Applied(changed, recorded, advanced)
 
 
 def unapplied(records: Records, stored: dict[TopicPartition, int]) -> tuple[Records, int]:
@@ -324,18 +349,8 @@ class Projector:
                 log.warning("skipped %d events already applied", skipped)
             if not fresh:
                 return
-            batch = parse(fresh)
-            applied = await apply_batch(conn, batch)
-            tps = list(batch.offsets.items())
-            advanced = await conn.fetch(
-                queries.ADVANCE_OFFSETS,
-                [tp.topic for tp, _ in tps],
-                [tp.partition for tp, _ in tps],
-                [offset for _, offset in tps],
-                NOTIFY_CHANNEL,
-            )
-        for r in advanced:
-            self.applied[TopicPartition(r["topic"], r["partition"])] = r["next_offset"]
+            applied = await apply_batch(conn, parse(fresh), advance=True)
+        self.applied.update(applied.advanced)
         for row in applied.changed:
             log.info(
                 "execution projected",

@@ -28,19 +28,6 @@ LOCK_OFFSETS = (
     " ON (o.topic, o.partition) = (p.topic, p.partition)"
     " FOR UPDATE OF o"
 )
-# One round trip: advance every partition of the batch (never backwards), then NOTIFY what is
-# now stored (delivered at commit).
-ADVANCE_OFFSETS = (
-    "WITH advanced AS ("
-    " INSERT INTO projection_offsets (topic, partition, next_offset)"
-    " SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])"
-    " ON CONFLICT (topic, partition) DO UPDATE"
-    " SET next_offset = GREATEST(projection_offsets.next_offset, EXCLUDED.next_offset)"
-    " RETURNING topic, partition, next_offset),"
-    " notified AS (SELECT pg_notify($4, string_agg("
-    "topic || ':' || partition || ':' || next_offset, ',')) FROM advanced)"
-    " SELECT topic, partition, next_offset FROM advanced, notified"
-)
 # Who holds the projector's leader lock (a bigint key shows as two halves in pg_locks).
 LOCK_HOLDER = (
     "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
@@ -63,10 +50,6 @@ SELECT_EXECUTIONS = (
     f"SELECT {', '.join(EXECUTION_COLUMNS)} FROM executions WHERE execution_id = ANY($1::uuid[])"
 )
 UPSERT_EXECUTION = _upsert("executions", EXECUTION_COLUMNS)
-INSERT_OUTPUT = (
-    "INSERT INTO execution_output (execution_id, attempt, stream, seq, data) "
-    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
-)
 INSERT_DEAD_LETTER = (
     "INSERT INTO dead_letters (execution_id, attempts, reason, dead_lettered_at) "
     "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
@@ -75,8 +58,28 @@ INSERT_REVISION = (
     "INSERT INTO session_revisions (session_id, revision, event_id, kind, source_code, at, files) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
 )
-INSERT_HISTORY = (
-    'INSERT INTO execution_history (topic, partition, "offset", execution_id, event_id, type,'
-    " version, occurred_at, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    " ON CONFLICT DO NOTHING"
+# One round trip for what a batch appends: its events to `execution_history`, its output chunks to
+# `execution_output`, then the offsets advanced (never backwards; none for a replay) and NOTIFYed
+# (delivered at commit). Each part is a column array per field, so the statement is the same
+# whatever the batch holds (asyncpg prepares it once).
+WRITE_BATCH = (
+    "WITH history AS ("
+    ' INSERT INTO execution_history (topic, partition, "offset", execution_id, event_id, type,'
+    " version, occurred_at, payload)"
+    " SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::uuid[], $5::uuid[],"
+    " $6::text[], $7::int[], $8::timestamptz[], $9::text[])"
+    " ON CONFLICT DO NOTHING),"
+    " output AS ("
+    " INSERT INTO execution_output (execution_id, attempt, stream, seq, data)"
+    " SELECT * FROM unnest($10::uuid[], $11::int[], $12::text[], $13::int[], $14::text[])"
+    " ON CONFLICT DO NOTHING),"
+    " advanced AS ("
+    " INSERT INTO projection_offsets (topic, partition, next_offset)"
+    " SELECT * FROM unnest($15::text[], $16::int[], $17::bigint[])"
+    " ON CONFLICT (topic, partition) DO UPDATE"
+    " SET next_offset = GREATEST(projection_offsets.next_offset, EXCLUDED.next_offset)"
+    " RETURNING topic, partition, next_offset),"
+    " notified AS (SELECT pg_notify($18, string_agg("
+    "topic || ':' || partition || ':' || next_offset, ',')) FROM advanced HAVING count(*) > 0)"
+    " SELECT topic, partition, next_offset FROM advanced, notified"
 )

@@ -30,15 +30,21 @@ EXECUTION = "execution"
 SESSION = "session"
 CATCH_UP = "catch-up"  # not an event: `record` puts the execution's stream so far in its place
 
-LAST_SEQ = (
-    "SELECT s.stream, s.key::text AS key, (SELECT max(e.seq) FROM stream_events e"
-    " WHERE e.stream = s.stream AND e.key = s.key) AS seq"
-    " FROM unnest($1::text[], $2::uuid[]) AS s (stream, key)"
-)
 EXECUTION_SO_FAR = (
     "SELECT event, data FROM stream_events WHERE stream = 'execution' AND key = $1 ORDER BY seq"
 )
-INSERT = "INSERT INTO stream_events (stream, key, seq, event, data) VALUES ($1, $2, $3, $4, $5)"
+# One round trip: number the items after what each stream holds (in their order within a stream)
+# and store them; the numbers come back in the items' order.
+RECORD = (
+    "WITH items AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[])"
+    " WITH ORDINALITY AS i (stream, key, event, data, n)),"
+    " numbered AS (SELECT i.*, coalesce((SELECT max(e.seq) FROM stream_events e"
+    " WHERE e.stream = i.stream AND e.key = i.key), 0)"
+    " + row_number() OVER (PARTITION BY i.stream, i.key ORDER BY i.n) AS seq FROM items i),"
+    " stored AS (INSERT INTO stream_events (stream, key, seq, event, data)"
+    " SELECT stream, key, seq, event, data FROM numbered)"
+    " SELECT seq FROM numbered ORDER BY n"
+)
 
 
 @dataclass(frozen=True)
@@ -162,17 +168,17 @@ async def record(conn: Connection, items: list[Item]) -> list[Recorded]:
     items = await _catch_up(conn, items)
     if not items:
         return []
-    keys = list({(item.stream, item.key) for item in items})
-    last: dict[tuple[str, str], int] = {
-        (r["stream"], r["key"]): r["seq"] or 0
-        for r in await conn.fetch(LAST_SEQ, [s for s, _ in keys], [k for _, k in keys])
-    }
-    recorded = []
-    for item in items:
-        seq = last[(item.stream, item.key)] = last[(item.stream, item.key)] + 1
-        recorded.append(Recorded(item.stream, item.key, seq, item.event, item.data))
-    await conn.executemany(INSERT, [(r.stream, r.key, r.seq, r.event, r.data) for r in recorded])
-    return recorded
+    rows = await conn.fetch(
+        RECORD,
+        [item.stream for item in items],
+        [item.key for item in items],
+        [item.event for item in items],
+        [item.data for item in items],
+    )
+    return [
+        Recorded(item.stream, item.key, row["seq"], item.event, item.data)
+        for item, row in zip(items, rows, strict=True)
+    ]
 
 
 async def _catch_up(conn: Connection, items: list[Item]) -> list[Item]:

@@ -66,10 +66,14 @@ async def apply_sessions(
 
 
 async def apply_executions(
-    conn: Connection, batch: list[Envelope[events.Event]], told: list[streams.Item]
+    conn: Connection,
+    batch: list[Envelope[events.Event]],
+    told: list[streams.Item],
+    chunks: list[tuple[Any, ...]],
 ) -> list[ExecutionRow]:
     """Fold execution events; the rows changed. What they tell the live streams is appended to
-    `told`, event by event, in the order they were folded."""
+    `told`, event by event, in the order they were folded; their output chunks, as
+    `execution_output` rows, to `chunks` (the caller writes them with the rest of the batch)."""
     if not batch:
         return []
     ids = list({e.key for e in batch})
@@ -78,7 +82,6 @@ async def apply_executions(
         row = ExecutionRow.from_columns(_stringify_ids(record))
         rows[row.execution_id] = row
     before = dict(rows)
-    chunks = []
     dead = []
     for envelope in batch:
         payload = envelope.payload
@@ -107,8 +110,6 @@ async def apply_executions(
     changed = [row for key, row in rows.items() if row != before.get(key)]
     if changed:
         await conn.executemany(queries.UPSERT_EXECUTION, [db_values(row) for row in changed])
-    if chunks:
-        await conn.executemany(queries.INSERT_OUTPUT, chunks)
     if dead:
         await conn.executemany(queries.INSERT_DEAD_LETTER, dead)
     return changed
@@ -125,11 +126,11 @@ def _stringify_ids(record: asyncpg.Record) -> dict[str, Any]:
 
 def db_values(row: ExecutionRow | SessionRow) -> tuple[Any, ...]:
     """PostgreSQL text cannot hold NUL, which programs may print: stored as U+FFFD (the log keeps it)."""
-    values = (
-        [row.columns()[name] for name in EXECUTION_COLUMNS]
-        if isinstance(row, ExecutionRow)
-        else astuple(row)
-    )
+    if isinstance(row, ExecutionRow):
+        columns = row.columns()  # once: it builds every column (the outcome's, the JSON ones)
+        values = [columns[name] for name in EXECUTION_COLUMNS]
+    else:
+        values = list(astuple(row))
     return tuple(
         events.files_json(v)
         if isinstance(v, dict)

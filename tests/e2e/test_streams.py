@@ -116,7 +116,7 @@ async def test_output_is_seen_line_by_line_while_the_program_runs(
     gaps = [arrivals[i + 1] - arrivals[i] for i in range(4)]
     assert min(gaps) > 0.1, gaps
     # Each line reached the client before the program printed the next one (0.3 s later), and
-    # typically within 200 ms of its print (flush every 50 ms, projector fetch wait 100 ms).
+    # typically within 200 ms of its print (flush every 50 ms, then the hops to the client).
     assert max(delays) < 0.3, delays
     assert statistics.median(delays) < 0.2, delays
     print(f"print-to-client delays (s): {[round(d, 3) for d in delays]}")

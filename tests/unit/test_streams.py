@@ -99,20 +99,15 @@ class FakeConn:
     table: list[tuple[str, str, int, str, str]] = field(default_factory=list)
 
     async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
-        if query == streams.LAST_SEQ:
-            return [
-                {
-                    "stream": s,
-                    "key": k,
-                    "seq": max((r[2] for r in self.table if r[:2] == (s, k)), default=None),
-                }
-                for s, k in zip(*args, strict=True)
-            ]
+        if query == streams.RECORD:  # numbered after the stream's last, in order, and stored
+            numbered = []
+            for stream, key, event, data in zip(*args, strict=True):
+                last = max((r[2] for r in self.table if r[:2] == (stream, key)), default=0)
+                self.table.append((stream, key, last + 1, event, data))
+                numbered.append({"seq": last + 1})
+            return numbered
         assert query == streams.EXECUTION_SO_FAR
         return [{"event": r[3], "data": r[4]} for r in self.table if r[:2] == (EXECUTION, args[0])]
-
-    async def executemany(self, query: str, rows: list[tuple[str, str, int, str, str]]) -> None:
-        self.table += rows
 
 
 async def test_a_session_hears_all_of_a_run_whose_request_is_read_after_its_events() -> None:
@@ -147,19 +142,20 @@ class FakeDb:
 
 @dataclass
 class FakePubSub:
-    """Live messages as Redis delivers them: late, twice, or with one missing."""
+    """Live messages as Redis delivers them: late, twice, or with one missing (a follower of
+    api.live)."""
 
     db: FakeDb
     script: list[int]  # the numbers to deliver, in order
     closed: bool = False
     delivered: list[int] = field(default_factory=list)
 
-    async def get_message(self, ignore_subscribe_messages: bool, timeout: float) -> Any:
+    async def next(self, timeout: float) -> bytes | None:
         assert self.script, "the stream waited for a live message when it should have ended"
         seq = self.script.pop(0)
         self.delivered.append(seq)
         _, event, data = next(r for r in self.db.rows if r[0] == seq)
-        return {"data": msgspec.json.encode({"seq": seq, "event": event, "data": data})}
+        return msgspec.json.encode({"seq": seq, "event": event, "data": data})
 
     async def aclose(self) -> None:
         self.closed = True
@@ -259,7 +255,7 @@ async def test_an_id_the_stream_never_gave_starts_it_from_the_beginning() -> Non
 
 async def test_redis_failing_under_a_live_stream_ends_it_for_the_client_to_resume() -> None:
     class Broken(FakePubSub):
-        async def get_message(self, ignore_subscribe_messages: bool, timeout: float) -> Any:
+        async def next(self, timeout: float) -> bytes | None:
             raise ConnectionError("Redis went away")
 
     rows = [(1, "status", "QUEUED")]
