@@ -33,7 +33,10 @@ async def _call(argv: list[str], cwd: Path, env: dict[str, str]) -> int:
 async def bare_run(lang: Language, scratch: Path) -> float:
     """Milliseconds to compile (if needed) and run the template directly; raises if it fails."""
     box = Path(tempfile.mkdtemp(dir=scratch))
-    env = {**SCRATCH_ENV, "HOME": str(box), "TMPDIR": str(box), **lang.env}
+    # A temporary directory beside the box, not the box itself: Go ignores a go.mod in the root
+    # of the system's temporary directory.
+    tmp = Path(tempfile.mkdtemp(dir=scratch))
+    env = {**SCRATCH_ENV, "HOME": str(box), "TMPDIR": str(tmp), **lang.env}
     if "GOCACHE" in env:  # a private cache, warmed by the first (discarded) run
         env["GOCACHE"] = str(scratch / "gocache")
         env["GOPATH"] = str(scratch / "gopath")
@@ -49,6 +52,7 @@ async def bare_run(lang: Language, scratch: Path) -> float:
         return (time.perf_counter() - started) * 1000
     finally:
         shutil.rmtree(box, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def sandboxed_run(sandbox: Sandbox, lang: Language) -> float:
