@@ -118,6 +118,10 @@ class WarmSet:
     gid: int
     workdir: Workdir
     steps: dict[str, WarmStep]
+    definition: object = None
+    """The language definition its programs were started from: a run of another (a changed
+    definition file, a test's own) is never handed to it, since its warm program would refuse a
+    command line it was not started for."""
     binds: list[tuple[Path, str]] = field(default_factory=list)
     """Its build-cache binds (made with its work directory)."""
     started: float = field(default_factory=time.monotonic)
@@ -156,8 +160,10 @@ class WarmPool:
     """Warm sets by (language, limits), sized from demand; see the module's docstring."""
 
     def __init__(self, starter: Starter, users: int, total: int, slots: int,
-                 always: Iterable[str], defaults: Callable[[str], Limits]) -> None:  # fmt: skip
+                 always: Iterable[str], defaults: Callable[[str], Limits],
+                 definition: Callable[[str], object] = lambda key: None) -> None:  # fmt: skip
         self._start = starter
+        self._definition = definition
         self._total = total
         self._slots = slots
         self._always = tuple(always)
@@ -205,8 +211,11 @@ class WarmPool:
         counts as demand for the language."""
         self.demand(language)
         chosen = None
+        definition = self._definition(language)
         for warm in list(self._sets):
             if warm.language != language or warm.limits != limits:
+                continue
+            if warm.definition != definition:
                 continue
             state = warm.ready()
             if state is None:
@@ -239,7 +248,11 @@ class WarmPool:
         targets = self.targets()
         have: dict[str, int] = collections.Counter()
         for warm in list(self._sets):
-            keep = warm.limits == self._defaults(warm.language) and warm.ready() is not None
+            keep = (
+                warm.limits == self._defaults(warm.language)
+                and warm.definition == self._definition(warm.language)
+                and warm.ready() is not None
+            )
             if not keep or have[warm.language] >= targets.get(warm.language, 0):
                 self._drop(warm)
                 continue

@@ -192,7 +192,8 @@ class Sandbox:
             self._warm_files = self._place_warm_files()
             self.pool = WarmPool(self._start_warm, s.warm_users, s.warm_max, s.slots,
                                  [k for k in s.warm_languages if self._warmable(k)],
-                                 lambda key: self.limits_for(self._language(key)))  # fmt: skip
+                                 lambda key: self.limits_for(self._language(key)),
+                                 lambda key: registry().get(key))  # fmt: skip
             self._refill_warm()
         # True only for `python -m sandbox warm`: binds the shared build cache writable.
         self.warming = False
@@ -266,7 +267,7 @@ class Sandbox:
                 step.discard()
             workdir.remove()
             raise
-        return WarmSet(key, limits, index, uid, gid, workdir, steps, binds=binds)
+        return WarmSet(key, limits, index, uid, gid, workdir, steps, definition=lang, binds=binds)
 
     def _warm_step(self, spec: StepSpec, uid: int, gid: int) -> WarmStep:
         assert self.launcher is not None and self.cgroups is not None

@@ -58,10 +58,20 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _wait_gone(warm: WarmSet) -> None:
-    """Until the set's interpreter has exited (its pipes closed with it)."""
+def _exited(pid: int) -> bool:
+    """A zombie or gone: its descriptors are closed (a dying process loses its memory, and so
+    its cmdline, before its files)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _wait_gone(warm: WarmSet, pids: list[int]) -> None:
+    """Until the set's killed interpreter has exited (its pipes closed with it)."""
     deadline = time.monotonic() + 5
-    while any("python3" in _cmdline(pid) for s in warm.steps.values() for pid in s.armed.cg.pids()):
+    while not all(_exited(pid) for pid in pids):
         assert time.monotonic() < deadline, "the killed interpreter did not exit"
         time.sleep(0.005)
 
@@ -223,7 +233,7 @@ async def test_a_dead_warm_sandbox_is_never_handed_a_run(sandbox: Sandbox) -> No
     for pid in interpreters:
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while any("python3" in _cmdline(pid) for pid in interpreters):
+    while not all(_exited(pid) for pid in interpreters):
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)
     taken = sandbox.pool.taken
@@ -244,11 +254,11 @@ async def test_a_warm_sandbox_dying_at_the_hand_over_runs_its_run_cold(
     def take_and_kill(language: str, limits: Limits) -> WarmSet | None:
         warm = original(language, limits)
         assert warm is not None, "a warm sandbox was ready"
-        for step in warm.steps.values():
-            for pid in step.armed.cg.pids():
-                if "python3" in _cmdline(pid):
-                    os.kill(pid, signal.SIGKILL)
-        _wait_gone(warm)
+        pids = [pid for step in warm.steps.values() for pid in step.armed.cg.pids()
+                if "python3" in _cmdline(pid)]  # fmt: skip
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone(warm, pids)
         return warm
 
     sandbox.pool.take = take_and_kill  # type: ignore[method-assign]
