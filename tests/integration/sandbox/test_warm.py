@@ -285,6 +285,10 @@ TYPESCRIPT = {
         'import * as fs from "fs";\n'
         'console.log(process.argv.slice(2), fs.readFileSync(0, "utf8").trim());\n'
     ),
+    "uncaught error": (
+        "function f(): never {\n  throw new RangeError('boom');\n}\n"
+        "console.log(process.execArgv, Object.keys(require.cache));\nf();\n"
+    ),
 }
 
 
@@ -293,7 +297,8 @@ async def test_a_typescript_compile_handed_to_a_warm_tsc_is_the_cold_compile(
     sandbox: Sandbox, cold: Sandbox, name: str
 ) -> None:
     """The compile step goes to the warm tsc (type checking kept: a type error is still E001
-    with tsc's message); everything a user sees is the cold run's."""
+    with tsc's message), the run step to the warm node; everything a user sees is the cold
+    run's, the stack trace of an uncaught error included."""
     kwargs = {"stdin": "abc\n", "args": ["one", "two words"]}
     await _warm_ready(sandbox, "typescript")
     assert sandbox.pool is not None
@@ -305,5 +310,7 @@ async def test_a_typescript_compile_handed_to_a_warm_tsc_is_the_cold_compile(
     assert warm.compile_output == ran.compile_output
     if name == "type error":
         assert warm.error_code is ErrorCode.COMPILE and "TS2322" in warm.compile_output, warm
+    elif name == "uncaught error":
+        assert warm.warm_start and "RangeError: boom" in warm.stderr, warm
     else:
-        assert warm.status is Status.COMPLETED, warm
+        assert warm.status is Status.COMPLETED and warm.warm_start, warm
