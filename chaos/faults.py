@@ -196,11 +196,21 @@ async def check_api(ctx: Context, report: Report, timeout: float = 30.0) -> None
 async def kill_executor(ctx: Context, count: int | None = None) -> Report:
     report = Report("executor-kill9", "kill -9 of an executor during the runs",
                     plan("kill9", count or ctx.runs))  # fmt: skip
-    name = ctx.target.executors[0]
 
     async def inject() -> None:
-        # Killed mid-run, or the fault tests nothing: wait for a run on it (the load goes on).
-        busy = await running_on(ctx, report.runs, ctx.target.worker_id(name), ctx.spread_s + 20)
+        # Killed mid-run, or the fault tests nothing: wait for a run on an executor (the load
+        # goes on), then kill that one. Which executor gets which run is the partitions' choice:
+        # a fixed one may get only runs too short to be caught running.
+        deadline = time.monotonic() + ctx.spread_s + 20
+        name, busy = ctx.target.executors[0], 0
+        while not busy and time.monotonic() < deadline:
+            for candidate in ctx.target.executors:
+                busy = await running_on(ctx, report.runs, ctx.target.worker_id(candidate), 0)
+                if busy:
+                    name = candidate
+                    break
+            else:
+                await asyncio.sleep(0.02)
         report.in_flight = busy
         await ctx.target.kill(name, signal.SIGKILL)
         report.notes.append(f"SIGKILL to {name} while it ran {busy} of these runs")
