@@ -70,9 +70,6 @@ class WarmStep:
     """Write end of the control pipe (the program's fd 3): the run's command line goes here."""
     ready_r: int
     """Read end of the ready pipe (the program's fd 4), non-blocking: `R` once it waits."""
-    merge: bool
-    """stderr goes into stdout (compile steps)."""
-    started: float = field(default_factory=time.monotonic)
     said_ready: bool = False
 
     def ready(self) -> bool | None:
@@ -174,8 +171,7 @@ class WarmPool:
         self._ready_s: dict[str, float] = {}  # recent time from start to ready, per language
         self._closed = False
         _POOLS.add(self)
-        self.taken = 0  # runs handed to a warm set (for tests and metrics)
-        self.cold = 0  # runs of a language with a warm program that found none ready
+        self.taken = 0  # runs handed to a warm set (for tests)
 
     def demand(self, language: str, now: float | None = None) -> None:
         """Count one run of `language` (it sizes the language's sets)."""
@@ -223,7 +219,6 @@ class WarmPool:
             elif state and chosen is None:
                 chosen = warm
         if chosen is None:
-            self.cold += 1
             return None
         self._sets.remove(chosen)
         assert chosen.ready_at is not None

@@ -293,7 +293,7 @@ class Sandbox:
                 os.close(fd)
             armed.discard()
             raise
-        return WarmStep(armed, stdin, control, ready_r, merge=spec.stderr_cap is None)
+        return WarmStep(armed, stdin, control, ready_r)
 
     def close(self) -> None:
         """Tear down finished runs now, kill the armed launchers and remove their cgroups (also
