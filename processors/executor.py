@@ -13,7 +13,7 @@ import logging
 import time
 from datetime import UTC, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 import redis.asyncio as aioredis
@@ -72,10 +72,26 @@ def outcome_of(
 
 
 async def execute(worker: Worker, raw: bytes) -> None:
-    """Never raises but CancelledError: Faust would ack the message and drop it."""
+    """A dispatch record from Kafka. Never raises but CancelledError: Faust would ack the
+    message and drop it."""
     accepted = read(raw, events.RunAccepted)
     if accepted is None:
         return
+    if worker.handed.take((accepted.execution_id, accepted.attempt)):
+        return  # this worker started it when it was accepted (processors/dispatch.py)
+    worker.active += 1
+    try:
+        await run_accepted(worker, accepted, raw, "log")
+    finally:
+        worker.active -= 1
+
+
+async def run_accepted(
+    worker: Worker, accepted: events.RunAccepted, raw: bytes, path: Literal["local", "log"]
+) -> None:
+    """Claim the attempt, then run it (`raw`: the dispatch record, kept for the monitor). `path`
+    says how it reached the executor: from the dispatch topic, or handed over by the safety
+    agent of this worker. Never raises but CancelledError."""
     request = accepted.request
     extra = {"execution_id": request.execution_id, "attempt": accepted.attempt}
     started_at = datetime.now(UTC)
@@ -91,6 +107,7 @@ async def execute(worker: Worker, raw: bytes) -> None:
     if claimed_before:
         log.info("attempt %d already claimed, skipped", claimed_before, extra=extra)
         return
+    metrics.DISPATCHES.labels(path).inc()
     try:
         if await worker.redis.exists(COOLDOWN_KEY.format(request.session_id)):
             await refuse_during_cooldown(worker, request)

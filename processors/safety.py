@@ -12,11 +12,11 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from processors import heartbeat
+from processors import dispatch, heartbeat
 from processors.failures import backoff, dead_letter, settle_neutral
-from processors.publisher import consume, publish, read, trace_headers
+from processors.publisher import consume, publish, read, send, trace_headers
 from processors.rules import check
-from schemas import events
+from schemas import encode, events, new_event
 from telemetry import metrics
 
 if TYPE_CHECKING:
@@ -65,8 +65,24 @@ async def screen_once(worker: Worker, request: events.RunRequested) -> None:
         worker.settings.infinite_loop_rule,
     )
     if isinstance(decision, events.RunAccepted):
-        await publish(worker.dispatch, decision, trace_headers(request))
-        log.info("run accepted", extra={"execution_id": request.execution_id})
+        headers = trace_headers(request)
+        envelope = new_event(decision)
+        appended = await send(worker.dispatch, envelope, headers)
+        # Sent: this worker may start the run now (its claim racing the broker's ack) rather
+        # than wait for the record to come back from the topic (processors/dispatch.py).
+        local = dispatch.offer(worker, decision, encode(envelope), headers)
+        try:
+            await appended
+        except Exception as exc:
+            if not local:
+                raise  # screened again, with backoff (the record is the run's only way on)
+            # The run goes on here, claimed in Redis with its record (what the monitor needs if
+            # this worker dies); the record in the topic is only the fleet's copy of the work.
+            log.warning(
+                "dispatch record not appended; the run goes on here",
+                extra={"execution_id": request.execution_id, "error": str(exc)},
+            )
+        log.info("run accepted", extra={"execution_id": request.execution_id, "local": local})
     else:
         await publish(worker.events, decision, trace_headers(request))
         await settle_neutral(worker, request)

@@ -83,6 +83,14 @@ class ProcessorSettings(Endpoints, frozen=True, kw_only=True):
             "or on the worker's event loop (processors/transport.py; see README, One Faust hop)"
         ),
     ] = "thread"
+    local_dispatch: Annotated[
+        bool,
+        Meta(
+            description="a run accepted by this worker's safety agent starts here at once when "
+            "a slot is free, without waiting for its record to come back from the dispatch topic "
+            "(processors/dispatch.py)"
+        ),
+    ] = True
     metrics_port: Annotated[
         int, Meta(ge=0, le=65535, description="Prometheus /metrics port of this worker; 0: off")
     ] = 9464

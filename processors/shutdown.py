@@ -38,9 +38,10 @@ async def drain(worker: Worker) -> bool:
     except (aioredis.RedisError, OSError) as exc:
         log.warning("draining beat not recorded: %s", exc)
     deadline = time.monotonic() + worker.settings.shutdown_grace_s
-    while worker.running and time.monotonic() < deadline:  # noqa: ASYNC110 (cheap; no event to wire)
+    # A run handed over locally (processors/dispatch.py) may not have claimed its attempt yet.
+    while (worker.running or worker.local_runs) and time.monotonic() < deadline:  # noqa: ASYNC110 (cheap; no event to wire)
         await asyncio.sleep(POLL_S)
-    if worker.running:
+    if worker.running or worker.local_runs:
         log.warning(
             "grace period over, runs abandoned to the monitor",
             extra={"running": [r.execution_id for r in worker.running.values()]},
@@ -67,6 +68,15 @@ class DrainingWorker(faust.Worker):
             self._drain_task = asyncio.ensure_future(self._drain_then_stop())
         else:  # told twice: stop now (what runs is abandoned to the monitor)
             super()._on_sigterm()
+
+    async def on_stop(self) -> None:
+        """Runs handed over locally are not the agents' and stop with the worker, as theirs do:
+        cancelled, their claims left to the monitor."""
+        local = list(self.processors.local_runs)
+        for task in local:
+            task.cancel()
+        await asyncio.gather(*local, return_exceptions=True)
+        await super().on_stop()
 
     async def _drain_then_stop(self) -> None:
         try:

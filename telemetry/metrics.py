@@ -50,6 +50,14 @@ QUEUE_WAIT = Histogram(
     buckets=_QUEUE_BUCKETS,
     registry=PROCESSORS,
 )
+DISPATCHES = Counter(
+    "runbox_dispatches",
+    "Attempts claimed by this worker, by path: local (started by the worker that accepted it, "
+    "without waiting for its record to come back from executions.dispatch) or log (its record "
+    "read from executions.dispatch)",
+    ["path"],
+    registry=PROCESSORS,
+)
 RUN_DURATION = Histogram(
     "runbox_run_duration_seconds",
     "The program's wall time in the sandbox (execution_time_ms), by language",

@@ -159,14 +159,21 @@ async def test_a_dead_letter_the_broker_refuses_is_published_once_it_takes_it(
     assert [d.attempts for d in of(events.DeadLettered, found)] == [MAX_ATTEMPTS]
 
 
+# A worker that does not start runs itself (LOCAL_DISPATCH=false, or every slot busy): the
+# dispatch record is the run's only way on, so the broker refusing it fails the screening. (One
+# that starts the run itself goes on without it: tests/e2e/test_dispatch.py.)
+TOPIC_ONLY = {"LOCAL_DISPATCH": "false"}
+
+
 async def test_a_safety_check_that_fails_is_retried_and_the_run_completes(
-    engine: Engine, client: httpx.AsyncClient
+    engine: Engine, own_workers: Workers, client: httpx.AsyncClient
 ) -> None:
     bootstrap = engine.env["KAFKA_BOOTSTRAP_SERVERS"]
+    own_workers.start("topic-only", TOPIC_ONLY)
     session_id = await open_session(client, "python", "print('screened')")
     async with refusing_writes(bootstrap, topics.DISPATCH) as restore:
         execution_id = await submit(client, session_id)
-        await wait_logged("processors", msg="safety check failed", execution_id=execution_id)
+        await wait_logged("topic-only", msg="safety check failed", execution_id=execution_id)
         await restore()
         result = await wait_result(client, execution_id, deadline_s=30)
 
@@ -179,9 +186,10 @@ async def test_a_safety_check_that_fails_is_retried_and_the_run_completes(
 
 
 async def test_a_safety_check_that_keeps_failing_is_dead_lettered_after_its_attempts(
-    engine: Engine, client: httpx.AsyncClient
+    engine: Engine, own_workers: Workers, client: httpx.AsyncClient
 ) -> None:
     bootstrap = engine.env["KAFKA_BOOTSTRAP_SERVERS"]
+    own_workers.start("topic-only", TOPIC_ONLY)
     session_id = await open_session(client, "python", "print('never')")
     async with refusing_writes(bootstrap, topics.DISPATCH):
         execution_id = await submit(client, session_id)
