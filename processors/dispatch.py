@@ -53,6 +53,25 @@ class Handed:
         return self.attempts.pop(key, False) is None
 
 
+def release_slot(worker: Worker) -> None:
+    """An attempt the executor handled (claimed, ran or skipped) is over: its slot is free."""
+    worker.active -= 1
+    worker.slot_freed.set()
+
+
+async def take_slot(worker: Worker) -> bool:
+    """For a record read from the dispatch topic: wait until the executor has a slot free (runs
+    handed over here count), so a worker never claims more attempts than it has slots (the rest
+    stay in the topic for the fleet). False if the worker started draining meanwhile."""
+    while worker.active >= worker.sandbox_settings.slots and not worker.draining:
+        worker.slot_freed.clear()
+        await worker.slot_freed.wait()
+    if worker.draining:
+        return False
+    worker.active += 1
+    return True
+
+
 def offer(
     worker: Worker, accepted: events.RunAccepted, raw: bytes, headers: dict[str, bytes]
 ) -> bool:
@@ -86,4 +105,4 @@ async def _run(
         except Exception:  # the executor turns failures into events; this is what is left
             log.exception("local run not handled", extra={"execution_id": accepted.execution_id})
         finally:
-            worker.active -= 1
+            release_slot(worker)

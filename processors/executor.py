@@ -19,7 +19,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from fleet.quota import COOLDOWN_KEY, settle
-from processors import claims, judging
+from processors import claims, dispatch, judging
 from processors.failures import retry_or_dead_letter, settle_neutral
 from processors.observe import sandbox_run
 from processors.output import OutputPump
@@ -79,11 +79,13 @@ async def execute(worker: Worker, raw: bytes) -> None:
         return
     if worker.handed.take((accepted.execution_id, accepted.attempt)):
         return  # this worker started it when it was accepted (processors/dispatch.py)
-    worker.active += 1
+    if not await dispatch.take_slot(worker):
+        # Draining: left unacked, so Kafka hands it to the worker that gets its partition next.
+        await worker.idle_until_stopped()
     try:
         await run_accepted(worker, accepted, raw, "log")
     finally:
-        worker.active -= 1
+        dispatch.release_slot(worker)
 
 
 async def run_accepted(

@@ -52,6 +52,7 @@ class Worker:
     # Attempts being handled by the executor now (claiming or running), whichever path they
     # came by: the safety agent hands a run over locally only while this is below the slots.
     active: int = 0
+    slot_freed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     handed: Handed = field(default_factory=Handed, repr=False)
     local_runs: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     # Beats are written under this lock, each from the state at that moment, so the last one
