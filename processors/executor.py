@@ -97,6 +97,9 @@ async def run_accepted(
     request = accepted.request
     extra = {"execution_id": request.execution_id, "attempt": accepted.attempt}
     started_at = datetime.now(UTC)
+    # Asked while the claim is made: one Redis round trip on the run's path instead of two.
+    cooling = asyncio.ensure_future(worker.redis.exists(COOLDOWN_KEY.format(request.session_id)))
+    cooling.add_done_callback(_retrieved)
     try:
         claimed_before = await claim_patiently(worker, accepted, raw, started_at)
     except (aioredis.RedisError, OSError) as exc:
@@ -111,7 +114,7 @@ async def run_accepted(
         return
     metrics.DISPATCHES.labels(path).inc()
     try:
-        if await worker.redis.exists(COOLDOWN_KEY.format(request.session_id)):
+        if await cooling:
             await refuse_during_cooldown(worker, request)
         else:
             await attempt(worker, accepted, started_at)
@@ -124,6 +127,12 @@ async def run_accepted(
         await claims.release(worker, request.execution_id, accepted.attempt)
     except (aioredis.RedisError, OSError) as exc:  # the next beat lists the runs as they are
         log.warning("could not release the attempt's claim: %s", exc, extra=extra)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """A lookup nobody awaited (the attempt was not ours) must not log "never retrieved"."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def claim_patiently(
