@@ -2,9 +2,11 @@
 
 The bounds, so that a flood costs Kafka, the projector and the API a bounded amount:
 - size: no chunk carries more than OUTPUT_CHUNK_BYTES (16 KiB) of output; more pending is split;
-- rate: pending output is flushed every OUTPUT_FLUSH_MS (50 ms), or early once a full chunk is
-  pending, so a trickle makes at most 1000 / OUTPUT_FLUSH_MS chunks a second per stream, and a
-  flood makes full chunks only;
+- rate: pending output is flushed OUTPUT_COALESCE_MS (5 ms) after its first byte, but never
+  sooner than OUTPUT_FLUSH_MS (50 ms) after the last flush, or early once a full chunk is pending,
+  so a trickle makes at most 1000 / OUTPUT_FLUSH_MS chunks a second per stream, and a flood makes
+  full chunks only. The short wait after the first byte keeps what a program writes together in
+  one chunk (print's text and its newline are two writes, which a flush could fall between);
 - total: each stream stops at the run's own output cap (the sandbox's STDOUT_BYTES /
   STDERR_BYTES, 1 MiB by default), the same bytes the result keeps. The chunk that reaches the
   cap says `truncated`, so a live client is told that the rest was cut.
@@ -58,6 +60,8 @@ class OutputPump:
         }
         self.seq = 0
         self.wakeup = asyncio.Event()
+        self.forced = False  # flush now: a full chunk, a cut stream, recorded input, the end
+        self.since: float | None = None  # loop time of the first byte pending since a flush
         self.closed = False
         self.task: asyncio.Task[None] | None = None
         self.acks: list[Awaitable[Any]] = []
@@ -77,13 +81,20 @@ class OutputPump:
             return
         if not data or len(data) > room:  # the sandbox's word that the cap was reached, or ours
             self.cut[stream] = True
-            self.wakeup.set()
+            self._force()
         if room <= 0 or not data:
             return
         self.pending[stream].append(data[:room])
         self.pending_bytes += min(len(data), room)
         if self.pending_bytes >= self.worker.settings.output_chunk_bytes:
+            self._force()
+        elif self.since is None:
+            self.since = asyncio.get_running_loop().time()
             self.wakeup.set()
+
+    def _force(self) -> None:
+        self.forced = True
+        self.wakeup.set()
 
     def record_stdin(self, data: bytes) -> None:
         """The program was given `data` (it is in its stdin pipe)."""
@@ -113,15 +124,24 @@ class OutputPump:
         # The output read so far goes first: the log tells the exchange in the order it happened.
         self.ready.extend(self._take_pending(final=False))
         self.ready.append(event)
-        self.wakeup.set()
+        self._force()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        settings = self.worker.settings
+        every_s = settings.output_flush_ms / 1000
+        coalesce_s = settings.output_coalesce_ms / 1000
+        last = float("-inf")
         while not self.closed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self.wakeup.wait(), self.worker.settings.output_flush_ms / 1000
-                )
-            self.wakeup.clear()
+            now = loop.time()
+            due = None if self.since is None else max(self.since + coalesce_s, last + every_s)
+            if not self.forced and (due is None or due > now):
+                self.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.wait(), None if due is None else due - now)
+                continue
+            self.forced = False
+            last = now
             await self._flush(final=False)
 
     def _take_pending(self, final: bool) -> list[events.Event]:
@@ -153,6 +173,7 @@ class OutputPump:
                     )
                 )
         self.pending_bytes = 0
+        self.since = None
         return chunks
 
     async def _flush(self, final: bool) -> None:
@@ -175,7 +196,7 @@ class OutputPump:
     async def close(self) -> None:
         """Flush the rest; the acks of every chunk are then in `acks`, for the caller to await."""
         self.closed = True
-        self.wakeup.set()
+        self._force()
         if self.task is not None:
             await self.task
         await self._flush(final=True)

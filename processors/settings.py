@@ -40,6 +40,15 @@ class ProcessorSettings(Endpoints, frozen=True, kw_only=True):
     output_flush_ms: Annotated[
         int, Meta(ge=1, le=10_000, description="live output is sent at most this often")
     ] = 50
+    output_coalesce_ms: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=10_000,
+            description="output is sent this long after its first byte, so what a program "
+            "writes together (a line, then its newline) goes out together",
+        ),
+    ] = 5
     output_chunk_bytes: Annotated[
         int, Meta(ge=1, description="or when this much output is pending")
     ] = 16 * 1024

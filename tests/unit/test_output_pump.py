@@ -26,7 +26,10 @@ class Topic:
 
 def pump_for(topic: Topic) -> OutputPump:
     worker = SimpleNamespace(
-        events=topic, settings=SimpleNamespace(output_flush_ms=10_000, output_chunk_bytes=1 << 20)
+        events=topic,
+        settings=SimpleNamespace(
+            output_flush_ms=10_000, output_coalesce_ms=10_000, output_chunk_bytes=1 << 20
+        ),
     )
     caps = {"stdout": 1 << 20, "stderr": 1 << 20}
     return OutputPump(cast(Any, worker), "e1", 1, {}, caps)

@@ -278,3 +278,28 @@ def test_a_poll_that_lists_a_runs_events_before_its_request_is_folded_request_fi
         ("status", "QUEUED"),
         ("status", "RUNNING"),
     ]
+
+
+async def test_output_written_together_goes_out_together_whenever_the_flush_falls() -> None:
+    # print() writes its text, then its newline: read apart, they must not become two chunks
+    # (a live terminal would show the line, then its end a flush later). The writes here fall
+    # on either side of the moment a free-running 50 ms flush would come (45 and 55 ms after
+    # the pump starts), inside one 30 ms coalescing window.
+    topic = FakeTopic()
+    settings = ProcessorSettings(output_flush_ms=50, output_coalesce_ms=30)
+    worker = cast(Any, SimpleNamespace(settings=settings, events=topic))
+    out = OutputPump(worker, ID, 1, {}, {"stdout": 1 << 20, "stderr": 1 << 20})
+    loop = asyncio.get_running_loop()
+    out.start()
+    began = loop.time()
+    await asyncio.sleep(0.045)
+    out.feed("stdout", b"line 0")
+    await asyncio.sleep(max(0.0, began + 0.055 - loop.time()))
+    out.feed("stdout", b"\n")
+    while not topic.sent and loop.time() < began + 5:  # noqa: ASYNC110 (a deadline, no event)
+        await asyncio.sleep(0.005)
+    first = [c.data for c in topic.sent]
+    out.feed("stdout", b"line 1\n")
+    await out.close()
+    assert first == ["line 0\n"]
+    assert [c.data for c in topic.sent] == ["line 0\n", "line 1\n"]
