@@ -1,7 +1,8 @@
 """Where an end-to-end run's time goes, hop by hop, from the events' own timestamps in Kafka.
 
 posted -> RunRequested (API, before its append) -> RunAccepted (safety agent) -> RunStarted
-(executor picked it up) -> RunFinished (sandbox done) -> client saw the result. The Kafka record
+(executor picked it up) -> RunFinished (sandbox done) -> client saw the result. A run started by
+the worker that accepted it (local dispatch) has no RunAccepted: its two middle hops are one. The Kafka record
 timestamps (producer clock, ms) are not used: every stamp here is the envelope's occurred_at (µs),
 all from this machine's clock.
 """
@@ -24,9 +25,12 @@ HOPS = (
     ("api until append", "posted", "requested"),
     ("append + safety agent", "requested", "accepted"),
     ("dispatch + executor pick-up", "accepted", "started"),
+    # A run the worker that accepted it started itself has no RunAccepted (processors/dispatch.py).
+    ("append + safety agent + claim here", "requested", "started"),
     ("RunStarted + sandbox", "started", "finished"),
     ("RunFinished + projector + delivery", "finished", "seen"),
 )
+LOCAL_ONLY = "append + safety agent + claim here"
 
 
 async def event_times(bootstrap: str, since: float, ids: set[str]) -> dict[str, dict[str, float]]:
@@ -76,6 +80,8 @@ async def breakdown(bootstrap: str, runs: list[Timed]) -> dict[str, Summary]:
     for run in runs:
         stamps = {**times.get(run.execution_id, {}), "posted": run.posted_at, "seen": run.seen_at}
         for name, start, end in HOPS:
+            if name == LOCAL_ONLY and "accepted" in stamps:
+                continue  # went through the dispatch topic: the two hops above
             if start in stamps and end in stamps:
                 samples[name].append((stamps[end] - stamps[start]) * 1000)
-    return {name: Summary.of(values) for name, values in samples.items()}
+    return {name: Summary.of(values) for name, values in samples.items() if values}

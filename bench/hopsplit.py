@@ -9,7 +9,8 @@ same consumer group, waits until it runs work, then sends N python hello-world r
 time; run it both ways round, as the engine's own worker also holds the monitor. Each run's "append + safety agent" and "dispatch + executor
 pick-up" hops (as bench/hops.py takes them, from the events' own stamps) count for the worker
 that owned the partition the run went through (the group's assignment, read from the broker), so
-both drivers are measured on the same machine at the same moments. The second worker is stopped
+both drivers are measured on the same machine at the same moments. Start the engine and
+this with `LOCAL_DISPATCH=false` (a run started where it was screened has no dispatch hop). The second worker is stopped
 at the end. 127.0.0.1 only.
 """
 

@@ -1,29 +1,33 @@
 """Local dispatch: an accepted run starts on the worker that screened it when a slot is free.
 
-The safety agent appends each RunAccepted to executions.dispatch, the fleet's work queue. When
-this worker has a sandbox slot free (and is not draining), it starts the attempt at once, as soon
-as the record is sent, instead of waiting for the broker's ack and then for the record to come
-back through Kafka: two broker round trips fewer on every run's path (README, Benchmarks). The
-claim (processors/claims.py) records the attempt and its RunAccepted in Redis before the program
-runs, which is what the monitor needs to run it again if this worker dies; the record in the
-topic is written as before, and the claim lets only one delivery run the attempt. If the broker
-refuses the record, a run started here goes on (the topic's copy was only the fleet's way to it);
-one not started here is screened again, as before. When the record comes back to this worker it is recognised and skipped
-without asking Redis; another worker receiving it finds the attempt claimed and skips it too.
+Without it, the safety agent appends each RunAccepted to executions.dispatch, the fleet's work
+queue, and an executor agent (of this worker or another) reads it back and claims the attempt
+(processors/claims.py) before running it. When this worker has a sandbox slot free and is not
+draining, the safety agent claims the attempt itself and starts it at once: no dispatch record,
+no broker ack and no read back on the run's path (two Kafka round trips fewer; README,
+Benchmarks), and one record fewer for the broker and the workers to handle. Nothing is lost by
+it: the claim stores the RunAccepted in Redis (`fleet:inflight:{id}`) before the program runs,
+which is what the monitor runs again if this worker dies; and the RunRequested is acked only
+after the claim, so a worker dying before it has the request screened again. The dispatch topic
+is a work queue, not part of the kept log: the run's own events are the same either way.
 
-A busy worker (every slot taken) leaves the run to the topic, so it never holds a run that an idle
-worker of the fleet could start. `LOCAL_DISPATCH=false` turns the shortcut off.
+A busy worker (every slot taken) and one whose claim Redis does not answer at once append the
+record as before, so a run an idle worker could start is never held, and the executor's patient
+claim (CLAIM_PATIENCE_S) waits Redis out. `LOCAL_DISPATCH=false` turns the shortcut off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
 
 from eventlog import topics
-from processors import executor
+from fleet.quota import COOLDOWN_KEY
+from processors import claims, executor
 from schemas import events
 from telemetry import tracing
 
@@ -31,26 +35,6 @@ if TYPE_CHECKING:
     from processors.worker import Worker
 
 log = logging.getLogger("processors.dispatch")
-
-# Attempts started here whose dispatch record has not come back yet. A record this worker never
-# receives (its partition is another worker's) would stay: the oldest are forgotten past this.
-REMEMBERED = 10_000
-
-
-class Handed:
-    """The attempts this worker started itself, until their dispatch records come back."""
-
-    def __init__(self) -> None:
-        self.attempts: OrderedDict[tuple[str, int], None] = OrderedDict()
-
-    def add(self, key: tuple[str, int]) -> None:
-        self.attempts[key] = None
-        while len(self.attempts) > REMEMBERED:
-            self.attempts.popitem(last=False)
-
-    def take(self, key: tuple[str, int]) -> bool:
-        """True (once) if `key` was started here: its record is to be skipped."""
-        return self.attempts.pop(key, False) is None
 
 
 def release_slot(worker: Worker) -> None:
@@ -61,8 +45,8 @@ def release_slot(worker: Worker) -> None:
 
 async def take_slot(worker: Worker) -> bool:
     """For a record read from the dispatch topic: wait until the executor has a slot free (runs
-    handed over here count), so a worker never claims more attempts than it has slots (the rest
-    stay in the topic for the fleet). False if the worker started draining meanwhile."""
+    started by the safety agent count), so a worker never claims more attempts than it has
+    slots (the rest stay in the topic for the fleet). False if the worker started draining."""
     while worker.active >= worker.sandbox_settings.slots and not worker.draining:
         worker.slot_freed.clear()
         await worker.slot_freed.wait()
@@ -72,36 +56,77 @@ async def take_slot(worker: Worker) -> bool:
     return True
 
 
-def offer(
+def cooldown_lookup(worker: Worker, request: events.RunRequested) -> asyncio.Future[Any]:
+    """Whether the session cools down, asked while the attempt is claimed (one Redis round trip
+    on the run's path instead of two); an answer nobody awaits is not an error to log."""
+    cooling = asyncio.ensure_future(worker.redis.exists(COOLDOWN_KEY.format(request.session_id)))
+    cooling.add_done_callback(_retrieved)
+    return cooling
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+async def start_here(
     worker: Worker, accepted: events.RunAccepted, raw: bytes, headers: dict[str, bytes]
 ) -> bool:
-    """Start `accepted` (sent to the dispatch topic) on this worker now if a slot is free; False
-    leaves it to whichever worker its record reaches."""
+    """Claim `accepted` (attempt 1, just screened) and start it on this worker if a slot is
+    free: True when nothing is left to dispatch (started here, or claimed before: a RunRequested
+    delivered again), False when its record must go to the dispatch topic."""
     if (
         not worker.settings.local_dispatch
         or worker.draining
         or worker.active >= worker.sandbox_settings.slots
     ):
         return False
-    worker.handed.add((accepted.execution_id, accepted.attempt))
-    worker.active += 1  # counted now: the next offer must see this slot taken
-    task = asyncio.get_running_loop().create_task(_run(worker, accepted, raw, headers))
+    worker.active += 1  # counted now: the next run screened must see this slot taken
+    started_at = datetime.now(UTC)
+    cooling = cooldown_lookup(worker, accepted.request)
+    try:
+        claimed_before = await claims.claim(worker, accepted, raw, started_at)
+    except (aioredis.RedisError, OSError) as exc:
+        cooling.cancel()
+        release_slot(worker)
+        log.warning(
+            "could not claim here, dispatched instead: %s",
+            exc,
+            extra={"execution_id": accepted.execution_id},
+        )
+        return False
+    if claimed_before:
+        cooling.cancel()
+        release_slot(worker)
+        log.info(
+            "attempt %d already claimed, skipped",
+            claimed_before,
+            extra={"execution_id": accepted.execution_id, "attempt": accepted.attempt},
+        )
+        return True
+    task = asyncio.get_running_loop().create_task(
+        _run(worker, accepted, started_at, cooling, headers)
+    )
     worker.local_runs.add(task)
     task.add_done_callback(worker.local_runs.discard)
     return True
 
 
 async def _run(
-    worker: Worker, accepted: events.RunAccepted, raw: bytes, headers: dict[str, bytes]
+    worker: Worker,
+    accepted: events.RunAccepted,
+    started_at: datetime,
+    cooling: asyncio.Future[Any],
+    headers: dict[str, bytes],
 ) -> None:
-    # The span a consumer of the record would have: child of the screening, as the record's.
+    # The span a consumer of the record would have had: a child of the screening.
     with tracing.consuming(
         f"execute {topics.DISPATCH.name}",
         headers,
         {"runbox.dispatch": "local"} if tracing.enabled() else None,
     ):
         try:
-            await executor.run_accepted(worker, accepted, raw, "local")
+            await executor.run_claimed(worker, accepted, started_at, cooling, "local")
         except Exception:  # the executor turns failures into events; this is what is left
             log.exception("local run not handled", extra={"execution_id": accepted.execution_id})
         finally:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 import redis.asyncio as aioredis
 
-from fleet.quota import COOLDOWN_KEY, settle
+from fleet.quota import settle
 from processors import claims, dispatch, judging
 from processors.failures import retry_or_dead_letter, settle_neutral
 from processors.observe import sandbox_run
@@ -77,29 +77,22 @@ async def execute(worker: Worker, raw: bytes) -> None:
     accepted = read(raw, events.RunAccepted)
     if accepted is None:
         return
-    if worker.handed.take((accepted.execution_id, accepted.attempt)):
-        return  # this worker started it when it was accepted (processors/dispatch.py)
     if not await dispatch.take_slot(worker):
         # Draining: left unacked, so Kafka hands it to the worker that gets its partition next.
         await worker.idle_until_stopped()
     try:
-        await run_accepted(worker, accepted, raw, "log")
+        await run_accepted(worker, accepted, raw)
     finally:
         dispatch.release_slot(worker)
 
 
-async def run_accepted(
-    worker: Worker, accepted: events.RunAccepted, raw: bytes, path: Literal["local", "log"]
-) -> None:
-    """Claim the attempt, then run it (`raw`: the dispatch record, kept for the monitor). `path`
-    says how it reached the executor: from the dispatch topic, or handed over by the safety
-    agent of this worker. Never raises but CancelledError."""
+async def run_accepted(worker: Worker, accepted: events.RunAccepted, raw: bytes) -> None:
+    """Claim the attempt of a dispatch record, then run it (`raw`, the record, is kept for the
+    monitor). Never raises but CancelledError."""
     request = accepted.request
     extra = {"execution_id": request.execution_id, "attempt": accepted.attempt}
     started_at = datetime.now(UTC)
-    # Asked while the claim is made: one Redis round trip on the run's path instead of two.
-    cooling = asyncio.ensure_future(worker.redis.exists(COOLDOWN_KEY.format(request.session_id)))
-    cooling.add_done_callback(_retrieved)
+    cooling = dispatch.cooldown_lookup(worker, request)
     try:
         claimed_before = await claim_patiently(worker, accepted, raw, started_at)
     except (aioredis.RedisError, OSError) as exc:
@@ -112,6 +105,21 @@ async def run_accepted(
     if claimed_before:
         log.info("attempt %d already claimed, skipped", claimed_before, extra=extra)
         return
+    await run_claimed(worker, accepted, started_at, cooling, "log")
+
+
+async def run_claimed(
+    worker: Worker,
+    accepted: events.RunAccepted,
+    started_at: datetime,
+    cooling: asyncio.Future[Any],
+    path: Literal["local", "log"],
+) -> None:
+    """Run an attempt this worker has claimed (`cooling`: whether the session cools down), then
+    release the claim. `path` says how it came: read from the dispatch topic, or started by this
+    worker's safety agent (processors/dispatch.py). Never raises but CancelledError."""
+    request = accepted.request
+    extra = {"execution_id": request.execution_id, "attempt": accepted.attempt}
     metrics.DISPATCHES.labels(path).inc()
     try:
         if await cooling:
@@ -127,12 +135,6 @@ async def run_accepted(
         await claims.release(worker, request.execution_id, accepted.attempt)
     except (aioredis.RedisError, OSError) as exc:  # the next beat lists the runs as they are
         log.warning("could not release the attempt's claim: %s", exc, extra=extra)
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    """A lookup nobody awaited (the attempt was not ours) must not log "never retrieved"."""
-    if not future.cancelled():
-        future.exception()
 
 
 async def claim_patiently(

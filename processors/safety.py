@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from processors import dispatch, heartbeat
 from processors.failures import backoff, dead_letter, settle_neutral
-from processors.publisher import consume, publish, read, send, trace_headers
+from processors.publisher import consume, publish, read, trace_headers
 from processors.rules import check
 from schemas import encode, events, new_event
 from telemetry import metrics
@@ -67,21 +67,10 @@ async def screen_once(worker: Worker, request: events.RunRequested) -> None:
     if isinstance(decision, events.RunAccepted):
         headers = trace_headers(request)
         envelope = new_event(decision)
-        appended = await send(worker.dispatch, envelope, headers)
-        # Sent: this worker may start the run now (its claim racing the broker's ack) rather
-        # than wait for the record to come back from the topic (processors/dispatch.py).
-        local = dispatch.offer(worker, decision, encode(envelope), headers)
-        try:
-            await appended
-        except Exception as exc:
-            if not local:
-                raise  # screened again, with backoff (the record is the run's only way on)
-            # The run goes on here, claimed in Redis with its record (what the monitor needs if
-            # this worker dies); the record in the topic is only the fleet's copy of the work.
-            log.warning(
-                "dispatch record not appended; the run goes on here",
-                extra={"execution_id": request.execution_id, "error": str(exc)},
-            )
+        # A slot free here: claimed and started now, with no trip through the dispatch topic.
+        local = await dispatch.start_here(worker, decision, encode(envelope), headers)
+        if not local:
+            await publish(worker.dispatch, envelope, headers)
         log.info("run accepted", extra={"execution_id": request.execution_id, "local": local})
     else:
         await publish(worker.events, decision, trace_headers(request))

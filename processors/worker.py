@@ -25,7 +25,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from eventlog import topics
 from fleet.workers import RunningExecution
 from processors import transport
-from processors.dispatch import Handed
 from processors.settings import ProcessorSettings
 from sandbox import Sandbox, SandboxSettings
 from telemetry.logs import dict_config
@@ -50,10 +49,9 @@ class Worker:
     # The attempts this worker has claimed and not yet ended, as its beat lists them.
     running: dict[tuple[str, int], RunningExecution] = field(default_factory=dict)
     # Attempts being handled by the executor now (claiming or running), whichever path they
-    # came by: the safety agent hands a run over locally only while this is below the slots.
+    # came by: the safety agent starts a run itself only while this is below the slots.
     active: int = 0
     slot_freed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-    handed: Handed = field(default_factory=Handed, repr=False)
     local_runs: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     # Beats are written under this lock, each from the state at that moment, so the last one
     # written is the latest state (writes on different connections could overtake each other).
