@@ -38,7 +38,8 @@ async def drain(worker: Worker) -> bool:
     except (aioredis.RedisError, OSError) as exc:
         log.warning("draining beat not recorded: %s", exc)
     deadline = time.monotonic() + worker.settings.shutdown_grace_s
-    # A run handed over locally (processors/dispatch.py) may not have claimed its attempt yet.
+    # A run the safety agent started (processors/dispatch.py) is in `running` from its claim;
+    # its task, until it has published the result and released the claim.
     while (worker.running or worker.local_runs) and time.monotonic() < deadline:  # noqa: ASYNC110 (cheap; no event to wire)
         await asyncio.sleep(POLL_S)
     if worker.running or worker.local_runs:
