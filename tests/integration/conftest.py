@@ -1,10 +1,12 @@
-"""Fixtures over the real services: a scratch database per test, a Kafka producer."""
+"""Fixtures over the real services: a scratch database per test, a Kafka producer, a Redis
+client."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
 from projections.migrate import migrate
@@ -29,3 +31,12 @@ async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
         yield kafka
     finally:
         await kafka.stop()
+
+
+@pytest.fixture
+async def redis(stack: Stack) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(stack.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()

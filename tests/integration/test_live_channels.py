@@ -18,15 +18,6 @@ from tests.conftest import Stack
 
 
 @pytest.fixture
-async def redis(stack: Stack) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(stack.redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
 async def live(stack: Stack) -> AsyncIterator[LiveChannels]:
     client = aioredis.from_url(stack.redis_url, client_name=f"live-{uuid.uuid4().hex[:8]}")
     channels = LiveChannels(client, timeout_s=2.0)

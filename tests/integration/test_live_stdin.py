@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any, cast
 
-import pytest
 import redis.asyncio as aioredis
 
 from fleet.stdin import StdinChannel
 from processors.stdin import LiveStdin
-from tests.conftest import Stack
 
 
 class Recorder:
@@ -29,15 +26,6 @@ class Recorder:
 
     def record_stdin_closed(self, reason: str, bytes_given: int) -> None:
         self.records.append(("closed", (reason, bytes_given)))
-
-
-@pytest.fixture
-async def redis(stack: Stack) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(stack.redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def live(redis: aioredis.Redis, execution_id: str, recorder: Recorder) -> LiveStdin:

@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 
 from fleet.quota import COOLDOWN_KEY, Quota, admit, settle
-from tests.conftest import Stack
 
 QUOTA = Quota(session_per_minute=10, client_per_minute=1000, queued_per_session=50,
               queued_total=100_000)  # fmt: skip
-
-
-@pytest.fixture
-async def redis(stack: Stack) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(stack.redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def test_a_burst_of_the_limit_then_one_per_interval_even_from_concurrent_callers(

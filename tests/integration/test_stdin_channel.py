@@ -5,22 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 
 from fleet.stdin import CHANNEL_TTL_S, ENDED_TTL_S, Sent, StdinChannel
-from tests.conftest import Stack
-
-
-@pytest.fixture
-async def redis(stack: Stack) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(stack.redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def channel(redis: aioredis.Redis) -> StdinChannel:
