@@ -23,7 +23,7 @@ import signal
 import socket
 import struct
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sandbox.bwrap import ARGS_FD, SECCOMP_FD, STATUS_FD, options_data
 from sandbox.cgroups import CgroupDriver, StepCgroup
@@ -48,6 +48,18 @@ def _off_3_4(fd: int) -> int:
     moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 5)
     os.close(fd)
     return moved
+
+
+def said_ready(read_one: Callable[[], bytes]) -> bool | None:
+    """A non-blocking read of the one byte ("R") a process sends once it waits: True when read,
+    False when nothing is there yet, None when the other end is gone or said something else."""
+    try:
+        got = read_one()
+    except BlockingIOError:
+        return False
+    except OSError:
+        return None
+    return True if got == b"R" else None
 
 
 class Armed:
@@ -93,14 +105,9 @@ class Armed:
     def poll(self) -> bool | None:
         """True once joined and waiting, False while still joining, None if it is gone."""
         if not self.ready:
-            try:
-                got = self._ctl.recv(1, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return False
-            except OSError:
-                return None
-            if got != b"R":
-                return None
+            said = said_ready(lambda: self._ctl.recv(1, socket.MSG_DONTWAIT))
+            if not said:
+                return said
             self.ready = True
         return True if self.popen.poll() is None else None
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandbox.armed import Armed
+from sandbox.armed import Armed, said_ready
 from sandbox.errors import CgroupError, WorkdirError
 from sandbox.limits import Limits
 from sandbox.workdir import Workdir
@@ -77,14 +77,9 @@ class WarmStep:
         if self.armed.popen.poll() is not None:
             return None
         if not self.said_ready:
-            try:
-                got = os.read(self.ready_r, 1)
-            except BlockingIOError:
-                return False
-            except OSError:
-                return None
-            if got != b"R":
-                return None
+            said = said_ready(lambda: os.read(self.ready_r, 1))
+            if not said:
+                return said
             self.said_ready = True
         return True
 
