@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.client import Timed
 from bench.stats import Summary
 from eventlog import topics
-from schemas import SchemaError, decode
+from schemas import Envelope, SchemaError, decode
 
 STAMPED = {"RunRequested": "requested", "RunAccepted": "accepted", "RunStarted": "started",
            "RunFinished": "finished"}  # fmt: skip
@@ -33,11 +35,13 @@ HOPS = (
 LOCAL_ONLY = "append + safety agent + claim here"
 
 
-async def event_times(bootstrap: str, since: float, ids: set[str]) -> dict[str, dict[str, float]]:
-    """execution_id -> {requested, accepted, started, finished: epoch seconds} (first attempt)."""
+async def envelopes_since(
+    bootstrap: str, since: float, timeout_s: float
+) -> AsyncIterator[tuple[TopicPartition, Envelope[Any]]]:
+    """Every decodable event appended to the requested, dispatch and events topics from about
+    `since` (epoch s) up to their ends as of now, with its partition; for at most `timeout_s`."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
-    found: dict[str, dict[str, float]] = defaultdict(dict)
     try:
         names = (topics.REQUESTED.name, topics.DISPATCH.name, topics.EVENTS.name)
         cluster = await consumer._client.fetch_all_metadata()  # the consumer's own is lazy
@@ -51,7 +55,7 @@ async def event_times(bootstrap: str, since: float, ids: set[str]) -> dict[str, 
         remaining = {
             tp for tp in tps if (starts.get(tp) is not None and starts[tp].offset < ends[tp])
         }
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout_s
         while remaining and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             for tp, records in batch.items():
@@ -62,11 +66,18 @@ async def event_times(bootstrap: str, since: float, ids: set[str]) -> dict[str, 
                         envelope = decode(record.value or b"")
                     except SchemaError:
                         continue
-                    name = STAMPED.get(envelope.type)
-                    if name and envelope.key in ids and name not in found[envelope.key]:
-                        found[envelope.key][name] = envelope.occurred_at.timestamp()
+                    yield tp, envelope
     finally:
         await consumer.stop()
+
+
+async def event_times(bootstrap: str, since: float, ids: set[str]) -> dict[str, dict[str, float]]:
+    """execution_id -> {requested, accepted, started, finished: epoch seconds} (first attempt)."""
+    found: dict[str, dict[str, float]] = defaultdict(dict)
+    async for _, envelope in envelopes_since(bootstrap, since, 30):
+        name = STAMPED.get(envelope.type)
+        if name and envelope.key in ids and name not in found[envelope.key]:
+            found[envelope.key][name] = envelope.occurred_at.timestamp()
     return found
 
 

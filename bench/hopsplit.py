@@ -25,19 +25,16 @@ if __package__ in (None, ""):
 import argparse
 import asyncio
 import os
-import time
 from collections import defaultdict
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-from bench import throughput
+from bench import hops, throughput
 from bench.client import Timed, create_session, http_client, timed_run
 from bench.stack import REPO, BenchStack
 from bench.stats import Summary
 from eventlog import topics
-from schemas import SchemaError, decode
 
 GROUP = "runbox-processors"
 SECOND_WORKER = "hopsplit-second"
@@ -72,40 +69,14 @@ async def stamps(
     bootstrap: str, since: float, ids: set[str]
 ) -> dict[str, dict[str, tuple[float, str, int]]]:
     """execution_id -> event type -> (occurred_at epoch s, topic, partition), first attempt."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
     found: dict[str, dict[str, tuple[float, str, int]]] = defaultdict(dict)
-    try:
-        names = (topics.REQUESTED.name, topics.DISPATCH.name, topics.EVENTS.name)
-        cluster = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(n, p) for n in names for p in cluster.partitions_for_topic(n) or ()]
-        consumer.assign(tps)
-        starts = await consumer.offsets_for_times({tp: int(since * 1000) - 1000 for tp in tps})
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            start = starts.get(tp)
-            consumer.seek(tp, start.offset if start is not None else ends[tp])
-        remaining = {
-            tp for tp in tps if starts.get(tp) is not None and starts[tp].offset < ends[tp]
-        }
-        deadline = time.monotonic() + 60
-        while remaining and time.monotonic() < deadline:
-            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
-                for record in records:
-                    if record.offset >= ends[tp] - 1:
-                        remaining.discard(tp)
-                    try:
-                        envelope = decode(record.value or b"")
-                    except SchemaError:
-                        continue
-                    if envelope.key in ids and envelope.type not in found[envelope.key]:
-                        found[envelope.key][envelope.type] = (
-                            envelope.occurred_at.timestamp(),
-                            tp.topic,
-                            tp.partition,
-                        )
-    finally:
-        await consumer.stop()
+    async for tp, envelope in hops.envelopes_since(bootstrap, since, 60):
+        if envelope.key in ids and envelope.type not in found[envelope.key]:
+            found[envelope.key][envelope.type] = (
+                envelope.occurred_at.timestamp(),
+                tp.topic,
+                tp.partition,
+            )
     return found
 
 
