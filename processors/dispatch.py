@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 from eventlog import topics
 from fleet.quota import COOLDOWN_KEY
 from processors import claims, executor
-from schemas import events
+from schemas import Envelope, encode, events
 from telemetry import tracing
 
 if TYPE_CHECKING:
@@ -70,22 +70,24 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
 
 
 async def start_here(
-    worker: Worker, accepted: events.RunAccepted, raw: bytes, headers: dict[str, bytes]
+    worker: Worker, envelope: Envelope[events.RunAccepted], headers: dict[str, bytes]
 ) -> bool:
-    """Claim `accepted` (attempt 1, just screened) and start it on this worker if a slot is
-    free: True when nothing is left to dispatch (started here, or claimed before: a RunRequested
-    delivered again), False when its record must go to the dispatch topic."""
+    """Claim the RunAccepted in `envelope` (attempt 1, just screened) and start it on this
+    worker if a slot is free: True when nothing is left to dispatch (started here, or claimed
+    before: a RunRequested delivered again), False when its record must go to the dispatch
+    topic (encoded only when it is claimed here)."""
     if (
         not worker.settings.local_dispatch
         or worker.draining
         or worker.active >= worker.sandbox_settings.slots
     ):
         return False
+    accepted = envelope.payload
     worker.active += 1  # counted now: the next run screened must see this slot taken
     started_at = datetime.now(UTC)
     cooling = cooldown_lookup(worker, accepted.request)
     try:
-        claimed_before = await claims.claim(worker, accepted, raw, started_at)
+        claimed_before = await claims.claim(worker, accepted, encode(envelope), started_at)
     except (aioredis.RedisError, OSError) as exc:
         cooling.cancel()
         release_slot(worker)

@@ -16,7 +16,7 @@ from processors import dispatch, heartbeat
 from processors.failures import backoff, dead_letter, settle_neutral
 from processors.publisher import consume, publish, read, trace_headers
 from processors.rules import check
-from schemas import encode, events, new_event
+from schemas import events, new_event
 from telemetry import metrics
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ async def screen_once(worker: Worker, request: events.RunRequested) -> None:
         headers = trace_headers(request)
         envelope = new_event(decision)
         # A slot free here: claimed and started now, with no trip through the dispatch topic.
-        local = await dispatch.start_here(worker, decision, encode(envelope), headers)
+        local = await dispatch.start_here(worker, envelope, headers)
         if not local:
             await publish(worker.dispatch, envelope, headers)
         log.info("run accepted", extra={"execution_id": request.execution_id, "local": local})
