@@ -36,10 +36,11 @@ class Plan:
     api_s: float = 10.0
     overload_s: float = 15.0
     scaling_s: float = 20.0
+    idle_s: float = 10.0
 
 
 QUICK = Plan(python_samples=20, other_samples=2, pipeline_s=10, ceiling_s=5, api_s=4,
-             overload_s=4, scaling_s=6)  # fmt: skip
+             overload_s=4, scaling_s=6, idle_s=3)  # fmt: skip
 
 
 def machine() -> dict[str, Any]:
@@ -88,6 +89,14 @@ async def bench(args: argparse.Namespace, plan: Plan, stack: BenchStack) -> dict
     if "throughput" in sections or "scaling" in sections:
         print(f"2. throughput: ceiling {plan.ceiling_s / 2:.0f}s, pipeline {plan.pipeline_s:.0f}s "
               f"on {slots} slots, ceiling {plan.ceiling_s / 2:.0f}s", flush=True)  # fmt: skip
+        # What the services burn with no run at all (heartbeats, fetches waiting, the broker's
+        # own housekeeping): a floor under their CPU per run that falls only as runs get denser.
+        idle = usage.CpuWindow(stack.service_pids)
+        idle.start()
+        await asyncio.sleep(plan.idle_s)
+        idle_cpu = idle.stop(1)
+        idle_cpu = {name: round(ms / plan.idle_s, 1) for name, ms in idle_cpu.items()
+                    if name in report.SERVICES}  # fmt: skip
         before_ceiling = await throughput.ceiling(slots, plan.ceiling_s / 2)
         sampler.start()
         window = usage.CpuWindow(stack.service_pids)
@@ -98,7 +107,7 @@ async def bench(args: argparse.Namespace, plan: Plan, stack: BenchStack) -> dict
         ceiling = await throughput.ceiling(slots, plan.ceiling_s / 2)
         ceiling = throughput.merge_ceilings(before_ceiling, ceiling)
         results["throughput"] = {"slots": slots, "workers": workers, "pipeline": piped,
-                                 "ceiling": ceiling,
+                                 "ceiling": ceiling, "idle_cpu_ms_per_s": idle_cpu,
                                  "ratio": piped["runs_per_s"] / ceiling["runs_per_s"]}  # fmt: skip
 
     if "api" in sections:

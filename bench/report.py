@@ -130,6 +130,14 @@ def render(results: dict[str, Any]) -> str:
             parts.append("   CPU ms per completed run: " + ", ".join(
                 f"{k} {v}" for k, v in cpu.items() if k != "machine busy %"
             ) + f"; machine busy {cpu.get('machine busy %')}%")  # fmt: skip
+        idle = tp.get("idle_cpu_ms_per_s", {})
+        if idle:
+            total = sum(idle.values())
+            target_rate = 0.8 * tp["ceiling"]["runs_per_s"]
+            parts.append("   services' CPU with no run, ms per second: " + ", ".join(
+                f"{k} {v}" for k, v in idle.items()
+            ) + f"; {total:.1f} in all, {total / target_rate:.2f} ms per run at 0.8 of the "
+                f"ceiling ({target_rate:.1f} runs/s)")  # fmt: skip
         parts.append(f"   ceiling halves (before, after the pipeline): "
                      f"{tp['ceiling'].get('halves_runs_per_s')} runs/s")  # fmt: skip
         parts.append("")
