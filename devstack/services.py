@@ -337,6 +337,12 @@ class Kafka:
                     f"message.max.bytes={MAX_MESSAGE_BYTES}",
                     f"replica.fetch.max.bytes={MAX_MESSAGE_BYTES}",
                     "auto.create.topics.enable=true",
+                    # A single node on a small machine: each idle pool thread wakes every 300 ms
+                    # to poll, and on this VM a wake-up costs (README, "Waking up"); 8 request
+                    # handlers and 3 network threads per listener (the defaults) burnt about
+                    # 25 ms of CPU a second with no client at all, against 2 and 1.
+                    f"num.io.threads={min(8, max(2, os.cpu_count() or 2))}",
+                    "num.network.threads=1",
                     "",
                 ]
             )
@@ -366,7 +372,11 @@ class Kafka:
             f"-Xmx{self.heap_mb}m",
             f"-Xms{min(self.heap_mb, 256)}m",
             "-XX:+UseG1GC",
-            "-XX:TieredStopAtLevel=1" if main != "kafka.Kafka" else "-XX:+UseStringDeduplication",
+            # C1 only, the broker too: under make bench's load C2 kept compiling for minutes
+            # (10-20 % of a core). With it and the thread counts of server.properties, the
+            # broker used 0.83-0.84 of its CPU per run and 0.4-0.5 of its idle CPU (two A/B
+            # pairs, README "The embedded Kafka").
+            "-XX:TieredStopAtLevel=1",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.data / 'log4j2.properties'}",
             "-cp",
