@@ -338,9 +338,9 @@ class Kafka:
                     f"replica.fetch.max.bytes={MAX_MESSAGE_BYTES}",
                     "auto.create.topics.enable=true",
                     # A single node on a small machine: each idle pool thread wakes every 300 ms
-                    # to poll, and on this VM a wake-up costs (README, "Waking up"); 8 request
-                    # handlers and 3 network threads per listener (the defaults) burnt about
-                    # 25 ms of CPU a second with no client at all, against 2 and 1.
+                    # to poll, and on this VM a wake-up costs (README, "Waking up"). With 8
+                    # request handlers and 3 network threads per listener (the defaults) the
+                    # broker burnt 53 ms of CPU a second with no client at all; with 2 and 1, 29.
                     f"num.io.threads={min(8, max(2, os.cpu_count() or 2))}",
                     "num.network.threads=1",
                     "",
