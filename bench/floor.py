@@ -52,8 +52,8 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.stack import children, parents
-from bench.usage import cpu_s
+from bench.stack import parents
+from bench.usage import tree_cpu_s
 
 APPENDS = "bench.floor.appends"  # read by no one: an append alone
 DELIVERIES = "bench.floor.deliveries"  # read by the consumer process
@@ -107,20 +107,17 @@ def listener(port: int) -> int:
     raise SystemExit(f"nothing listens on 127.0.0.1:{port}: start the stack's services first")
 
 
-def tree_cpu(root: int) -> float:
-    """CPU seconds of a process and everything under it (PostgreSQL's backends, for one)."""
-    table = parents()
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += cpu_s(pid)
-        todo += children(pid, table)
-    return total
-
-
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def cpu_now(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each process's tree, and "self" (read first: the /proc walk after
+    it is this process's own work, not the messages')."""
+    own = own_cpu()
+    table = parents()
+    return {name: tree_cpu_s(pid, table) for name, pid in pids.items()} | {"self": own}
 
 
 Send = Callable[[int], Awaitable[None]]
@@ -134,12 +131,12 @@ async def window(
     send: Send, ops: int, gap_s: float, pids: dict[str, int], settle_s: float = 0.2
 ) -> dict[str, float]:
     """CPU seconds of each process (and "self") over `ops` sends, one every `gap_s`."""
-    before = {name: tree_cpu(pid) for name, pid in pids.items()} | {"self": own_cpu()}
+    before = cpu_now(pids)
     for i in range(ops):
         await asyncio.sleep(gap_s)
         await send(i)
     await asyncio.sleep(settle_s)  # the last message's receivers have done with it
-    after = {name: tree_cpu(pid) for name, pid in pids.items()} | {"self": own_cpu()}
+    after = cpu_now(pids)
     return {name: after[name] - before[name] for name in before}
 
 

@@ -165,6 +165,16 @@ def children(pid: int, table: dict[int, int] | None = None) -> list[int]:
     return [child for child, parent in (table or parents()).items() if parent == pid]
 
 
+def tree(root: int, table: dict[int, int]) -> list[int]:
+    """`root` and every process under it, from a `parents()` table."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children(pid, table)
+    return found
+
+
 SERVICES = {
     "api": "-m api",
     "processors": "-m processors",

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.stack import children, parents
+from bench.stack import parents, tree
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -46,13 +46,9 @@ def cpu_snapshot(pids: dict[str, list[int]]) -> dict[str, float]:
     table = parents()
     out = {}
     for name, roots in pids.items():
-        total, todo = 0.0, list(roots)
-        while todo:
-            pid = todo.pop()
-            total += cpu_s(pid)
-            todo += children(pid, table)
         if not roots:
             continue
+        total = sum(tree_cpu_s(root, table) for root in roots)
         out[name] = total
         if name.startswith("processors"):
             out[name] = sum(cpu_s(pid, children=False) for pid in roots)
@@ -60,13 +56,13 @@ def cpu_snapshot(pids: dict[str, list[int]]) -> dict[str, float]:
     return out
 
 
+def tree_cpu_s(root: int, table: dict[int, int]) -> float:
+    """CPU seconds of a process and everything under it (PostgreSQL's backends, for one)."""
+    return sum(cpu_s(pid) for pid in tree(root, table))
+
+
 def tree_mb(root: int, table: dict[int, int]) -> float:
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += pss_kb(pid)
-        todo += children(pid, table)
-    return round(total / 1024, 1)
+    return round(sum(pss_kb(pid) for pid in tree(root, table)) / 1024, 1)
 
 
 def snapshot(pids: dict[str, list[int]]) -> dict[str, float]:
