@@ -113,8 +113,9 @@ def own_cpu() -> float:
 
 
 def cpu_now(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far of each process's tree, and "self" (read first: the /proc walk after
-    it is this process's own work, not the messages')."""
+    """CPU seconds so far of each process's tree, and "self". The /proc walk of the snapshot
+    that opens a window is in that window's "self": the same in the turns sending nothing, so
+    subtracted with them."""
     own = own_cpu()
     table = parents()
     return {name: tree_cpu_s(pid, table) for name, pid in pids.items()} | {"self": own}
