@@ -6,9 +6,13 @@ one with `STACK_BASE_PORT=49092 python -m devstack services --profile bench`). E
 back to back (the previous one just answered) and after `--gap-ms` of silence, alternated sample
 by sample: a Kafka produce with acks=all (the engine's producers' setting) on a topic of its own
 (`bench.wakeup`, created and deleted here), a Kafka produce seen by a consumer waiting in a fetch
-(one hop of the engine), a Redis PING and a PostgreSQL `SELECT 1`. An engine's run sends each hop
-after tens of ms of its own silence, so the "after a gap" column is what a hop costs in it. The
-ratio says how much of that is waking up rather than work. 127.0.0.1 only; bounded by samples.
+(one hop of the engine), a Redis PING and a PostgreSQL `SELECT 1`; and, as the control, no
+service at all: this process's own fixed piece of work (reading a 2 MiB buffer a page at a time
+and encoding a JSON document, about 0.15 ms), which wakes no other process. An engine's run sends
+each hop after tens of ms of its own silence, so the "after a gap" column is what a hop costs in
+it. The ratio says how much of that is waking up rather than work; the control's, how much of
+waking up is not the hand-off between processes but the code and data a process finds gone
+cold. 127.0.0.1 only; bounded by samples.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ if __package__ in (None, ""):
 
 import argparse
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 
@@ -32,6 +37,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from bench.stats import Summary
 
 TOPIC = "bench.wakeup"
+BUFFER = bytearray(2 * 1024 * 1024)
+DOCUMENT = {f"key{i}": list(range(10)) for i in range(200)}
 
 Probe = Callable[[], Awaitable[None]]
 
@@ -85,6 +92,10 @@ async def main(args: argparse.Namespace) -> None:
         async def select() -> None:
             await pg.fetchval("SELECT 1")
 
+        async def alone() -> None:
+            sum(BUFFER[i] for i in range(0, len(BUFFER), 4096))
+            json.dumps(DOCUMENT)
+
         gap = args.gap_ms / 1000
         rows = []
         for name, probe in (
@@ -92,6 +103,7 @@ async def main(args: argparse.Namespace) -> None:
             ("Kafka produce -> consumer's fetch", hop),
             ("Redis PING", ping),
             ("PostgreSQL SELECT 1", select),
+            ("no service: 0.15 ms of own work", alone),
         ):
             hot, idle = await measure(probe, args.samples, gap)
             rows.append((name, hot, idle))
@@ -105,7 +117,8 @@ async def main(args: argparse.Namespace) -> None:
         await admin.close()
 
     print(
-        f"One round trip, ms (median / p99 of {args.samples}; after a gap: {args.gap_ms} ms idle)"
+        f"One round trip (the control: its work), ms (median / p99 of {args.samples}; after a "
+        f"gap: {args.gap_ms} ms idle)"
     )
     print(f"{'probe':36s}  {'back to back':>14s}  {'after a gap':>14s}  ratio of medians")
     for name, hot, idle in rows:
