@@ -1,0 +1,326 @@
+"""The latency floor of one run on this design: its fewest hand-offs, timed with no engine code.
+
+`python -m bench.chain [--base-port 49092] [--runs 200] [--program-ms 20] [--gap-ms 50]`,
+against the services of a stack started with that STACK_BASE_PORT (`python -m devstack services
+--profile NAME`; `make bench` leaves none running). It runs no part of the engine: three small
+processes of its own, written with the engine's client libraries and settings (uvicorn and
+Litestar, aiokafka with acks=all, asyncpg, redis-py), pass each run along the fewest hand-offs
+the design allows, and this process is the client:
+
+- api: `POST /runs` appends the request to a topic (acks=all) and answers 202 once it is acked;
+  `GET /runs/{id}/result` waits for the run's terminal state (subscribed first, then the row
+  read, as any stream that must not miss it), woken by one Redis subscription per process;
+- worker: a consumer of the requests (no group: no coordination) that appends "started" without
+  waiting for its ack, runs the stand-in program (`asyncio.sleep(--program-ms)`: the services
+  idle while it runs, as they do while a sandbox runs), appends "finished" and awaits both acks;
+- projector: a consumer of the requests and the events that writes each batch's rows and its
+  offsets in one statement (one round trip, its own transaction), then publishes each terminal
+  state to the API's channel.
+
+Left out though the engine needs them, so the floor is lower than any engine of this design:
+admission (rate limits, queue caps), the safety rules, the claim that makes an attempt run once,
+the live output, the consumer groups, traces, logs and metrics, and the sandbox's own work
+around the program.
+
+The client sends one run at a time, `--gap-ms` after the previous one ended, `--warmup` first;
+for each it takes the time from before the POST to the terminal state in hand (end to end) and
+the overhead: end to end less the stand-in program's own time as measured in the worker, as
+`make bench` takes the engine's (end to end less the run's finished_at - started_at). Each
+process stamps the run as it passes (time.time(): one machine, one clock), which splits it into
+the stages printed. 127.0.0.1 only; bounded by `--runs`; its topics, tables and channel are its
+own and removed at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import redis.asyncio as aioredis
+import uvicorn
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from litestar import Litestar, Response, get, post
+
+from bench.stats import Summary
+
+REQUESTS = "bench.chain.requests"
+EVENTS = "bench.chain.events"
+CHANNEL = "bench.chain"
+TABLE = "bench_chain"
+OFFSETS = "bench_chain_offsets"
+STATES = {"requested": 0, "started": 1, "finished": 2}
+PYTHON = sys.executable
+
+
+def urls(base_port: int) -> tuple[str, str, str]:
+    """Kafka, Redis and PostgreSQL of the stack at `base_port` (devstack's port layout)."""
+    return (
+        f"127.0.0.1:{base_port}",
+        f"redis://127.0.0.1:{base_port - 2713}/0",
+        f"postgresql://postgres@127.0.0.1:{base_port - 3660}/runbox",
+    )
+
+
+async def latest(kafka: str, *topics: str) -> AIOKafkaConsumer:
+    """A consumer of partition 0 of each topic from its end, waiting in a fetch as the
+    engine's consumers do (no group: nothing to coordinate)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False)
+    partitions = [TopicPartition(topic, 0) for topic in topics]
+    consumer.assign(partitions)
+    await consumer.start()
+    await consumer.seek_to_end()
+    for partition in partitions:  # resolved now: a record appended after "ready" is read
+        await consumer.position(partition)
+    return consumer
+
+
+def serve(port: int, base_port: int) -> None:
+    """The api: POST a run (appended, acked, 202), GET its terminal state (waits for it)."""
+    kafka, redis_url, pg_url = urls(base_port)
+    waiters: dict[int, asyncio.Future[tuple[bytes, float]]] = {}
+    held: dict[str, Any] = {}
+
+    @post("/runs", status_code=202)
+    async def run(data: dict[str, Any]) -> dict[str, Any]:
+        received = time.time()
+        await (await held["producer"].send(REQUESTS, orjson.dumps(data | {"received": received})))
+        return {"id": data["id"], "appended": time.time()}
+
+    @get("/runs/{run_id:int}/result")
+    async def result(run_id: int) -> Response[bytes]:
+        waiter: asyncio.Future[tuple[bytes, float]] = asyncio.get_running_loop().create_future()
+        waiters[run_id] = waiter  # subscribed before the row is read: nothing falls between
+        try:
+            body = await held["pg"].fetchval(
+                f"SELECT body FROM {TABLE} WHERE id = $1 AND state = 2", run_id
+            )
+            if body is not None:
+                return Response(body.encode(), media_type="application/json")
+            message, delivered = await asyncio.wait_for(waiter, 10)
+        finally:
+            waiters.pop(run_id, None)
+        answer = orjson.loads(message) | {"delivered": delivered}
+        return Response(orjson.dumps(answer), media_type="application/json")
+
+    async def listen(pubsub: Any) -> None:
+        async for message in pubsub.listen():
+            if message["type"] != "message":
+                continue
+            run_id, _, body = message["data"].partition(b" ")
+            waiter = waiters.get(int(run_id))
+            if waiter is not None and not waiter.done():
+                waiter.set_result((body, time.time()))
+
+    class Ready(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            held["producer"] = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=0)
+            await held["producer"].start()
+            held["pg"] = await asyncpg.create_pool(pg_url, min_size=2, max_size=2)
+            pubsub = aioredis.from_url(redis_url).pubsub()
+            await pubsub.subscribe(CHANNEL)
+            held["listener"] = asyncio.ensure_future(listen(pubsub))
+            await super().startup(sockets)
+            print("ready", flush=True)
+
+    config = uvicorn.Config(
+        Litestar([run, result]), host="127.0.0.1", port=port, log_level="warning",
+        access_log=False, loop="uvloop", http="httptools", lifespan="off",
+        timeout_keep_alive=3600,
+    )  # fmt: skip
+    Ready(config).run()
+
+
+async def work(base_port: int, program_ms: float) -> None:
+    """The worker: started (not awaited), the stand-in program, finished, both acks."""
+    kafka, _, _ = urls(base_port)
+    consumer = await latest(kafka, REQUESTS)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=0)
+    await producer.start()
+    print("ready", flush=True)
+    async for record in consumer:
+        picked = time.time()
+        request = orjson.loads(record.value)
+        started = await producer.send(EVENTS, orjson.dumps({"id": request["id"], "state": 1}))
+        began = time.time()
+        await asyncio.sleep(program_ms / 1000)
+        ran = time.time()
+        finished = request | {"state": 2, "picked": picked, "began": began, "ran": ran}
+        acked = await producer.send(EVENTS, orjson.dumps(finished))
+        await started
+        await acked
+
+
+async def project(base_port: int) -> None:
+    """The projector: each batch's rows and offsets in one statement, then the publishes."""
+    kafka, redis_url, pg_url = urls(base_port)
+    consumer = await latest(kafka, REQUESTS, EVENTS)
+    pg = await asyncpg.connect(pg_url)
+    redis = aioredis.from_url(redis_url)
+    write = (
+        f"WITH rows AS (INSERT INTO {TABLE} (id, state, body) "
+        "SELECT * FROM unnest($1::int[], $2::int[], $3::jsonb[]) "
+        "ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, body = EXCLUDED.body "
+        f"WHERE {TABLE}.state < EXCLUDED.state) "
+        f"INSERT INTO {OFFSETS} (topic, next) SELECT * FROM unnest($4::text[], $5::bigint[]) "
+        "ON CONFLICT (topic) DO UPDATE SET next = EXCLUDED.next"
+    )
+    print("ready", flush=True)
+    while True:
+        batch = await consumer.getmany(timeout_ms=1000)
+        if not batch:
+            continue
+        rows: dict[int, dict[str, Any]] = {}
+        for records in batch.values():
+            for record in records:
+                value = orjson.loads(record.value)
+                value.setdefault("state", 0)
+                if value["id"] not in rows or rows[value["id"]]["state"] < value["state"]:
+                    rows[value["id"]] = value
+        offsets = {tp.topic: records[-1].offset + 1 for tp, records in batch.items()}
+        await pg.execute(
+            write, list(rows), [r["state"] for r in rows.values()],
+            [orjson.dumps(r).decode() for r in rows.values()], list(offsets),
+            list(offsets.values()),
+        )  # fmt: skip
+        projected = time.time()
+        for run_id, value in rows.items():
+            if value["state"] == 2:
+                message = orjson.dumps(value | {"projected": projected})
+                await redis.publish(CHANNEL, f"{run_id} ".encode() + message)
+
+
+def spawn(*args: str) -> subprocess.Popen[bytes]:
+    """A process of the chain, ready when it says so."""
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "bench.chain", *args], stdout=subprocess.PIPE, cwd=Path(__file__).parents[1]
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != b"ready":
+        proc.kill()
+        raise SystemExit(f"bench.chain {' '.join(args)} did not start")
+    return proc
+
+
+async def one_run(client: httpx.AsyncClient, run_id: int) -> dict[str, float]:
+    posted = time.time()
+    accepted = await client.post("/runs", json={"id": run_id, "posted": posted})
+    accepted.raise_for_status()
+    answer = await client.get(f"/runs/{run_id}/result")
+    answer.raise_for_status()
+    seen = time.time()
+    stamps: dict[str, float] = answer.json()
+    return stamps | {"appended": accepted.json()["appended"], "seen": seen}
+
+
+async def measure(args: argparse.Namespace) -> None:
+    kafka, _, pg_url = urls(args.base_port)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    pg = await asyncpg.connect(pg_url)
+    helpers: list[subprocess.Popen[bytes]] = []
+    try:
+        existing = await admin.list_topics()
+        await admin.create_topics(
+            [NewTopic(t, num_partitions=1, replication_factor=1) for t in (REQUESTS, EVENTS)
+             if t not in existing]
+        )  # fmt: skip
+        for _ in range(100):  # until the broker serves their metadata
+            described = await admin.describe_topics([REQUESTS, EVENTS])
+            if all(t["error_code"] == 0 and t["partitions"] for t in described):
+                break
+            await asyncio.sleep(0.1)
+        await pg.execute(f"DROP TABLE IF EXISTS {TABLE}, {OFFSETS}")
+        await pg.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, state int, body jsonb)")
+        await pg.execute(f"CREATE TABLE {OFFSETS} (topic text PRIMARY KEY, next bigint)")
+        helpers.append(spawn("--project", str(args.base_port)))
+        helpers.append(spawn("--work", str(args.base_port), "--program-ms", str(args.program_ms)))
+        helpers.append(spawn("--serve", str(args.http_port), str(args.base_port)))
+        runs: list[dict[str, float]] = []
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{args.http_port}") as client:
+            for run_id in range(args.warmup + args.runs):
+                await asyncio.sleep(args.gap_ms / 1000)
+                stamps = await one_run(client, run_id)
+                if run_id >= args.warmup:
+                    runs.append(stamps)
+    finally:
+        for helper in helpers:
+            helper.terminate()
+            helper.wait(timeout=10)
+        await pg.execute(f"DROP TABLE IF EXISTS {TABLE}, {OFFSETS}")
+        await pg.close()
+        with contextlib.suppress(Exception):
+            await admin.delete_topics([REQUESTS, EVENTS])
+        await admin.close()
+    report(args, runs)
+
+
+def report(args: argparse.Namespace, runs: list[dict[str, float]]) -> None:
+    def ms(later: str, earlier: str) -> Summary:
+        return Summary.of([(r[later] - r[earlier]) * 1000 for r in runs if later in r])
+
+    stages = [
+        ("POST -> the API has it", ms("received", "posted")),
+        ("POST -> the API has the append's ack", ms("appended", "posted")),
+        ("POST -> worker has the request", ms("picked", "posted")),
+        ("stand-in program (measured)", ms("ran", "began")),
+        ("program's end -> row written", ms("projected", "ran")),
+        ("row written -> API woken", ms("delivered", "projected")),
+        ("API woken -> client has it", ms("seen", "delivered")),
+    ]
+    end_to_end = ms("seen", "posted")
+    overhead = Summary.of(
+        [(r["seen"] - r["posted"] - (r["ran"] - r["began"])) * 1000 for r in runs]
+    )
+    from_row = sum(1 for r in runs if "delivered" not in r)
+    print(
+        f"The design's fewest hand-offs, no engine code: {len(runs)} runs one at a time, "
+        f"{args.gap_ms:g} ms apart, a stand-in program of {args.program_ms:g} ms; "
+        f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
+    )
+    print(f"{'ms':38s}  median /   p99")
+    for name, summary in [*stages, ("end to end", end_to_end), ("overhead (per run)", overhead)]:
+        print(f"{name:38s}  {summary.median:6.2f} / {summary.p99:5.2f}")
+    if from_row:
+        print(f"   {from_row} runs were answered from the row (the GET came after it was written)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--base-port", type=int, default=49092)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--program-ms", type=float, default=20)
+    parser.add_argument("--gap-ms", type=float, default=50)
+    parser.add_argument("--http-port", type=int, default=49191)
+    parser.add_argument("--serve", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--project", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(*args.serve)
+    elif args.work:
+        asyncio.run(work(args.work, args.program_ms))
+    elif args.project:
+        asyncio.run(project(args.project))
+    else:
+        asyncio.run(measure(args))
+
+
+if __name__ == "__main__":
+    main()
