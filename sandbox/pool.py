@@ -15,9 +15,11 @@ Each set runs as a user of its own (uids after the slots': SandboxSettings.warm_
 never shares its uid with another live sandbox, the warm ones included.
 
 How many sets each language keeps comes from demand (`targets`): a language run in the last
-`DEMAND_WINDOW_S`, or listed in SANDBOX_WARM_LANGUAGES, keeps enough to cover its recent arrival
-rate over the time a set takes to become ready (Little's law), at least one and at most one per
-slot, within SANDBOX_WARM_MAX in all. Refills happen on the event loop's thread (as the armed
+`DEMAND_WINDOW_S`, or listed in SANDBOX_WARM_LANGUAGES, keeps enough that the runs arriving while
+a taken set's replacement becomes ready (a Poisson count whose mean is its recent arrival rate
+times that time) find one ready `COVERAGE` of the time, at least one and at most one per slot,
+within SANDBOX_WARM_MAX in all. (The mean alone, Little's law, left one set at a few runs a
+second: every run that came while the last one's replacement started ran cold.) Refills happen on the event loop's thread (as the armed
 launchers', see armed.py) after a run's teardown.
 """
 
@@ -57,6 +59,21 @@ RATE_WINDOW_S = 10.0
 """The arrival rate that sizes a language's sets is taken over this recent window."""
 DEFAULT_LEAD_S = 0.1
 """Time from start to ready assumed for a language until one of its sets was used."""
+COVERAGE = 0.9
+"""How often a run should find a set ready, given Poisson arrivals at the recent rate."""
+
+
+def covering(mean: float, most: int, coverage: float = COVERAGE) -> int:
+    """The fewest sets, from 1 to `most`, such that a Poisson count of `mean` arrivals is below
+    it with probability `coverage` (else `most`): each arrival takes one, and a run finds one
+    ready when fewer than that many came before it while the replacements start."""
+    sets, term = 1, math.exp(-mean)  # P(count = 0); 0.0 for a mean past ~745: `most` then
+    below = term
+    while below < coverage and sets < most:
+        term *= mean / sets  # P(count = sets)
+        below += term
+        sets += 1
+    return sets
 
 
 @dataclass
@@ -186,7 +203,7 @@ class WarmPool:
                 continue
             rate = sum(1 for t in runs if t >= now - RATE_WINDOW_S) / RATE_WINDOW_S
             lead = self._ready_s.get(language, DEFAULT_LEAD_S)
-            wanted[language] = max(1, min(self._slots, math.ceil(rate * lead)))
+            wanted[language] = covering(rate * lead, self._slots)
         # Within the total: the most demanded languages first, one set each, then the rest.
         order = sorted(wanted, key=lambda lang: -len(self._runs.get(lang, ())))
         budget, out = self._total, dict.fromkeys(order, 0)

@@ -270,6 +270,36 @@ async def test_a_warm_sandbox_dying_at_the_hand_over_runs_its_run_cold(
     assert "died before its hand-over; running it cold" in caplog.text
 
 
+@pytest.fixture
+async def python_only(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
+    """A sandbox of its own (users of its own too), whose pool has seen no other language: the
+    shared one's total is held by the languages the tests before ran."""
+    s = sandbox.settings
+    sb = Sandbox(dataclasses.replace(s, uid_base=s.uid_base + 500, gid_base=s.gid_base + 500))
+    yield sb
+    sb.close()
+
+
+async def test_a_run_right_after_another_is_warm_too(python_only: Sandbox) -> None:
+    """A language run a few times a second keeps a second set: the run that comes as soon as
+    the last one ended (before its set's replacement could even start) is not left cold."""
+    pool = python_only.pool
+    assert pool is not None
+    for _ in range(60):  # six runs a second over the last ten seconds, as take() counts them
+        pool.demand("python")
+    pool.lead("python", 0.1)
+    pool.refill()
+    deadline = time.monotonic() + 10
+    while pool.ready_count("python") < 2:
+        assert time.monotonic() < deadline, "no second warm python sandbox within 10 s"
+        await asyncio.sleep(0.01)
+    taken = pool.taken
+    first = await python_only.run("python", "print('first')\n")
+    second = await python_only.run("python", "print('second')\n")
+    assert (first.stdout, second.stdout) == ("first\n", "second\n")
+    assert pool.taken == taken + 2, "the second run went cold"
+
+
 async def test_runs_with_other_limits_or_interactive_stdin_run_cold(sandbox: Sandbox) -> None:
     await _warm_ready(sandbox)
     assert sandbox.pool is not None

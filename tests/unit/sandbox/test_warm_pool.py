@@ -4,7 +4,7 @@ from the runs counted and the time a set takes to become ready; no sandbox is st
 from __future__ import annotations
 
 from sandbox.limits import Limits
-from sandbox.pool import DEMAND_WINDOW_S, WarmPool, WarmSet
+from sandbox.pool import DEMAND_WINDOW_S, WarmPool, WarmSet, covering
 
 
 def _never(language: str, limits: Limits, index: int) -> WarmSet:
@@ -33,15 +33,29 @@ def test_a_language_run_recently_gets_a_set_and_loses_it_when_no_longer_run() ->
     assert pool.targets(now=1000.0 + DEMAND_WINDOW_S + 1) == {}
 
 
-def test_the_count_follows_the_arrival_rate_times_the_time_to_ready_up_to_one_per_slot() -> None:
+def test_the_count_covers_the_runs_that_come_while_a_set_is_replaced_up_to_one_per_slot() -> None:
+    # Enough sets that, 9 times in 10, the runs arriving while a taken set's replacement starts
+    # (a Poisson count of mean rate x time to ready) find one ready.
     pool = _pool(always=(), slots=3, total=8)
     pool.lead("python", 0.25)
-    _runs(pool, "python", 40, 10.0, now=1000.0)  # 4 runs/s x 0.25 s = 1
+    _runs(pool, "python", 2, 10.0, now=1000.0)  # 0.2 runs/s x 0.25 s: none 95 % of the time
     assert pool.targets(now=1000.0) == {"python": 1}
-    _runs(pool, "python", 60, 10.0, now=1000.0)  # 10 runs/s x 0.25 s = 2.5 -> 3
+    _runs(pool, "python", 18, 10.0, now=1000.0)  # 2 runs/s: mean 0.5, at most 1 91 % of the time
+    assert pool.targets(now=1000.0) == {"python": 2}
+    _runs(pool, "python", 20, 10.0, now=1000.0)  # 4 runs/s: mean 1, at most 2 92 % of the time
     assert pool.targets(now=1000.0) == {"python": 3}
-    _runs(pool, "python", 200, 10.0, now=1000.0)  # 30 runs/s: still one per slot at most
+    _runs(pool, "python", 260, 10.0, now=1000.0)  # 30 runs/s: still one per slot at most
     assert pool.targets(now=1000.0) == {"python": 3}
+
+
+def test_a_run_right_after_another_finds_a_set_when_runs_come_a_few_a_second() -> None:
+    # Runs in pairs (a run, then the next as soon as it ended: a student running twice, a client
+    # polling then running again), 4 a second: one set alone would leave every second run cold
+    # while the first one's replacement starts.
+    pool = _pool(always=(), slots=2, total=4)
+    pool.lead("python", 0.1)
+    _runs(pool, "python", 40, 10.0, now=1000.0)
+    assert pool.targets(now=1000.0) == {"python": 2}
 
 
 def test_the_total_goes_to_the_most_demanded_languages_first() -> None:
@@ -56,3 +70,8 @@ def test_the_total_goes_to_the_most_demanded_languages_first() -> None:
     assert pool_with(3).targets(now=1000.0) == {"python": 1, "ruby": 1, "php": 1}
     assert pool_with(5).targets(now=1000.0) == {"python": 2, "ruby": 1, "php": 1, "javascript": 1}
     assert pool_with(6).targets(now=1000.0) == {"python": 2, "ruby": 2, "php": 1, "javascript": 1}
+
+
+def test_the_count_is_found_for_any_rate() -> None:
+    assert [covering(mean, 4) for mean in (0.0, 0.1, 0.5, 1.0, 5.0, 1e6)] == [1, 1, 2, 3, 4, 4]
+    assert covering(0.0, 1) == 1
