@@ -1,6 +1,7 @@
 """`python -m bench` (`make bench`): start the stack if needed, measure, print the table, write JSON.
 
-Sections: 1 latency per language, 2 throughput against the sandbox ceiling, 3 API under load,
+Sections: 1 latency per language (and, with Python, the design's latency floor measured on the
+same services: bench/chain.py), 2 throughput against the sandbox ceiling, 3 API under load,
 4 scaling (1 and 2 executors, queue wait at 2x), 5 memory. `--quick` is a short smoke version.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from bench import api_load, latency, report, throughput, usage
+from bench import api_load, chain, latency, report, throughput, usage
 from bench.stack import REPO, BenchStack
 from sandbox import registry
 
@@ -37,10 +38,11 @@ class Plan:
     overload_s: float = 15.0
     scaling_s: float = 20.0
     idle_s: float = 10.0
+    floor_runs: int = 200  # bench.chain's, with a 20 ms stand-in program: about 20 s
 
 
 QUICK = Plan(python_samples=20, other_samples=2, pipeline_s=10, ceiling_s=5, api_s=4,
-             overload_s=4, scaling_s=6, idle_s=3)  # fmt: skip
+             overload_s=4, scaling_s=6, idle_s=3, floor_runs=30)  # fmt: skip
 
 
 def machine() -> dict[str, Any]:
@@ -85,6 +87,14 @@ async def bench(args: argparse.Namespace, plan: Plan, stack: BenchStack) -> dict
         rows = await latency.measure(args.url, keys, plan.python_samples, plan.other_samples,
                                     stack.env["KAFKA_BOOTSTRAP_SERVERS"])  # fmt: skip
         results["latency"] = {row.key: row.to_dict() for row in rows}
+        if "python" in keys:
+            # What the design's hand-offs alone cost here, now: the overhead target's measure.
+            print(f"   the design's latency floor: {plan.floor_runs} runs", flush=True)
+            floor = chain.Chain(base_port=args.base_port, runs=plan.floor_runs)
+            stages = chain.summarise(await chain.measure(floor))
+            results["floor"] = {"runs": floor.runs, "program_ms": floor.program_ms,
+                                "gap_ms": floor.gap_ms,
+                                "stages": {k: v.to_dict() for k, v in stages.items()}}  # fmt: skip
 
     if "throughput" in sections or "scaling" in sections:
         print(f"2. throughput: ceiling {plan.ceiling_s / 2:.0f}s, pipeline {plan.pipeline_s:.0f}s "

@@ -46,6 +46,7 @@ import os
 import socket
 import subprocess
 import time
+from dataclasses import dataclass, fields
 from typing import Any
 
 import asyncpg
@@ -228,12 +229,27 @@ async def one_run(client: httpx.AsyncClient, run_id: int) -> dict[str, float]:
     return stamps | {"appended": accepted.json()["appended"], "seen": seen}
 
 
-async def measure(args: argparse.Namespace) -> None:
-    kafka, _, pg_url = urls(args.base_port)
+@dataclass(frozen=True)
+class Chain:
+    """How the chain is run: against the stack at `base_port`, one run at a time."""
+
+    base_port: int = 49092
+    runs: int = 200
+    warmup: int = 20
+    program_ms: float = 20.0
+    gap_ms: float = 50.0
+    http_port: int = 49191
+
+
+async def measure(chain: Chain) -> list[dict[str, float]]:
+    """Each run's stamps (epoch s): posted, received, appended, picked, began, ran, projected,
+    delivered (absent for a run answered from the row) and seen."""
+    kafka, _, pg_url = urls(chain.base_port)
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
     await admin.start()
     pg = await asyncpg.connect(pg_url)
     helpers: list[subprocess.Popen[bytes]] = []
+    port = str(chain.base_port)
     try:
         existing = await admin.list_topics()
         await admin.create_topics(
@@ -248,15 +264,15 @@ async def measure(args: argparse.Namespace) -> None:
         await pg.execute(f"DROP TABLE IF EXISTS {TABLE}, {OFFSETS}")
         await pg.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, state int, body jsonb)")
         await pg.execute(f"CREATE TABLE {OFFSETS} (topic text PRIMARY KEY, next bigint)")
-        helpers.append(spawn("--project", str(args.base_port)))
-        helpers.append(spawn("--work", str(args.base_port), "--program-ms", str(args.program_ms)))
-        helpers.append(spawn("--serve", str(args.http_port), str(args.base_port)))
+        helpers.append(spawn("--project", port))
+        helpers.append(spawn("--work", port, "--program-ms", str(chain.program_ms)))
+        helpers.append(spawn("--serve", str(chain.http_port), port))
         runs: list[dict[str, float]] = []
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{args.http_port}") as client:
-            for run_id in range(args.warmup + args.runs):
-                await asyncio.sleep(args.gap_ms / 1000)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{chain.http_port}") as client:
+            for run_id in range(chain.warmup + chain.runs):
+                await asyncio.sleep(chain.gap_ms / 1000)
                 stamps = await one_run(client, run_id)
-                if run_id >= args.warmup:
+                if run_id >= chain.warmup:
                     runs.append(stamps)
     finally:
         for helper in helpers:
@@ -267,34 +283,42 @@ async def measure(args: argparse.Namespace) -> None:
         with contextlib.suppress(Exception):
             await admin.delete_topics([REQUESTS, EVENTS])
         await admin.close()
-    report(args, runs)
+    return runs
 
 
-def report(args: argparse.Namespace, runs: list[dict[str, float]]) -> None:
-    def ms(later: str, earlier: str) -> Summary:
-        return Summary.of([(r[later] - r[earlier]) * 1000 for r in runs if later in r])
+STAGES = (
+    ("POST -> the API has it", "posted", "received"),
+    ("POST -> the API has the append's ack", "posted", "appended"),
+    ("POST -> worker has the request", "posted", "picked"),
+    ("stand-in program (measured)", "began", "ran"),
+    ("program's end -> row written", "ran", "projected"),
+    ("row written -> API woken", "projected", "delivered"),
+    ("API woken -> client has it", "delivered", "seen"),
+    ("end to end", "posted", "seen"),
+)
 
-    stages = [
-        ("POST -> the API has it", ms("received", "posted")),
-        ("POST -> the API has the append's ack", ms("appended", "posted")),
-        ("POST -> worker has the request", ms("picked", "posted")),
-        ("stand-in program (measured)", ms("ran", "began")),
-        ("program's end -> row written", ms("projected", "ran")),
-        ("row written -> API woken", ms("delivered", "projected")),
-        ("API woken -> client has it", ms("seen", "delivered")),
-    ]
-    end_to_end = ms("seen", "posted")
-    overhead = Summary.of(
+
+def summarise(runs: list[dict[str, float]]) -> dict[str, Summary]:
+    """Each stage's summary, and the overhead's: end to end less the stand-in's own time."""
+    out = {
+        name: Summary.of([(r[later] - r[earlier]) * 1000 for r in runs if later in r])
+        for name, earlier, later in STAGES
+    }
+    out["overhead (per run)"] = Summary.of(
         [(r["seen"] - r["posted"] - (r["ran"] - r["began"])) * 1000 for r in runs]
     )
+    return out
+
+
+def report(chain: Chain, runs: list[dict[str, float]]) -> None:
     from_row = sum(1 for r in runs if "delivered" not in r)
     print(
         f"The design's fewest hand-offs, no engine code: {len(runs)} runs one at a time, "
-        f"{args.gap_ms:g} ms apart, a stand-in program of {args.program_ms:g} ms; "
+        f"{chain.gap_ms:g} ms apart, a stand-in program of {chain.program_ms:g} ms; "
         f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
     )
     print(f"{'ms':38s}  median /   p99")
-    for name, summary in [*stages, ("end to end", end_to_end), ("overhead (per run)", overhead)]:
+    for name, summary in summarise(runs).items():
         print(f"{name:38s}  {summary.median:6.2f} / {summary.p99:5.2f}")
     if from_row:
         print(f"   {from_row} runs were answered from the row (the GET came after it was written)")
@@ -302,12 +326,9 @@ def report(args: argparse.Namespace, runs: list[dict[str, float]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--base-port", type=int, default=49092)
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--program-ms", type=float, default=20)
-    parser.add_argument("--gap-ms", type=float, default=50)
-    parser.add_argument("--http-port", type=int, default=49191)
+    for field in fields(Chain):
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default),
+                            default=field.default)  # fmt: skip
     parser.add_argument("--serve", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--project", type=int, help=argparse.SUPPRESS)
@@ -319,7 +340,8 @@ def main() -> None:
     elif args.project:
         asyncio.run(project(args.project))
     else:
-        asyncio.run(measure(args))
+        chain = Chain(**{field.name: getattr(args, field.name) for field in fields(Chain)})
+        report(chain, asyncio.run(measure(chain)))
 
 
 if __name__ == "__main__":

@@ -80,6 +80,23 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def floor_lines(results: dict[str, Any]) -> list[str]:
+    """The design's latency floor (bench/chain.py) beside the engine's Python overhead."""
+    floor = results.get("floor")
+    if not floor:
+        return []
+    stages = floor["stages"]
+    overhead = stages["overhead (per run)"]
+    engine = results.get("latency", {}).get("python", {}).get("overhead", {}).get("sse", {})
+    ratio = (engine["median"] / overhead["median"]) if engine.get("median") else math.nan
+    return [
+        f"   the design's floor, no engine code (bench.chain: {floor['runs']} runs "
+        f"{floor['gap_ms']:g} ms apart, a {floor['program_ms']:g} ms stand-in program):",
+        *[f"     {k:<36} {pair(v)}" for k, v in stages.items() if k != "end to end"],
+        f"     engine's overhead / the floor's, medians: {ratio:.2f}",
+    ]
+
+
 def render(results: dict[str, Any]) -> str:
     m = results["machine"]
     parts = [f"machine: {m['summary']}; load average {m.get('load_average_1m', 0):.1f} at start, "
@@ -112,6 +129,7 @@ def render(results: dict[str, Any]) -> str:
         if hops:
             parts.append("   python hops (from the events' timestamps):")
             parts += [f"     {k:<36} {pair(v)}" for k, v in hops.items()]
+        parts += floor_lines(results)
         parts.append("")
     tp = results.get("throughput", {})
     if tp:
@@ -180,4 +198,8 @@ def render(results: dict[str, Any]) -> str:
         value = t["measured"]
         shown = f"{value:.2f}" if isinstance(value, float) and math.isfinite(value) else "-"
         parts.append(f"  [{mark:6}] {t['target']}: {shown}")
+    floor = results.get("floor")
+    if floor:
+        overhead = floor["stages"]["overhead (per run)"]
+        parts.append(f"  (the design's own floor here, bench.chain: overhead {pair(overhead)} ms)")
     return "\n".join(parts)
