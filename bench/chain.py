@@ -301,7 +301,9 @@ STAGES = (
 def summarise(runs: list[dict[str, float]]) -> dict[str, Summary]:
     """Each stage's summary, and the overhead's: end to end less the stand-in's own time."""
     out = {
-        name: Summary.of([(r[later] - r[earlier]) * 1000 for r in runs if later in r])
+        name: Summary.of(
+            [(r[later] - r[earlier]) * 1000 for r in runs if earlier in r and later in r]
+        )
         for name, earlier, later in STAGES
     }
     out["overhead (per run)"] = Summary.of(
