@@ -2,7 +2,8 @@
 
 `python -m bench.chain [--base-port 49092] [--runs 200] [--program-ms 20] [--gap-ms 50]`,
 against the services of a stack started with that STACK_BASE_PORT (`python -m devstack services
---profile NAME`; `make bench` leaves none running). It runs no part of the engine: three small
+--profile NAME`; `make bench` leaves none running), or those KAFKA_BOOTSTRAP_SERVERS, REDIS_URL
+and DATABASE_URL name when all three are set. It runs no part of the engine: three small
 processes of its own, written with the engine's client libraries and settings (uvicorn and
 Litestar, aiokafka with acks=all, asyncpg, redis-py), pass each run along the fewest hand-offs
 the design allows, and this process is the client:
@@ -58,6 +59,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from litestar import Litestar, Response, get, post
 
+from bench.stack import helper, stop_helpers
 from bench.stats import Summary
 
 REQUESTS = "bench.chain.requests"
@@ -66,7 +68,9 @@ CHANNEL = "bench.chain"
 TABLE = "bench_chain"
 OFFSETS = "bench_chain_offsets"
 STATES = {"requested": 0, "started": 1, "finished": 2}
-PYTHON = sys.executable
+
+
+ENV = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "DATABASE_URL")
 
 
 def urls(base_port: int) -> tuple[str, str, str]:
@@ -91,9 +95,15 @@ async def latest(kafka: str, *topics: str) -> AIOKafkaConsumer:
     return consumer
 
 
-def serve(port: int, base_port: int) -> None:
+def from_env() -> tuple[str, str, str]:
+    """The services a helper process was given (spawn)."""
+    kafka, redis_url, pg_url = (os.environ[name] for name in ENV)
+    return kafka, redis_url, pg_url
+
+
+def serve(port: int) -> None:
     """The api: POST a run (appended, acked, 202), GET its terminal state (waits for it)."""
-    kafka, redis_url, pg_url = urls(base_port)
+    kafka, redis_url, pg_url = from_env()
     waiters: dict[int, asyncio.Future[tuple[bytes, float]]] = {}
     held: dict[str, Any] = {}
 
@@ -147,9 +157,9 @@ def serve(port: int, base_port: int) -> None:
     Ready(config).run()
 
 
-async def work(base_port: int, program_ms: float) -> None:
+async def work(program_ms: float) -> None:
     """The worker: started (not awaited), the stand-in program, finished, both acks."""
-    kafka, _, _ = urls(base_port)
+    kafka, _, _ = from_env()
     consumer = await latest(kafka, REQUESTS)
     producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=0)
     await producer.start()
@@ -167,9 +177,9 @@ async def work(base_port: int, program_ms: float) -> None:
         await acked
 
 
-async def project(base_port: int) -> None:
+async def project() -> None:
     """The projector: each batch's rows and offsets in one statement, then the publishes."""
-    kafka, redis_url, pg_url = urls(base_port)
+    kafka, redis_url, pg_url = from_env()
     consumer = await latest(kafka, REQUESTS, EVENTS)
     pg = await asyncpg.connect(pg_url)
     redis = aioredis.from_url(redis_url)
@@ -206,16 +216,9 @@ async def project(base_port: int) -> None:
                 await redis.publish(CHANNEL, f"{run_id} ".encode() + message)
 
 
-def spawn(*args: str) -> subprocess.Popen[bytes]:
-    """A process of the chain, ready when it says so."""
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "bench.chain", *args], stdout=subprocess.PIPE, cwd=Path(__file__).parents[1]
-    )
-    assert proc.stdout is not None
-    if proc.stdout.readline().strip() != b"ready":
-        proc.kill()
-        raise SystemExit(f"bench.chain {' '.join(args)} did not start")
-    return proc
+def spawn(services: tuple[str, str, str], *args: str) -> subprocess.Popen[bytes]:
+    """A process of the chain, given the services, ready when it says so."""
+    return helper("bench.chain", *args, env=os.environ | dict(zip(ENV, services, strict=True)))
 
 
 async def one_run(client: httpx.AsyncClient, run_id: int) -> dict[str, float]:
@@ -239,17 +242,22 @@ class Chain:
     program_ms: float = 20.0
     gap_ms: float = 50.0
     http_port: int = 49191
+    services: tuple[str, str, str] | None = None
+    """Kafka, Redis and PostgreSQL URLs; those of the stack at `base_port` if None."""
+
+    def where(self) -> tuple[str, str, str]:
+        return self.services or urls(self.base_port)
 
 
 async def measure(chain: Chain) -> list[dict[str, float]]:
     """Each run's stamps (epoch s): posted, received, appended, picked, began, ran, projected,
     delivered (absent for a run answered from the row) and seen."""
-    kafka, _, pg_url = urls(chain.base_port)
+    services = chain.where()
+    kafka, _, pg_url = services
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
     await admin.start()
     pg = await asyncpg.connect(pg_url)
     helpers: list[subprocess.Popen[bytes]] = []
-    port = str(chain.base_port)
     try:
         existing = await admin.list_topics()
         await admin.create_topics(
@@ -264,9 +272,9 @@ async def measure(chain: Chain) -> list[dict[str, float]]:
         await pg.execute(f"DROP TABLE IF EXISTS {TABLE}, {OFFSETS}")
         await pg.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, state int, body jsonb)")
         await pg.execute(f"CREATE TABLE {OFFSETS} (topic text PRIMARY KEY, next bigint)")
-        helpers.append(spawn("--project", port))
-        helpers.append(spawn("--work", port, "--program-ms", str(chain.program_ms)))
-        helpers.append(spawn("--serve", str(chain.http_port), port))
+        helpers.append(spawn(services, "--project"))
+        helpers.append(spawn(services, "--work", "--program-ms", str(chain.program_ms)))
+        helpers.append(spawn(services, "--serve", str(chain.http_port)))
         runs: list[dict[str, float]] = []
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{chain.http_port}") as client:
             for run_id in range(chain.warmup + chain.runs):
@@ -275,9 +283,7 @@ async def measure(chain: Chain) -> list[dict[str, float]]:
                 if run_id >= chain.warmup:
                     runs.append(stamps)
     finally:
-        for helper in helpers:
-            helper.terminate()
-            helper.wait(timeout=10)
+        stop_helpers(helpers)
         await pg.execute(f"DROP TABLE IF EXISTS {TABLE}, {OFFSETS}")
         await pg.close()
         with contextlib.suppress(Exception):
@@ -329,20 +335,25 @@ def report(chain: Chain, runs: list[dict[str, float]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for field in fields(Chain):
+        if field.name == "services":  # from the environment (ENV) when all three are set
+            continue
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default),
                             default=field.default)  # fmt: skip
-    parser.add_argument("--serve", nargs=2, type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--work", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--project", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--work", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--project", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(*args.serve)
+        serve(args.serve)
     elif args.work:
-        asyncio.run(work(args.work, args.program_ms))
+        asyncio.run(work(args.program_ms))
     elif args.project:
-        asyncio.run(project(args.project))
+        asyncio.run(project())
     else:
-        chain = Chain(**{field.name: getattr(args, field.name) for field in fields(Chain)})
+        chain = Chain(
+            **{f.name: getattr(args, f.name) for f in fields(Chain) if f.name != "services"},
+            services=from_env() if all(os.environ.get(name) for name in ENV) else None,
+        )
         report(chain, asyncio.run(measure(chain)))
 
 

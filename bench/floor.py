@@ -52,7 +52,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.stack import parents
+from bench.stack import helper, parents, stop_helpers
 from bench.usage import tree_cpu_s
 
 APPENDS = "bench.floor.appends"  # read by no one: an append alone
@@ -60,7 +60,6 @@ DELIVERIES = "bench.floor.deliveries"  # read by the consumer process
 CHANNEL = "bench.floor"
 TABLE = "bench_floor"
 BODY = b"x" * 400  # about a RunFinished envelope of hello world
-PYTHON = sys.executable
 
 
 @dataclass(frozen=True)
@@ -143,14 +142,7 @@ async def window(
 
 def spawn(*args: str) -> subprocess.Popen[bytes]:
     """A helper process of this module (consumer, subscriber, HTTP server), ready when it says."""
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "bench.floor", *args], stdout=subprocess.PIPE, cwd=Path(__file__).parents[1]
-    )
-    assert proc.stdout is not None
-    if proc.stdout.readline().strip() != b"ready":
-        proc.kill()
-        raise SystemExit(f"helper {args} did not start")
-    return proc
+    return helper("bench.floor", *args)
 
 
 async def consume(kafka: str) -> None:
@@ -299,9 +291,7 @@ async def measure(args: argparse.Namespace) -> None:
         await pg.close()
         await admin.delete_topics([APPENDS, DELIVERIES])
         await admin.close()
-        for helper in helpers:
-            helper.terminate()
-            helper.wait(timeout=10)
+        stop_helpers(helpers)
 
     def cost_ms(kind: str, proc: str) -> float:
         """The median over the rounds: a round the host was busy in does not set it."""

@@ -125,6 +125,28 @@ class BenchStack:
         return found
 
 
+def helper(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`python -m module args` from the repository, once it printed `ready` (a helper process
+    of a bench tool: a consumer, a server...); stop it with `stop_helpers`."""
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE,
+                            cwd=REPO, env=env)  # fmt: skip
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != b"ready":
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        raise SystemExit(f"{module} {' '.join(args)} did not start")
+    return proc
+
+
+def stop_helpers(helpers: list[subprocess.Popen[bytes]]) -> None:
+    for proc in helpers:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 def _terminate(
     proc: subprocess.Popen[bytes], signum: int = signal.SIGTERM, wait: float = 20
 ) -> None:
