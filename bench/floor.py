@@ -322,7 +322,8 @@ async def measure(args: argparse.Namespace) -> None:
         )
         print(f"floor with it: {floor + supervision:.2f} ms of services' CPU per run")
     else:
-        print("worker's share of running the sandbox: not measured (needs root)")
+        why = "--sandbox-runs 0" if os.geteuid() == 0 else "needs root"
+        print(f"worker's share of running the sandbox: not measured ({why})")
     detail = "; ".join(
         f"{kind}: " + ", ".join(f"{proc} {cost_ms(kind, proc):.3f}" for proc in procs)
         for kind, procs in counted.items()
