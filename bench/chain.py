@@ -67,9 +67,6 @@ EVENTS = "bench.chain.events"
 CHANNEL = "bench.chain"
 TABLE = "bench_chain"
 OFFSETS = "bench_chain_offsets"
-STATES = {"requested": 0, "started": 1, "finished": 2}
-
-
 ENV = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "DATABASE_URL")
 
 
@@ -200,7 +197,7 @@ async def project() -> None:
         for records in batch.values():
             for record in records:
                 value = orjson.loads(record.value)
-                value.setdefault("state", 0)
+                value.setdefault("state", 0)  # a request; "started" is 1, "finished" 2
                 if value["id"] not in rows or rows[value["id"]]["state"] < value["state"]:
                     rows[value["id"]] = value
         offsets = {tp.topic: records[-1].offset + 1 for tp, records in batch.items()}

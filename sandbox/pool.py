@@ -19,8 +19,8 @@ How many sets each language keeps comes from demand (`targets`): a language run 
 a taken set's replacement becomes ready (a Poisson count whose mean is its recent arrival rate
 times that time) find one ready `COVERAGE` of the time, at least one and at most one per slot,
 within SANDBOX_WARM_MAX in all. (The mean alone, Little's law, left one set at a few runs a
-second: every run that came while the last one's replacement started ran cold.) Refills happen on the event loop's thread (as the armed
-launchers', see armed.py) after a run's teardown.
+second: every run that came while the last one's replacement started ran cold.) Refills happen
+on the event loop's thread (as the armed launchers', see armed.py) after a run's teardown.
 """
 
 from __future__ import annotations
