@@ -13,7 +13,9 @@ the design allows, and this process is the client:
   read, as any stream that must not miss it), woken by one Redis subscription per process;
 - worker: a consumer of the requests (no group: no coordination) that appends "started" without
   waiting for its ack, runs the stand-in program (`asyncio.sleep(--program-ms)`: the services
-  idle while it runs, as they do while a sandbox runs), appends "finished" and awaits both acks;
+  idle while it runs, as they do while a sandbox runs; with `--program-ms 0`, as root against a
+  stack's services alone, a real one: python hello world through `Sandbox.run`, warm as the
+  engine's), appends "finished" and awaits both acks;
 - projector: a consumer of the requests and the events that writes each batch's rows and its
   offsets in one statement (one round trip, its own transaction), then publishes each terminal
   state to the API's channel.
@@ -47,6 +49,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -155,23 +158,45 @@ def serve(port: int) -> None:
 
 
 async def work(program_ms: float) -> None:
-    """The worker: started (not awaited), the stand-in program, finished, both acks."""
+    """The worker: started (not awaited), the stand-in program, finished, both acks. With
+    `program_ms` 0 the program is a real one: python hello world through `Sandbox.run` (root;
+    the sandbox's users must be no other sandbox's: run it against a stack's services alone)."""
     kafka, _, _ = from_env()
     consumer = await latest(kafka, REQUESTS)
     producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=0)
     await producer.start()
+    program = await hello_world() if program_ms == 0 else None
     print("ready", flush=True)
     async for record in consumer:
         picked = time.time()
         request = orjson.loads(record.value)
         started = await producer.send(EVENTS, orjson.dumps({"id": request["id"], "state": 1}))
         began = time.time()
-        await asyncio.sleep(program_ms / 1000)
+        if program is None:
+            await asyncio.sleep(program_ms / 1000)
+        else:
+            await program()
         ran = time.time()
         finished = request | {"state": 2, "picked": picked, "began": began, "ran": ran}
         acked = await producer.send(EVENTS, orjson.dumps(finished))
         await started
         await acked
+
+
+async def hello_world() -> Callable[[], Awaitable[None]]:
+    """A python hello world through a sandbox of this process (warm sets filled first)."""
+    from sandbox import Sandbox, SandboxSettings
+
+    sandbox = Sandbox(SandboxSettings(slots=1))
+
+    async def run() -> None:
+        result = await sandbox.run("python", "print('Hello, world!')\n")
+        if result.stdout != "Hello, world!\n":
+            raise SystemExit(f"hello world printed {result.stdout!r}")
+
+    for _ in range(5):
+        await run()
+    return run
 
 
 async def project() -> None:
