@@ -62,7 +62,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from litestar import Litestar, Response, get, post
 
-from bench.stack import helper, stop_helpers
+from bench.stack import helper, services_at, stop_helpers
 from bench.stats import Summary
 
 REQUESTS = "bench.chain.requests"
@@ -71,15 +71,6 @@ CHANNEL = "bench.chain"
 TABLE = "bench_chain"
 OFFSETS = "bench_chain_offsets"
 ENV = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "DATABASE_URL")
-
-
-def urls(base_port: int) -> tuple[str, str, str]:
-    """Kafka, Redis and PostgreSQL of the stack at `base_port` (devstack's port layout)."""
-    return (
-        f"127.0.0.1:{base_port}",
-        f"redis://127.0.0.1:{base_port - 2713}/0",
-        f"postgresql://postgres@127.0.0.1:{base_port - 3660}/runbox",
-    )
 
 
 async def latest(kafka: str, *topics: str) -> AIOKafkaConsumer:
@@ -268,7 +259,7 @@ class Chain:
     """Kafka, Redis and PostgreSQL URLs; those of the stack at `base_port` if None."""
 
     def where(self) -> tuple[str, str, str]:
-        return self.services or urls(self.base_port)
+        return self.services or services_at(self.base_port)
 
 
 async def measure(chain: Chain) -> list[dict[str, float]]:

@@ -46,13 +46,14 @@ import statistics
 import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import asyncpg
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.stack import helper, parents, stop_helpers
+from bench.stack import helper, parents, services_at, stop_helpers
 from bench.usage import tree_cpu_s
 
 APPENDS = "bench.floor.appends"  # read by no one: an append alone
@@ -104,6 +105,12 @@ def listener(port: int) -> int:
         except OSError:
             continue
     raise SystemExit(f"nothing listens on 127.0.0.1:{port}: start the stack's services first")
+
+
+def port_of(url: str) -> int:
+    port = urlsplit(url).port
+    assert port is not None, url
+    return port
 
 
 def own_cpu() -> float:
@@ -190,8 +197,7 @@ def serve(port: int) -> None:
 
 
 async def measure(args: argparse.Namespace) -> None:
-    kafka = f"127.0.0.1:{args.base_port}"
-    redis_port, pg_port = args.base_port - 2713, args.base_port - 3660
+    kafka, redis_url, pg_url = services_at(args.base_port)
     http_port = args.http_port
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
     await admin.start()
@@ -202,13 +208,13 @@ async def measure(args: argparse.Namespace) -> None:
     )  # fmt: skip
     helpers = [
         spawn("--consume", kafka),
-        spawn("--subscribe", f"redis://127.0.0.1:{redis_port}/0"),
+        spawn("--subscribe", redis_url),
         spawn("--serve", str(http_port)),
     ]
     producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=0)
     await producer.start()
-    redis = aioredis.from_url(f"redis://127.0.0.1:{redis_port}/0")
-    pg = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/runbox")
+    redis = aioredis.from_url(redis_url)
+    pg = await asyncpg.connect(pg_url)
     await pg.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id int PRIMARY KEY, body bytea)")
     reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
     request = f"GET /floor HTTP/1.1\r\nhost: 127.0.0.1:{http_port}\r\n\r\n".encode()
@@ -239,8 +245,8 @@ async def measure(args: argparse.Namespace) -> None:
 
     pids = {
         "kafka": listener(args.base_port),
-        "postgres": listener(pg_port),
-        "redis": listener(redis_port),
+        "postgres": listener(port_of(pg_url)),
+        "redis": listener(port_of(redis_url)),
         "consumer": helpers[0].pid,
         "subscriber": helpers[1].pid,
         "http server": helpers[2].pid,

@@ -27,6 +27,16 @@ LIMITS_ENV = {
 }
 
 
+def services_at(base_port: int) -> tuple[str, str, str]:
+    """Kafka's bootstrap address, Redis's and PostgreSQL's URLs of the stack that devstack runs
+    at STACK_BASE_PORT `base_port` (its port layout: devstack/__main__.py)."""
+    return (
+        f"127.0.0.1:{base_port}",
+        f"redis://127.0.0.1:{base_port - 2713}/0",
+        f"postgresql://postgres@127.0.0.1:{base_port - 3660}/runbox",
+    )
+
+
 class BenchStackError(Exception):
     """The stack under test could not be started or reached."""
 
@@ -50,13 +60,14 @@ class BenchStack:
     _proc: subprocess.Popen[bytes] | None = None
     extra_workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
+    def _services_env(self) -> dict[str, str]:
+        kafka, redis_url, _ = services_at(self.base_port)
+        return {"KAFKA_BOOTSTRAP_SERVERS": kafka, "REDIS_URL": redis_url}
+
     def start(self, timeout: float = 120.0) -> None:
         if answers(self.url):
             print(f"using the stack already answering at {self.url}", flush=True)
-            self.env = {
-                "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.base_port}",
-                "REDIS_URL": f"redis://127.0.0.1:{self.base_port - 2713}/0",
-            }
+            self.env = self._services_env()
             return
         port = self.url.rsplit(":", 1)[1].split("/")[0]
         env = {
@@ -75,10 +86,7 @@ class BenchStack:
                 env=env, cwd=REPO, start_new_session=True,
             )  # fmt: skip
         self.owned = True
-        self.env = {
-            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.base_port}",
-            "REDIS_URL": f"redis://127.0.0.1:{self.base_port - 2713}/0",
-        }
+        self.env = self._services_env()
         deadline = time.monotonic() + timeout
         while not answers(self.url):
             if self._proc.poll() is not None:

@@ -34,6 +34,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.stack import services_at
 from bench.stats import Summary
 
 TOPIC = "bench.wakeup"
@@ -63,13 +64,13 @@ async def measure(probe: Probe, samples: int, gap_s: float) -> tuple[Summary, Su
 
 
 async def main(args: argparse.Namespace) -> None:
-    kafka = f"127.0.0.1:{args.base_port}"
+    kafka, redis_url, pg_url = services_at(args.base_port)
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
     await admin.start()
     producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=0)
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, fetch_max_wait_ms=500, group_id=None)
-    redis = aioredis.from_url(f"redis://127.0.0.1:{args.base_port - 2713}/0")
-    pg = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{args.base_port - 3660}/runbox")
+    redis = aioredis.from_url(redis_url)
+    pg = await asyncpg.connect(pg_url)
     try:
         if TOPIC not in await admin.list_topics():
             await admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=1)])
