@@ -13,9 +13,9 @@ the design allows, and this process is the client:
   read, as any stream that must not miss it), woken by one Redis subscription per process;
 - worker: a consumer of the requests (no group: no coordination) that appends "started" without
   waiting for its ack, runs the stand-in program (`asyncio.sleep(--program-ms)`: the services
-  idle while it runs, as they do while a sandbox runs; with `--program-ms 0`, as root against a
-  stack's services alone, a real one: python hello world through `Sandbox.run`, warm as the
-  engine's), appends "finished" and awaits both acks;
+  idle while it runs, as they do while a sandbox runs; with `--program-ms 0`, as root, a real
+  one: python hello world through `Sandbox.run`, warm as the engine's, as users of its own),
+  appends "finished" and awaits both acks;
 - projector: a consumer of the requests and the events that writes each batch's rows and its
   offsets in one statement (one round trip, its own transaction), then publishes each terminal
   state to the API's channel.
@@ -45,6 +45,7 @@ if __package__ in (None, ""):
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -151,12 +152,12 @@ def serve(port: int) -> None:
 async def work(program_ms: float) -> None:
     """The worker: started (not awaited), the stand-in program, finished, both acks. With
     `program_ms` 0 the program is a real one: python hello world through `Sandbox.run` (root;
-    the sandbox's users must be no other sandbox's: run it against a stack's services alone)."""
+    as the bench's own sandboxes, as users of its own: bench.isolation.own_users)."""
     kafka, _, _ = from_env()
     consumer = await latest(kafka, REQUESTS)
     producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=0)
     await producer.start()
-    program = await hello_world() if program_ms == 0 else None
+    program = await warm_hello_world() if program_ms == 0 else None
     print("ready", flush=True)
     async for record in consumer:
         picked = time.time()
@@ -174,20 +175,15 @@ async def work(program_ms: float) -> None:
         await acked
 
 
-async def hello_world() -> Callable[[], Awaitable[None]]:
+async def warm_hello_world() -> Callable[[], Awaitable[None]]:
     """A python hello world through a sandbox of this process (warm sets filled first)."""
+    from bench.isolation import hello_world, own_users
     from sandbox import Sandbox, SandboxSettings
 
-    sandbox = Sandbox(SandboxSettings(slots=1))
-
-    async def run() -> None:
-        result = await sandbox.run("python", "print('Hello, world!')\n")
-        if result.stdout != "Hello, world!\n":
-            raise SystemExit(f"hello world printed {result.stdout!r}")
-
+    sandbox = Sandbox(own_users(SandboxSettings(slots=1), 200))
     for _ in range(5):
-        await run()
-    return run
+        await hello_world(sandbox)
+    return functools.partial(hello_world, sandbox)
 
 
 async def project() -> None:

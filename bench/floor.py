@@ -339,19 +339,16 @@ async def measure(args: argparse.Namespace) -> None:
 
 async def supervise(runs: int, gap_s: float) -> float:
     """This process's CPU ms per python hello world through `Sandbox.run`, less idle turns."""
-    from sandbox import Sandbox, SandboxSettings, registry
+    from bench.isolation import hello_world, own_users
+    from sandbox import Sandbox, SandboxSettings
 
-    hello = registry().get("python")
-    assert hello is not None
-    sandbox = Sandbox(SandboxSettings(slots=1))
+    sandbox = Sandbox(own_users(SandboxSettings(slots=1), 300))
     for _ in range(5):  # the warm set filled, code paths warm
-        await sandbox.run("python", hello.template_code)
+        await hello_world(sandbox)
     await asyncio.sleep(1.0)
 
     async def run(_: int) -> None:
-        result = await sandbox.run("python", hello.template_code)
-        if result.stdout != "Hello, world!\n":
-            raise SystemExit(f"hello world printed {result.stdout!r}")
+        await hello_world(sandbox)
 
     idle = await window(nothing, runs, gap_s, {}, settle_s=1.0)
     used = await window(run, runs, gap_s, {}, settle_s=1.0)  # the last refill done

@@ -66,18 +66,30 @@ async def sandboxed_run(sandbox: Sandbox, lang: Language) -> float:
     return elapsed
 
 
+def own_users(settings: SandboxSettings, offset: int = 0) -> SandboxSettings:
+    """`settings` with users of the bench's own (from BENCH_UID_BASE + `offset`; each sandbox of
+    the bench a different offset): the engine's worker on this machine runs as the default range."""
+    base = BENCH_UID_BASE + offset
+    return dataclasses.replace(settings, uid_base=base, gid_base=base)
+
+
+async def hello_world(sandbox: Sandbox) -> None:
+    """Python's hello world through `sandbox`; SystemExit unless it printed exactly that."""
+    lang = registry().get("python")
+    assert lang is not None
+    result = await sandbox.run(lang.key, lang.template_code)
+    if result.stdout != "Hello, world!\n":
+        raise SystemExit(f"hello world printed {result.stdout!r}")
+
+
 class Isolation:
     """Two sandboxes (the engine's settings, with warm sandboxes, and one without) and one scratch
     directory, to time bare, sandboxed and cold sandboxed runs side by side."""
 
     def __init__(self) -> None:
-        # Users of their own: the engine's worker on this machine runs as the default range.
-        settings = dataclasses.replace(SandboxSettings.from_env(), uid_base=BENCH_UID_BASE,
-                                       gid_base=BENCH_UID_BASE)  # fmt: skip
+        settings = own_users(SandboxSettings.from_env())
         self.sandbox = Sandbox(settings)
-        self.cold_sandbox = Sandbox(dataclasses.replace(settings, warm_max=0,
-                                                        uid_base=BENCH_UID_BASE + 100,
-                                                        gid_base=BENCH_UID_BASE + 100))  # fmt: skip
+        self.cold_sandbox = Sandbox(own_users(dataclasses.replace(settings, warm_max=0), 100))
         self._tmp = tempfile.TemporaryDirectory(prefix="bench-bare-")
         self.scratch = Path(self._tmp.name)
         os.chmod(self.scratch, 0o755)
