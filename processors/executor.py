@@ -23,7 +23,14 @@ from processors import claims, dispatch, judging
 from processors.failures import retry_or_dead_letter, settle_neutral
 from processors.observe import sandbox_run
 from processors.output import OutputPump
-from processors.publisher import consume, publish_until_sent, read, send, trace_headers
+from processors.publisher import (
+    consume,
+    on_the_wire,
+    publish_until_sent,
+    read,
+    send,
+    trace_headers,
+)
 from processors.stdin import LiveStdin
 from sandbox import ErrorCode, Result, Status
 from schemas import events
@@ -212,6 +219,7 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
         ),
         headers,
     )
+    await on_the_wire()  # before the sandbox's hand-over holds the loop
     log.info("run started", extra={**extra, "language": request.language.key})
     limits = sandbox.settings.defaults.with_changes(
         time_limit_ms=request.limits.time_limit_ms, memory_mb=request.limits.memory_mb

@@ -43,13 +43,32 @@ async def send(
 
     Sends of one key keep their order without waiting in between: waiting for each ack in turn
     would put one broker round trip per event on the run's critical path.
+
+    Straight to the app's producer, not through `topic.send`: Faust's `Topic.send` first awaits
+    `App.maybe_start_producer`, whose stampede guard yields to the loop before the message is
+    enqueued. The producer's sender then sends whatever was enqueued before it on its own, and
+    aiokafka keeps one produce request in flight per broker: a run's last output and its
+    RunFinished, sent back to back, left in two requests, the second after the first's ack.
+    Enqueued without a yield in between, they leave in one.
     """
     envelope = payload if isinstance(payload, Envelope) else new_event(payload)
     all_headers = {"event_type": envelope.type.encode(), **(headers or {})}
-    fut: Awaitable[Any] = await topic.send(
-        key=envelope.key.encode(), value=encode(envelope), headers=all_headers
+    producer = topic.app.producer
+    await producer.maybe_start()  # started with the app: no yield then
+    fut: Awaitable[Any] = await producer.send(
+        topic.get_topic_name(), envelope.key.encode(), encode(envelope), None, None, all_headers
     )
     return fut
+
+
+async def on_the_wire() -> None:
+    """Let the producer write what was just sent to the broker's socket before the caller goes
+    on with synchronous work (the sandbox's hand-over after RunStarted, milliseconds during
+    which the loop runs nothing else). aiokafka's sender takes three turns of the loop for it
+    (its waiter's callback, its task, the request's task; tests/integration/test_publisher.py),
+    each `sleep(0)` one; the fourth is spare."""
+    for _ in range(4):
+        await asyncio.sleep(0)
 
 
 async def publish(
