@@ -12,12 +12,20 @@ from schemas import decode, events
 
 
 class Topic:
-    """Stands in for a Faust topic: keeps what was sent, acks at once."""
+    """Stands in for a Faust topic and its app's producer (what `publisher.send` uses): keeps
+    what was sent, acks at once."""
 
     def __init__(self) -> None:
         self.sent: list[events.Event] = []
+        self.app = SimpleNamespace(producer=self)
 
-    async def send(self, *, key: bytes, value: bytes, headers: dict[str, bytes]) -> Any:
+    def get_topic_name(self) -> str:
+        return "executions.events"
+
+    async def maybe_start(self) -> bool:
+        return False
+
+    async def send(self, topic: str, key: bytes, value: bytes, *_: Any) -> Any:
         self.sent.append(decode(value).payload)
         done = asyncio.get_running_loop().create_future()
         done.set_result(None)

@@ -192,9 +192,21 @@ async def test_resuming_after_the_result_ends_at_once_and_elsewhere_gives_the_re
 
 @dataclass
 class FakeTopic:
+    """A Faust topic and its app's producer (what `publisher.send` uses), acking at once."""
+
     sent: list[events.OutputChunk] = field(default_factory=list)
 
-    async def send(self, key: bytes, value: bytes, headers: dict[str, bytes]) -> Any:
+    @property
+    def app(self) -> Any:
+        return SimpleNamespace(producer=self)
+
+    def get_topic_name(self) -> str:
+        return "executions.events"
+
+    async def maybe_start(self) -> bool:
+        return False
+
+    async def send(self, topic: str, key: bytes, value: bytes, *_: Any) -> Any:
         payload = decode(value).payload
         assert isinstance(payload, events.OutputChunk)
         self.sent.append(payload)
