@@ -44,7 +44,6 @@ if __package__ in (None, ""):
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import os
 import socket
@@ -60,10 +59,9 @@ import orjson
 import redis.asyncio as aioredis
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from litestar import Litestar, Response, get, post
 
-from bench.stack import helper, services_at, stop_helpers
+from bench.stack import helper, scratch_topics, services_at, stop_helpers
 from bench.stats import Summary
 
 REQUESTS = "bench.chain.requests"
@@ -263,41 +261,27 @@ async def measure(chain: Chain) -> list[dict[str, float]]:
     delivered (absent for a run answered from the row) and seen."""
     services = chain.where()
     kafka, _, pg_url = services
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    pg = await asyncpg.connect(pg_url)
-    helpers: list[subprocess.Popen[bytes]] = []
-    try:
-        existing = await admin.list_topics()
-        await admin.create_topics(
-            [NewTopic(t, num_partitions=1, replication_factor=1) for t in (REQUESTS, EVENTS)
-             if t not in existing]
-        )  # fmt: skip
-        for _ in range(100):  # until the broker serves their metadata
-            described = await admin.describe_topics([REQUESTS, EVENTS])
-            if all(t["error_code"] == 0 and t["partitions"] for t in described):
-                break
-            await asyncio.sleep(0.1)
-        await pg.execute(f"DROP TABLE IF EXISTS {TABLE}, {OFFSETS}")
-        await pg.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, state int, body jsonb)")
-        await pg.execute(f"CREATE TABLE {OFFSETS} (topic text PRIMARY KEY, next bigint)")
-        helpers.append(spawn(services, "--project"))
-        helpers.append(spawn(services, "--work", "--program-ms", str(chain.program_ms)))
-        helpers.append(spawn(services, "--serve", str(chain.http_port)))
-        runs: list[dict[str, float]] = []
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{chain.http_port}") as client:
-            for run_id in range(chain.warmup + chain.runs):
-                await asyncio.sleep(chain.gap_ms / 1000)
-                stamps = await one_run(client, run_id)
-                if run_id >= chain.warmup:
-                    runs.append(stamps)
-    finally:
-        stop_helpers(helpers)
-        await pg.execute(f"DROP TABLE IF EXISTS {TABLE}, {OFFSETS}")
-        await pg.close()
-        with contextlib.suppress(Exception):
-            await admin.delete_topics([REQUESTS, EVENTS])
-        await admin.close()
+    async with scratch_topics(kafka, [REQUESTS, EVENTS]):
+        pg = await asyncpg.connect(pg_url)
+        helpers: list[subprocess.Popen[bytes]] = []
+        try:
+            await pg.execute(f"DROP TABLE IF EXISTS {TABLE}, {OFFSETS}")
+            await pg.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, state int, body jsonb)")
+            await pg.execute(f"CREATE TABLE {OFFSETS} (topic text PRIMARY KEY, next bigint)")
+            helpers.append(spawn(services, "--project"))
+            helpers.append(spawn(services, "--work", "--program-ms", str(chain.program_ms)))
+            helpers.append(spawn(services, "--serve", str(chain.http_port)))
+            runs: list[dict[str, float]] = []
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{chain.http_port}") as client:
+                for run_id in range(chain.warmup + chain.runs):
+                    await asyncio.sleep(chain.gap_ms / 1000)
+                    stamps = await one_run(client, run_id)
+                    if run_id >= chain.warmup:
+                        runs.append(stamps)
+        finally:
+            stop_helpers(helpers)
+            await pg.execute(f"DROP TABLE IF EXISTS {TABLE}, {OFFSETS}")
+            await pg.close()
     return runs
 
 

@@ -37,9 +37,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.stack import LOGS, REPO
+from bench.stack import LOGS, REPO, scratch_topics
 from bench.stats import Summary
 
 # Headers the forwarder adds, each a time.time_ns(): when aiokafka had parsed the fetch response
@@ -211,40 +210,6 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Create the topics and wait until every partition has its leader."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
-        )
-        deadline = time.monotonic() + JOIN_S
-        while time.monotonic() < deadline:
-            described = await admin.describe_topics(names)
-            if all(
-                len(t["partitions"]) == partitions
-                and all(p["leader"] >= 0 for p in t["partitions"])
-                for t in described
-            ):
-                return
-            await asyncio.sleep(0.2)
-        raise BenchHopError(f"topics {names} have no leaders after {JOIN_S:.0f}s")
-    finally:
-        await admin.close()
-
-
-async def delete_topics(bootstrap: str, names: list[str], groups: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
-    await admin.start()
-    try:
-        await admin.delete_topics(names)
-        with contextlib.suppress(Exception):  # a group may still be leaving; it expires anyway
-            await admin.delete_consumer_groups(groups)
-    finally:
-        await admin.close()
-
-
 def start_forwarder(
     variant: Variant, bootstrap: str, source: str, target: str, group: str
 ) -> subprocess.Popen[bytes]:
@@ -336,46 +301,46 @@ async def measure(
             )
         )
     names = [name for lane in lanes for name in (lane.source, lane.target)]
-    await create_topics(bootstrap, names, partitions)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    hops: dict[str, Hops] = {lane.variant.name: {} for lane in lanes}
-    try:
-        await producer.start()
-        for lane in lanes:
-            await lane.reader.start()
-            lane.reader.assign([TopicPartition(lane.target, p) for p in range(partitions)])
-            await lane.reader.seek_to_end()
-            lane.proc = start_forwarder(
-                lane.variant, bootstrap, lane.source, lane.target, lane.group
-            )
-        for lane in lanes:  # the group joined, connections open, code warm
-            await lane.hop(producer, JOIN_S)
-            for _ in range(WARMUP):
-                await lane.hop(producer, RECORD_S)
-        progress(f"  forwarders ready; {records} records each")
-        cpu_before = {lane.group: cpu_s(lane.proc.pid) for lane in lanes if lane.proc}
-        for i in range(records):
-            for lane in lanes[i % len(lanes) :] + lanes[: i % len(lanes)]:
-                sent, seen, record = await lane.hop(producer, RECORD_S)
-                stamps = {name: int(value) for name, value in record.headers}
-                stamps.update(sent=sent, seen=seen)
-                for name, start, end in SEGMENTS:
-                    hops[lane.variant.name].setdefault(name, []).append(
-                        (stamps[end] - stamps[start]) / 1e6
-                    )
-            if (i + 1) % 100 == 0:
-                progress(f"  {i + 1}/{records}")
-        for lane in lanes:
-            assert lane.proc is not None
-            used = cpu_s(lane.proc.pid) - cpu_before[lane.group]
-            hops[lane.variant.name]["forwarder CPU per record"] = [used * 1000 / records]
-    finally:
-        for lane in lanes:
-            if lane.proc is not None:
-                stop_forwarder(lane.proc)
-            await lane.reader.stop()
-        await producer.stop()
-        await delete_topics(bootstrap, names, [lane.group for lane in lanes])
+    groups = [lane.group for lane in lanes]
+    async with scratch_topics(bootstrap, names, partitions, groups):
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+        hops: dict[str, Hops] = {lane.variant.name: {} for lane in lanes}
+        try:
+            await producer.start()
+            for lane in lanes:
+                await lane.reader.start()
+                lane.reader.assign([TopicPartition(lane.target, p) for p in range(partitions)])
+                await lane.reader.seek_to_end()
+                lane.proc = start_forwarder(
+                    lane.variant, bootstrap, lane.source, lane.target, lane.group
+                )
+            for lane in lanes:  # the group joined, connections open, code warm
+                await lane.hop(producer, JOIN_S)
+                for _ in range(WARMUP):
+                    await lane.hop(producer, RECORD_S)
+            progress(f"  forwarders ready; {records} records each")
+            cpu_before = {lane.group: cpu_s(lane.proc.pid) for lane in lanes if lane.proc}
+            for i in range(records):
+                for lane in lanes[i % len(lanes) :] + lanes[: i % len(lanes)]:
+                    sent, seen, record = await lane.hop(producer, RECORD_S)
+                    stamps = {name: int(value) for name, value in record.headers}
+                    stamps.update(sent=sent, seen=seen)
+                    for name, start, end in SEGMENTS:
+                        hops[lane.variant.name].setdefault(name, []).append(
+                            (stamps[end] - stamps[start]) / 1e6
+                        )
+                if (i + 1) % 100 == 0:
+                    progress(f"  {i + 1}/{records}")
+            for lane in lanes:
+                assert lane.proc is not None
+                used = cpu_s(lane.proc.pid) - cpu_before[lane.group]
+                hops[lane.variant.name]["forwarder CPU per record"] = [used * 1000 / records]
+        finally:
+            for lane in lanes:
+                if lane.proc is not None:
+                    stop_forwarder(lane.proc)
+                await lane.reader.stop()
+            await producer.stop()
     return hops
 
 

@@ -51,9 +51,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.stack import helper, parents, services_at, stop_helpers
+from bench.stack import helper, parents, scratch_topics, services_at, stop_helpers
 from bench.usage import tree_cpu_s
 
 APPENDS = "bench.floor.appends"  # read by no one: an append alone
@@ -199,105 +198,97 @@ def serve(port: int) -> None:
 async def measure(args: argparse.Namespace) -> None:
     kafka, redis_url, pg_url = services_at(args.base_port)
     http_port = args.http_port
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    existing = await admin.list_topics()
-    await admin.create_topics(
-        [NewTopic(t, num_partitions=1, replication_factor=1) for t in (APPENDS, DELIVERIES)
-         if t not in existing]
-    )  # fmt: skip
-    helpers = [
-        spawn("--consume", kafka),
-        spawn("--subscribe", redis_url),
-        spawn("--serve", str(http_port)),
-    ]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=0)
-    await producer.start()
-    redis = aioredis.from_url(redis_url)
-    pg = await asyncpg.connect(pg_url)
-    await pg.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id int PRIMARY KEY, body bytea)")
-    reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
-    request = f"GET /floor HTTP/1.1\r\nhost: 127.0.0.1:{http_port}\r\n\r\n".encode()
+    async with scratch_topics(kafka, [APPENDS, DELIVERIES]):
+        helpers = [
+            spawn("--consume", kafka),
+            spawn("--subscribe", redis_url),
+            spawn("--serve", str(http_port)),
+        ]
+        producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=0)
+        await producer.start()
+        redis = aioredis.from_url(redis_url)
+        pg = await asyncpg.connect(pg_url)
+        await pg.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id int PRIMARY KEY, body bytea)")
+        reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+        request = f"GET /floor HTTP/1.1\r\nhost: 127.0.0.1:{http_port}\r\n\r\n".encode()
 
-    async def append(_: int) -> None:
-        await (await producer.send(APPENDS, BODY))
+        async def append(_: int) -> None:
+            await (await producer.send(APPENDS, BODY))
 
-    async def deliver(_: int) -> None:
-        await (await producer.send(DELIVERIES, BODY))
+        async def deliver(_: int) -> None:
+            await (await producer.send(DELIVERIES, BODY))
 
-    async def row(i: int) -> None:
-        await pg.execute(
-            f"INSERT INTO {TABLE} VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET body = $2",
-            i % 50, BODY,
-        )  # fmt: skip
+        async def row(i: int) -> None:
+            await pg.execute(
+                f"INSERT INTO {TABLE} VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET body = $2",
+                i % 50, BODY,
+            )  # fmt: skip
 
-    async def publish(_: int) -> None:
-        await redis.publish(CHANNEL, BODY)
+        async def publish(_: int) -> None:
+            await redis.publish(CHANNEL, BODY)
 
-    async def http(_: int) -> None:
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1]) for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )  # fmt: skip
-        await reader.readexactly(length)
+        async def http(_: int) -> None:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )  # fmt: skip
+            await reader.readexactly(length)
 
-    pids = {
-        "kafka": listener(args.base_port),
-        "postgres": listener(port_of(pg_url)),
-        "redis": listener(port_of(redis_url)),
-        "consumer": helpers[0].pid,
-        "subscriber": helpers[1].pid,
-        "http server": helpers[2].pid,
-    }
-    # Who does the work of each kind in the engine: the sender is a service except for HTTP,
-    # whose client is the user; "delivery" is what one more reader adds to an append.
-    counted = {
-        "append": ("self", "kafka"),
-        "delivery": ("self", "kafka", "consumer"),
-        "row": ("self", "postgres"),
-        "publish": ("self", "redis", "subscriber"),
-        "http": ("http server",),
-    }
-    sends: dict[str, Send] = {
-        "append": append, "delivery": deliver, "row": row, "publish": publish, "http": http,
-    }  # fmt: skip
-    gap = args.gap_ms / 1000
-    kinds = list(sends)
-    rounds: list[dict[str, dict[str, float]]] = []  # per round: kind -> process -> ms a message
-    try:
-        # Connections made and the broker's code compiled (its JIT otherwise bills the first
-        # kind measured): a few thousand of each, back to back.
-        for send in sends.values():
-            for i in range(args.warmup):
-                await send(i)
-        await asyncio.sleep(2)
-        for turn in range(args.rounds):
-            order = kinds[turn % len(kinds) :] + kinds[: turn % len(kinds)]  # drift spread
-            before = await window(nothing, args.ops, gap, pids)
-            used = {kind: await window(sends[kind], args.ops, gap, pids) for kind in order}
-            after = await window(nothing, args.ops, gap, pids)
-            rounds.append(
-                {
-                    kind: {
-                        proc: (used[kind][proc] - (before[proc] + after[proc]) / 2)
-                        / args.ops
-                        * 1000
-                        for proc in used[kind]
+        pids = {
+            "kafka": listener(args.base_port),
+            "postgres": listener(port_of(pg_url)),
+            "redis": listener(port_of(redis_url)),
+            "consumer": helpers[0].pid,
+            "subscriber": helpers[1].pid,
+            "http server": helpers[2].pid,
+        }
+        # Who does the work of each kind in the engine: the sender is a service except for HTTP,
+        # whose client is the user; "delivery" is what one more reader adds to an append.
+        counted = {
+            "append": ("self", "kafka"),
+            "delivery": ("self", "kafka", "consumer"),
+            "row": ("self", "postgres"),
+            "publish": ("self", "redis", "subscriber"),
+            "http": ("http server",),
+        }
+        sends: dict[str, Send] = {
+            "append": append, "delivery": deliver, "row": row, "publish": publish, "http": http,
+        }  # fmt: skip
+        gap = args.gap_ms / 1000
+        kinds = list(sends)
+        rounds: list[dict[str, dict[str, float]]] = []  # per round: kind -> process -> ms a message
+        try:
+            # Connections made and the broker's code compiled (its JIT otherwise bills the first
+            # kind measured): a few thousand of each, back to back.
+            for send in sends.values():
+                for i in range(args.warmup):
+                    await send(i)
+            await asyncio.sleep(2)
+            for turn in range(args.rounds):
+                order = kinds[turn % len(kinds) :] + kinds[: turn % len(kinds)]  # drift spread
+                before = await window(nothing, args.ops, gap, pids)
+                used = {kind: await window(sends[kind], args.ops, gap, pids) for kind in order}
+                after = await window(nothing, args.ops, gap, pids)
+                rounds.append(
+                    {
+                        kind: {
+                            proc: (used[kind][proc] - (before[proc] + after[proc]) / 2)
+                            / args.ops
+                            * 1000
+                            for proc in used[kind]
+                        }
+                        for kind in kinds
                     }
-                    for kind in kinds
-                }
-            )
-    finally:
-        writer.close()
-        await producer.stop()
-        await redis.aclose()
-        await pg.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        await pg.close()
-        await admin.delete_topics([APPENDS, DELIVERIES])
-        await admin.close()
-        stop_helpers(helpers)
+                )
+        finally:
+            writer.close()
+            await producer.stop()
+            await redis.aclose()
+            await pg.execute(f"DROP TABLE IF EXISTS {TABLE}")
+            await pg.close()
+            stop_helpers(helpers)
 
     def cost_ms(kind: str, proc: str) -> float:
         """The median over the rounds: a round the host was busy in does not set it."""

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,60 @@ def services_at(base_port: int) -> tuple[str, str, str]:
 
 class BenchStackError(Exception):
     """The stack under test could not be started or reached."""
+
+
+@contextlib.asynccontextmanager
+async def scratch_topics(
+    kafka: str,
+    names: Sequence[str],
+    partitions: int = 1,
+    groups: Sequence[str] = (),
+    ready_s: float = 60.0,
+) -> AsyncIterator[None]:
+    """A bench's own topics on the broker at `kafka`: created if missing, each partition led
+    before the body runs, deleted afterwards with the consumer `groups` named. A failed delete
+    is raised, unless the body raised first (its error is the one to see)."""
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka, request_timeout_ms=10000)
+    await admin.start()
+    body_failed = True  # or the topics' setup: either way, its error is the one to see
+    try:
+        existing = await admin.list_topics()
+        missing = [name for name in names if name not in existing]
+        if missing:
+            await admin.create_topics(
+                [
+                    NewTopic(name, num_partitions=partitions, replication_factor=1)
+                    for name in missing
+                ]
+            )
+        deadline = time.monotonic() + ready_s
+        while not all(
+            t["error_code"] == 0
+            and len(t["partitions"]) == partitions
+            and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in await admin.describe_topics(list(names))
+        ):
+            if time.monotonic() > deadline:
+                raise BenchStackError(f"topics {list(names)} have no leaders after {ready_s:.0f}s")
+            await asyncio.sleep(0.1)
+        yield
+        body_failed = False
+    finally:
+        try:
+            if names:
+                await admin.delete_topics(list(names))
+            with contextlib.suppress(Exception):  # a group may still be leaving; it expires
+                if groups:
+                    await admin.delete_consumer_groups(list(groups))
+        except Exception:
+            if not body_failed:
+                raise
+        finally:
+            await admin.close()
 
 
 def answers(url: str) -> bool:

@@ -32,9 +32,8 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.stack import services_at
+from bench.stack import scratch_topics, services_at
 from bench.stats import Summary
 
 TOPIC = "bench.wakeup"
@@ -65,57 +64,51 @@ async def measure(probe: Probe, samples: int, gap_s: float) -> tuple[Summary, Su
 
 async def main(args: argparse.Namespace) -> None:
     kafka, redis_url, pg_url = services_at(args.base_port)
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=0)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, fetch_max_wait_ms=500, group_id=None)
-    redis = aioredis.from_url(redis_url)
-    pg = await asyncpg.connect(pg_url)
-    try:
-        if TOPIC not in await admin.list_topics():
-            await admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=1)])
-        await producer.start()
-        await consumer.start()
-        consumer.subscribe([TOPIC])
-        await consumer.getmany(timeout_ms=2000)
+    async with scratch_topics(kafka, [TOPIC]):
+        producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=0)
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka, fetch_max_wait_ms=500, group_id=None)
+        redis = aioredis.from_url(redis_url)
+        pg = await asyncpg.connect(pg_url)
+        try:
+            await producer.start()
+            await consumer.start()
+            consumer.subscribe([TOPIC])
+            await consumer.getmany(timeout_ms=2000)
 
-        async def produce() -> None:
-            await (await producer.send(TOPIC, b"ping"))
+            async def produce() -> None:
+                await (await producer.send(TOPIC, b"ping"))
 
-        async def hop() -> None:
-            await producer.send(TOPIC, b"ping")
-            while not await consumer.getmany(timeout_ms=5000):
-                pass
+            async def hop() -> None:
+                await producer.send(TOPIC, b"ping")
+                while not await consumer.getmany(timeout_ms=5000):
+                    pass
 
-        async def ping() -> None:
-            await redis.ping()
+            async def ping() -> None:
+                await redis.ping()
 
-        async def select() -> None:
-            await pg.fetchval("SELECT 1")
+            async def select() -> None:
+                await pg.fetchval("SELECT 1")
 
-        async def alone() -> None:
-            sum(BUFFER[i] for i in range(0, len(BUFFER), 4096))
-            json.dumps(DOCUMENT)
+            async def alone() -> None:
+                sum(BUFFER[i] for i in range(0, len(BUFFER), 4096))
+                json.dumps(DOCUMENT)
 
-        gap = args.gap_ms / 1000
-        rows = []
-        for name, probe in (
-            ("Kafka produce, acks=all", produce),
-            ("Kafka produce -> consumer's fetch", hop),
-            ("Redis PING", ping),
-            ("PostgreSQL SELECT 1", select),
-            ("no service: 0.15 ms of own work", alone),
-        ):
-            hot, idle = await measure(probe, args.samples, gap)
-            rows.append((name, hot, idle))
-    finally:
-        await consumer.stop()
-        await producer.stop()
-        await redis.aclose()
-        await pg.close()
-        if TOPIC in await admin.list_topics():
-            await admin.delete_topics([TOPIC])
-        await admin.close()
+            gap = args.gap_ms / 1000
+            rows = []
+            for name, probe in (
+                ("Kafka produce, acks=all", produce),
+                ("Kafka produce -> consumer's fetch", hop),
+                ("Redis PING", ping),
+                ("PostgreSQL SELECT 1", select),
+                ("no service: 0.15 ms of own work", alone),
+            ):
+                hot, idle = await measure(probe, args.samples, gap)
+                rows.append((name, hot, idle))
+        finally:
+            await consumer.stop()
+            await producer.stop()
+            await redis.aclose()
+            await pg.close()
 
     print(
         f"One round trip (the control: its work), ms (median / p99 of {args.samples}; after a "
