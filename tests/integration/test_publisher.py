@@ -14,8 +14,8 @@ from typing import Any
 import aiokafka.conn
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.stack import scratch_topics
 from processors.publisher import on_the_wire, send
 from processors.settings import ProcessorSettings
 from processors.worker import create_app
@@ -42,19 +42,15 @@ def produce_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 async def app_topic(stack: Stack) -> AsyncIterator[Any]:
     """A topic of its own (one partition), as the worker's Faust app sends to it."""
     name = f"test.publisher.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
-    await admin.start()
-    await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
-    settings = ProcessorSettings.from_env(stack.env)
-    app = create_app(settings, app_id=f"test-publisher-{uuid.uuid4().hex[:8]}")
-    topic = app.topic(name, key_type=bytes, value_type=bytes, allow_empty=False)
-    await app.producer.start()
-    try:
-        yield topic
-    finally:
-        await app.producer.stop()
-        await admin.delete_topics([name])
-        await admin.close()
+    async with scratch_topics(stack.kafka_bootstrap_servers, [name]):
+        settings = ProcessorSettings.from_env(stack.env)
+        app = create_app(settings, app_id=f"test-publisher-{uuid.uuid4().hex[:8]}")
+        topic = app.topic(name, key_type=bytes, value_type=bytes, allow_empty=False)
+        await app.producer.start()
+        try:
+            yield topic
+        finally:
+            await app.producer.stop()
 
 
 def chunk(execution_id: str, seq: int, data: str) -> events.OutputChunk:
