@@ -10,8 +10,9 @@ A follower is subscribed when `follow` returns: Redis has confirmed the SUBSCRIB
 is confirmed in turn), so a message published after that reaches it. Redis failing ends every
 follower with the error (each client resumes from its last event, as before) and the next
 `follow` connects again. A follower that falls MAX_PENDING messages behind is told to read the
-table (`None`), as for a message Redis dropped. A follower dropped without `aclose` (a stream
-never started) is forgotten when it is collected.
+table (`None`), as for a message Redis dropped. The last follower of a channel leaving sends its
+UNSUBSCRIBE without waiting for Redis to confirm it (a message arriving meanwhile has no one to go
+to). A follower dropped without `aclose` (a stream never started) is forgotten when it is collected.
 """
 
 from __future__ import annotations
