@@ -49,19 +49,18 @@ UPSERT_SESSION = _upsert("sessions", SESSION_COLUMNS)
 SELECT_EXECUTIONS = (
     f"SELECT {', '.join(EXECUTION_COLUMNS)} FROM executions WHERE execution_id = ANY($1::uuid[])"
 )
-UPSERT_EXECUTION = _upsert("executions", EXECUTION_COLUMNS)
-INSERT_DEAD_LETTER = (
-    "INSERT INTO dead_letters (execution_id, attempts, reason, dead_lettered_at) "
-    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
-)
 INSERT_REVISION = (
     "INSERT INTO session_revisions (session_id, revision, event_id, kind, source_code, at, files) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
 )
-# One round trip for what a batch appends: its events to `execution_history`, its output chunks to
-# `execution_output`, then the offsets advanced (never backwards; none for a replay) and NOTIFYed
-# (delivered at commit). Each part is a column array per field, so the statement is the same
-# whatever the batch holds (asyncpg prepares it once).
+# One round trip for everything a batch writes, each part a column array per field (or, for the
+# executions' rows, one JSON array of objects whose column types come from the table itself), so
+# the statement is the same whatever the batch holds (asyncpg prepares it once): its events to
+# `execution_history`, its output chunks to `execution_output`, the executions' rows it changed,
+# its dead letters, its live stream events (numbered after what each stream holds, in their order
+# within a stream: the numbers come back in the items' order), then the offsets advanced (never
+# backwards; none for a replay) and NOTIFYed (delivered at commit). Rows back: one per offset
+# advanced (n = 0, seq NULL), then one per stream event (n = its place among the items, 1...).
 WRITE_BATCH = (
     "WITH history AS ("
     ' INSERT INTO execution_history (topic, partition, "offset", execution_id, event_id, type,'
@@ -73,13 +72,33 @@ WRITE_BATCH = (
     " INSERT INTO execution_output (execution_id, attempt, stream, seq, data)"
     " SELECT * FROM unnest($10::uuid[], $11::int[], $12::text[], $13::int[], $14::text[])"
     " ON CONFLICT DO NOTHING),"
+    f" upserted AS (INSERT INTO executions ({', '.join(EXECUTION_COLUMNS)})"
+    f" SELECT {', '.join(EXECUTION_COLUMNS)}"
+    " FROM jsonb_populate_recordset(NULL::executions, $15::jsonb)"
+    " ON CONFLICT (execution_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in EXECUTION_COLUMNS[1:])
+    + "),"
+    " dead AS ("
+    " INSERT INTO dead_letters (execution_id, attempts, reason, dead_lettered_at)"
+    " SELECT * FROM unnest($16::uuid[], $17::int[], $18::text[], $19::timestamptz[])"
+    " ON CONFLICT DO NOTHING),"
+    " items AS (SELECT * FROM unnest($20::text[], $21::uuid[], $22::text[], $23::text[])"
+    " WITH ORDINALITY AS i (stream, key, event, data, n)),"
+    " numbered AS (SELECT i.*, coalesce((SELECT max(e.seq) FROM stream_events e"
+    " WHERE e.stream = i.stream AND e.key = i.key), 0)"
+    " + row_number() OVER (PARTITION BY i.stream, i.key ORDER BY i.n) AS seq FROM items i),"
+    " stored AS (INSERT INTO stream_events (stream, key, seq, event, data)"
+    " SELECT stream, key, seq, event, data FROM numbered),"
     " advanced AS ("
     " INSERT INTO projection_offsets (topic, partition, next_offset)"
-    " SELECT * FROM unnest($15::text[], $16::int[], $17::bigint[])"
+    " SELECT * FROM unnest($24::text[], $25::int[], $26::bigint[])"
     " ON CONFLICT (topic, partition) DO UPDATE"
     " SET next_offset = GREATEST(projection_offsets.next_offset, EXCLUDED.next_offset)"
     " RETURNING topic, partition, next_offset),"
-    " notified AS (SELECT pg_notify($18, string_agg("
+    " notified AS (SELECT pg_notify($27, string_agg("
     "topic || ':' || partition || ':' || next_offset, ',')) FROM advanced HAVING count(*) > 0)"
-    " SELECT topic, partition, next_offset FROM advanced, notified"
+    " SELECT topic, partition, next_offset, NULL::int AS seq, 0::bigint AS n"
+    " FROM advanced, notified"
+    " UNION ALL SELECT NULL, NULL, NULL, seq, n FROM numbered"
+    " ORDER BY n"
 )

@@ -28,22 +28,10 @@ if TYPE_CHECKING:
 
 EXECUTION = "execution"
 SESSION = "session"
-CATCH_UP = "catch-up"  # not an event: `record` puts the execution's stream so far in its place
+CATCH_UP = "catch-up"  # not an event: `catch_up` puts the execution's stream so far in its place
 
 EXECUTION_SO_FAR = (
     "SELECT event, data FROM stream_events WHERE stream = 'execution' AND key = $1 ORDER BY seq"
-)
-# One round trip: number the items after what each stream holds (in their order within a stream)
-# and store them; the numbers come back in the items' order.
-RECORD = (
-    "WITH items AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[])"
-    " WITH ORDINALITY AS i (stream, key, event, data, n)),"
-    " numbered AS (SELECT i.*, coalesce((SELECT max(e.seq) FROM stream_events e"
-    " WHERE e.stream = i.stream AND e.key = i.key), 0)"
-    " + row_number() OVER (PARTITION BY i.stream, i.key ORDER BY i.n) AS seq FROM items i),"
-    " stored AS (INSERT INTO stream_events (stream, key, seq, event, data)"
-    " SELECT stream, key, seq, event, data FROM numbered)"
-    " SELECT seq FROM numbered ORDER BY n"
 )
 
 
@@ -162,26 +150,17 @@ def session_items(
     return [Item(SESSION, after.session_id, "revision", _json(data))]
 
 
-async def record(conn: Connection, items: list[Item]) -> list[Recorded]:
-    """Number the items after what each stream holds and store them (in the caller's
-    transaction, so the numbers commit with the rows or not at all)."""
-    items = await _catch_up(conn, items)
-    if not items:
-        return []
-    rows = await conn.fetch(
-        RECORD,
-        [item.stream for item in items],
-        [item.key for item in items],
-        [item.event for item in items],
-        [item.data for item in items],
-    )
+def numbered(items: list[Item], seqs: list[int]) -> list[Recorded]:
+    """The items with the numbers their streams gave them (queries.WRITE_BATCH numbers and stores
+    them after what each stream holds, in the caller's transaction: the numbers commit with the
+    rows or not at all)."""
     return [
-        Recorded(item.stream, item.key, row["seq"], item.event, item.data)
-        for item, row in zip(items, rows, strict=True)
+        Recorded(item.stream, item.key, seq, item.event, item.data)
+        for item, seq in zip(items, seqs, strict=True)
     ]
 
 
-async def _catch_up(conn: Connection, items: list[Item]) -> list[Item]:
+async def catch_up(conn: Connection, items: list[Item]) -> list[Item]:
     """Each CATCH_UP becomes its execution's events so far: those stored, then those told
     earlier in this batch."""
     if not any(item.event == CATCH_UP for item in items):

@@ -1,4 +1,5 @@
-"""The projection tables: load the rows a batch touches, fold the batch, write the rows back.
+"""The projection tables: load the rows a batch touches, fold the batch, write the rows back
+(the sessions' here; the executions' with the rest of the batch, by the caller).
 
 Runs inside the caller's transaction; NUL is stored as U+FFFD (PostgreSQL text cannot hold it;
 the log keeps the original). A program's files are stored as a JSON object in a text column
@@ -8,14 +9,16 @@ the log keeps the original). A program's files are stored as a JSON object in a 
 from __future__ import annotations
 
 import uuid
-from dataclasses import astuple
+from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+import msgspec
 
 from projections import queries, streams
 from projections.fold import (
     EXECUTION_COLUMNS,
+    JSON_COLUMNS,
     ExecutionRow,
     SessionRow,
     fold_execution,
@@ -65,31 +68,37 @@ async def apply_sessions(
         await conn.executemany(queries.INSERT_REVISION, revisions)
 
 
-async def apply_executions(
-    conn: Connection,
-    batch: list[Envelope[events.Event]],
-    told: list[streams.Item],
-    chunks: list[tuple[Any, ...]],
-) -> list[ExecutionRow]:
-    """Fold execution events; the rows changed. What they tell the live streams is appended to
-    `told`, event by event, in the order they were folded; their output chunks, as
-    `execution_output` rows, to `chunks` (the caller writes them with the rest of the batch)."""
+@dataclass
+class ExecutionWrites:
+    """What a batch's execution events write; the caller writes it with the rest of the batch,
+    in one statement (queries.WRITE_BATCH)."""
+
+    rows: list[ExecutionRow] = field(default_factory=list)  # the rows changed
+    chunks: list[tuple[Any, ...]] = field(default_factory=list)  # `execution_output` rows
+    dead: list[tuple[Any, ...]] = field(default_factory=list)  # `dead_letters` rows
+
+
+async def fold_executions(
+    conn: Connection, batch: list[Envelope[events.Event]], told: list[streams.Item]
+) -> ExecutionWrites:
+    """Load the rows of the batch's executions and fold its execution events into them; what
+    they tell the live streams is appended to `told`, event by event, in the order folded."""
+    writes = ExecutionWrites()
     if not batch:
-        return []
+        return writes
     ids = list({e.key for e in batch})
     rows: dict[str, ExecutionRow] = {}
     for record in await conn.fetch(queries.SELECT_EXECUTIONS, ids):
         row = ExecutionRow.from_columns(_stringify_ids(record))
         rows[row.execution_id] = row
     before = dict(rows)
-    dead = []
     for envelope in batch:
         payload = envelope.payload
         old = rows.get(envelope.key)
         new = rows[envelope.key] = fold_execution(old, payload)
         told += streams.execution_items(old, new, payload)
         if isinstance(payload, events.OutputChunk):
-            chunks.append(
+            writes.chunks.append(
                 (
                     payload.execution_id,
                     payload.attempt,
@@ -99,7 +108,7 @@ async def apply_executions(
                 )
             )
         elif isinstance(payload, events.DeadLettered):
-            dead.append(
+            writes.dead.append(
                 (
                     payload.execution_id,
                     payload.attempts,
@@ -107,12 +116,35 @@ async def apply_executions(
                     payload.dead_lettered_at,
                 )
             )
-    changed = [row for key, row in rows.items() if row != before.get(key)]
-    if changed:
-        await conn.executemany(queries.UPSERT_EXECUTION, [db_values(row) for row in changed])
-    if dead:
-        await conn.executemany(queries.INSERT_DEAD_LETTER, dead)
-    return changed
+    writes.rows = [row for key, row in rows.items() if row != before.get(key)]
+    return writes
+
+
+def executions_json(rows: list[ExecutionRow]) -> str:
+    """The rows as one JSON array of objects, one key per column, as WRITE_BATCH takes them
+    (`jsonb_populate_recordset`: each value becomes its column's type). The jsonb columns go in
+    as JSON, not as strings of it; NUL, which jsonb cannot hold, as U+FFFD, as in the tables."""
+    objects = []
+    for row in rows:
+        columns = row.columns()  # once: it builds every column (the outcome's, the JSON ones)
+        objects.append({name: _column(name, columns[name]) for name in EXECUTION_COLUMNS})
+    return msgspec.json.encode(objects).decode()
+
+
+def _column(name: str, value: Any) -> Any:
+    if name in JSON_COLUMNS and value is not None:  # already JSON text, without NUL
+        return msgspec.Raw(value.encode())
+    return _without_nul(value)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, dict):  # the program's files: a JSON object in a text column
+        return events.files_json(value)
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):  # text[]
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _stringify_ids(record: asyncpg.Record) -> dict[str, Any]:
@@ -124,18 +156,6 @@ def _stringify_ids(record: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def db_values(row: ExecutionRow | SessionRow) -> tuple[Any, ...]:
-    """PostgreSQL text cannot hold NUL, which programs may print: stored as U+FFFD (the log keeps it)."""
-    if isinstance(row, ExecutionRow):
-        columns = row.columns()  # once: it builds every column (the outcome's, the JSON ones)
-        values = [columns[name] for name in EXECUTION_COLUMNS]
-    else:
-        values = list(astuple(row))
-    return tuple(
-        events.files_json(v)
-        if isinstance(v, dict)
-        else v.replace("\x00", "\ufffd")
-        if isinstance(v, str) and "\x00" in v
-        else v
-        for v in values
-    )
+def db_values(row: SessionRow) -> tuple[Any, ...]:
+    """PostgreSQL text cannot hold NUL, which sources may hold: stored as U+FFFD (the log keeps it)."""
+    return tuple(_without_nul(v) for v in astuple(row))

@@ -18,7 +18,6 @@ from api.streams import StreamEvent, _follow, server_sent
 from eventlog import topics
 from processors.output import OutputPump
 from processors.settings import ProcessorSettings
-from projections import streams
 from projections.fold import ExecutionRow, fold_execution
 from projections.projector import parse
 from projections.streams import EXECUTION, SESSION, Item, execution_items
@@ -90,41 +89,6 @@ def test_a_retry_says_running_again_and_stale_output_is_not_told() -> None:
         ("status", "RUNNING"),
         ("output", '{"stream":"stdout","attempt":2,"data":"b"}'),
     ]
-
-
-@dataclass
-class FakeConn:
-    """`stream_events` in memory, for `streams.record`."""
-
-    table: list[tuple[str, str, int, str, str]] = field(default_factory=list)
-
-    async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
-        if query == streams.RECORD:  # numbered after the stream's last, in order, and stored
-            numbered = []
-            for stream, key, event, data in zip(*args, strict=True):
-                last = max((r[2] for r in self.table if r[:2] == (stream, key)), default=0)
-                self.table.append((stream, key, last + 1, event, data))
-                numbered.append({"seq": last + 1})
-            return numbered
-        assert query == streams.EXECUTION_SO_FAR
-        return [{"event": r[3], "data": r[4]} for r in self.table if r[:2] == (EXECUTION, args[0])]
-
-
-async def test_a_session_hears_all_of_a_run_whose_request_is_read_after_its_events() -> None:
-    conn = FakeConn()
-    first, row = told_from(None, [started(), chunk("one\n")])
-    await streams.record(cast(Any, conn), first)  # one batch: no session known yet
-    second, _ = told_from(row, [REQUEST, chunk("two\n")])
-    await streams.record(cast(Any, conn), second)
-    session = [(r[2], r[3], orjson.loads(r[4])) for r in conn.table if r[0] == SESSION]
-    assert [(seq, event) for seq, event, _ in session] == [
-        (1, "status"),
-        (2, "output"),
-        (3, "output"),
-    ]
-    assert session[0][2] == {"execution_id": ID, "status": "RUNNING"}
-    assert "".join(d["data"] for _, e, d in session if e == "output") == "one\ntwo\n"
-    assert {r[1] for r in conn.table if r[0] == SESSION} == {REQUEST.session_id}
 
 
 @dataclass

@@ -1,0 +1,207 @@
+"""The projector's batch on real PostgreSQL: what a run's events say is what its rows hold, and
+a session's live stream is numbered without gap however the run's events were batched."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+import orjson
+from aiokafka import TopicPartition
+
+from eventlog import topics
+from projections.projector import apply_batch, parse
+from schemas import encode, events, new_event
+from tests.samples import T0, run_finished, run_requested
+from verdicts import Mode, Verdict
+
+Records = dict[TopicPartition, list[Any]]
+OFFSETS = itertools.count()  # each message its own place in the log
+
+
+class Message(msgspec.Struct):
+    """A consumed message, as much of one as the projector reads."""
+
+    offset: int
+    value: bytes
+
+
+def polled(*batch: tuple[topics.Topic, events.Event]) -> Records:
+    records: Records = {}
+    for topic, event in batch:
+        records.setdefault(TopicPartition(topic.name, 0), []).append(
+            Message(next(OFFSETS), encode(new_event(event)))
+        )
+    return records
+
+
+async def project(dsn: str, *batches: Records) -> asyncpg.Connection[Any]:
+    conn = await asyncpg.connect(dsn)
+    for records in batches:
+        async with conn.transaction():
+            await apply_batch(conn, parse(records))
+    return conn
+
+
+async def test_every_field_of_a_run_reads_back_from_its_row_as_the_events_said(
+    scratch_database: str,
+) -> None:
+    execution_id = str(uuid.uuid4())
+    cases = [events.Case(stdin="1 2\n", expected_output="3\n"), events.Case(expected_output="")]
+    request = run_requested(
+        execution_id,
+        source_code="print('a\x00b')",
+        stdin="x\ny",
+        args=["--flag", "two words", "é"],
+        files={"lib/util.py": "X = 1\n", "data.txt": "\x00\n"},
+        rerun_of=str(uuid.uuid4()),
+        judge0=events.Judge0Attributes(language_id=71, cpu_time_limit=2.5),
+        interactive=True,
+        test_cases=cases,
+        comparison=events.Comparison(mode=Mode.FLOAT, absolute_tolerance=0.001),
+        callback_url="https://example.test/hook",
+    )
+    started = events.RunStarted(
+        execution_id=execution_id,
+        attempt=1,
+        worker_id="w-7",
+        started_at=T0 + timedelta(microseconds=123457),
+    )
+    judged = events.Judgement(
+        verdict=Verdict.WRONG_ANSWER,
+        passed=1,
+        total=2,
+        cases=[
+            events.CaseResult(status="COMPLETED", verdict=Verdict.ACCEPTED, stdout="3\n"),
+            events.CaseResult(status="COMPLETED", verdict=Verdict.WRONG_ANSWER, stdout="\x00"),
+        ],
+    )
+    finished = run_finished(
+        execution_id,
+        worker_id="w-7",
+        status="FAILED",
+        error_code="E004",
+        exit_code=3,
+        signal=9,
+        stdout="out\x00put",
+        stderr="ë",
+        stdout_truncated=True,
+        execution_time_ms=2**31 - 1,
+        memory_peak_kb=2**40,
+        read_bytes=2**33,
+        written_bytes=0,
+        voluntary_context_switches=5,
+        involuntary_context_switches=6,
+        compile_output="warning: x",
+        compile_time_ms=250,
+        warnings=["infinite_loop", "network"],
+        test_results=judged,
+        invalid_utf8=["stdout"],
+    )
+    conn = await project(
+        scratch_database,
+        polled((topics.REQUESTED, request)),
+        polled((topics.EVENTS, started), (topics.EVENTS, finished)),
+    )
+    try:
+        found = await conn.fetchrow(
+            "SELECT * FROM executions WHERE execution_id = $1", execution_id
+        )
+        assert found is not None, "the run was not projected"
+        row = dict(found)
+    finally:
+        await conn.close()
+    outcome = finished.outcome
+    expected: dict[str, Any] = {
+        "execution_id": uuid.UUID(execution_id),
+        "session_id": uuid.UUID(request.session_id),
+        "language_id": uuid.UUID(request.language.id),
+        "language_key": "python",
+        "language_name": request.language.name,
+        "language_version": request.language.version,
+        "source_code": "print('a\ufffdb')",  # NUL as U+FFFD: PostgreSQL text cannot hold it
+        "stdin": "x\ny",
+        "time_limit_ms": request.limits.time_limit_ms,
+        "memory_mb": request.limits.memory_mb,
+        "status": "FAILED",
+        "attempt": 1,
+        "worker_id": "w-7",
+        "queued_at": T0,
+        "started_at": finished.started_at,
+        "finished_at": finished.finished_at,
+        "args": ["--flag", "two words", "é"],
+        "files": '{"data.txt":"\\u0000\\n","lib/util.py":"X = 1\\n"}',  # JSON keeps NUL
+        "rerun_of": uuid.UUID(request.rerun_of or ""),
+        "judge0": msgspec.json.encode(request.judge0).decode(),
+        "interactive": True,
+        "callback_url": "https://example.test/hook",
+        "error_message": None,
+        "stdout": "out\ufffdput",
+        "stderr": "ë",
+        "warnings": ["infinite_loop", "network"],
+        "invalid_utf8": ["stdout"],
+        **{
+            name: getattr(outcome, name)
+            for name in (
+                "error_code", "exit_code", "signal", "stdout_truncated", "stderr_truncated",
+                "execution_time_ms", "cpu_time_ms", "memory_peak_kb", "read_bytes",
+                "written_bytes", "voluntary_context_switches", "involuntary_context_switches",
+                "compile_output", "compile_time_ms",
+            )
+        },
+    }  # fmt: skip
+    jsonb = {
+        name: orjson.loads(row.pop(name)) for name in ("test_cases", "comparison", "test_results")
+    }
+    assert row == expected
+    assert jsonb["test_cases"] == [
+        {"stdin": "1 2\n", "expected_output": "3\n"},
+        {"stdin": "", "expected_output": ""},
+    ]
+    assert jsonb["comparison"] == msgspec.to_builtins(request.comparison)
+    expected_results = msgspec.to_builtins(judged)
+    expected_results["cases"][1]["stdout"] = "\ufffd"  # jsonb cannot hold NUL either
+    assert jsonb["test_results"] == expected_results
+
+
+async def test_a_session_hears_all_of_a_run_whose_request_is_read_after_its_events(
+    scratch_database: str,
+) -> None:
+    request = run_requested()
+    execution_id = request.execution_id
+
+    def chunk(seq: int, data: str) -> events.OutputChunk:
+        return events.OutputChunk(
+            execution_id=execution_id, attempt=1, stream="stdout", seq=seq, data=data
+        )
+
+    started = events.RunStarted(execution_id=execution_id, attempt=1, worker_id="w", started_at=T0)
+    # The events' partition was read first: no session is known for the first batch.
+    conn = await project(
+        scratch_database,
+        polled((topics.EVENTS, started), (topics.EVENTS, chunk(1, "one\n"))),
+        polled((topics.REQUESTED, request), (topics.EVENTS, chunk(2, "two\n"))),
+    )
+    try:
+        rows = await conn.fetch(
+            "SELECT stream, key, seq, event, data FROM stream_events ORDER BY stream, key, seq"
+        )
+    finally:
+        await conn.close()
+    session = [
+        (r["seq"], r["event"], orjson.loads(r["data"])) for r in rows if r["stream"] == "session"
+    ]
+    assert {str(r["key"]) for r in rows if r["stream"] == "session"} == {request.session_id}
+    assert [(seq, event) for seq, event, _ in session] == [
+        (1, "status"),
+        (2, "output"),
+        (3, "output"),
+    ]
+    assert session[0][2] == {"execution_id": execution_id, "status": "RUNNING"}
+    assert "".join(d["data"] for _, e, d in session if e == "output") == "one\ntwo\n"
+    execution = [(r["seq"], r["event"]) for r in rows if r["stream"] == "execution"]
+    assert execution == [(1, "status"), (2, "output"), (3, "output")]
