@@ -2,11 +2,14 @@
 
 The bounds, so that a flood costs Kafka, the projector and the API a bounded amount:
 - size: no chunk carries more than OUTPUT_CHUNK_BYTES (16 KiB) of output; more pending is split;
-- rate: pending output is flushed OUTPUT_COALESCE_MS (5 ms) after its first byte, but never
+- rate: pending output is flushed OUTPUT_COALESCE_MS (25 ms) after its first byte, but never
   sooner than OUTPUT_FLUSH_MS (50 ms) after the last flush, or early once a full chunk is pending,
   so a trickle makes at most 1000 / OUTPUT_FLUSH_MS chunks a second per stream, and a flood makes
   full chunks only. The short wait after the first byte keeps what a program writes together in
-  one chunk (print's text and its newline are two writes, which a flush could fall between);
+  one chunk (print's text and its newline are two writes, which a flush could fall between),
+  and a program that ends within it (most short programs) sends its output once, beside its
+  RunFinished in the same produce request, rather than making the broker, the projector, Redis
+  and the API carry a chunk while it is still running (on a small machine, CPU it would wait for);
 - total: each stream stops at the run's own output cap (the sandbox's STDOUT_BYTES /
   STDERR_BYTES, 1 MiB by default), the same bytes the result keeps. The chunk that reaches the
   cap says `truncated`, so a live client is told that the rest was cut.

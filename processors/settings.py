@@ -46,9 +46,10 @@ class ProcessorSettings(Endpoints, frozen=True, kw_only=True):
             ge=0,
             le=10_000,
             description="output is sent this long after its first byte, so what a program "
-            "writes together (a line, then its newline) goes out together",
+            "writes together (a line, then its newline) goes out together, and the output of a "
+            "program that ends by then goes out with its result",
         ),
-    ] = 5
+    ] = 25
     output_chunk_bytes: Annotated[
         int, Meta(ge=1, description="or when this much output is pending")
     ] = 16 * 1024

@@ -159,6 +159,7 @@ class FakeTopic:
     """A Faust topic and its app's producer (what `publisher.send` uses), acking at once."""
 
     sent: list[events.OutputChunk] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)  # the loop's time of each send
 
     @property
     def app(self) -> Any:
@@ -174,6 +175,7 @@ class FakeTopic:
         payload = decode(value).payload
         assert isinstance(payload, events.OutputChunk)
         self.sent.append(payload)
+        self.sent_at.append(asyncio.get_running_loop().time())
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
@@ -279,3 +281,27 @@ async def test_output_written_together_goes_out_together_whenever_the_flush_fall
     await out.close()
     assert first == ["line 0\n"]
     assert [c.data for c in topic.sent] == ["line 0\n", "line 1\n"]
+
+
+async def test_a_short_programs_output_goes_out_once_at_its_end_a_longer_ones_while_it_runs() -> (
+    None
+):
+    # With the default settings (README: OUTPUT_COALESCE_MS, 25 ms): no output is sent sooner
+    # than 25 ms after its first byte, so a program that prints and ends 10 ms later (a hello
+    # world in a warm sandbox) sends it once, when the run ends (beside its RunFinished); one
+    # still running 60 ms after it printed has had it sent live meanwhile.
+    loop = asyncio.get_running_loop()
+    for runs_ms, live in ((10, False), (60, True)):
+        topic = FakeTopic()
+        worker = cast(Any, SimpleNamespace(settings=ProcessorSettings(), events=topic))
+        out = OutputPump(worker, ID, 1, {}, {"stdout": 1 << 20, "stderr": 1 << 20})
+        out.start()
+        printed = loop.time()
+        out.feed("stdout", b"Hello, world!\n")
+        await asyncio.sleep(runs_ms / 1000)
+        sent_while_running = [c.data for c in topic.sent]
+        await out.close()
+        assert [c.data for c in topic.sent] == ["Hello, world!\n"], runs_ms
+        assert topic.sent_at[0] - printed >= 0.025 or not sent_while_running, runs_ms
+        if live:
+            assert sent_while_running == ["Hello, world!\n"]
