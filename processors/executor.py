@@ -25,7 +25,6 @@ from processors.observe import sandbox_run
 from processors.output import OutputPump
 from processors.publisher import (
     consume,
-    on_the_wire,
     publish_until_sent,
     read,
     send,
@@ -33,7 +32,7 @@ from processors.publisher import (
 )
 from processors.stdin import LiveStdin
 from sandbox import ErrorCode, Result, Status
-from schemas import events
+from schemas import events, new_event
 from telemetry import metrics
 
 if TYPE_CHECKING:
@@ -208,24 +207,22 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
         "worker_id": worker.settings.worker_id,
     }
     # Acks are awaited once, at the end: the producer keeps the order of one key's events, and
-    # each wait on the way would put a broker round trip on the run's critical path.
-    started_ack = await send(
-        worker.events,
+    # each wait on the way would put a broker round trip on the run's critical path. RunStarted
+    # (stamped now) leaves with the output pump's first flush, before any output.
+    started = new_event(
         events.RunStarted(
             execution_id=request.execution_id,
             attempt=accepted.attempt,
             worker_id=worker.settings.worker_id,
             started_at=started_at,
-        ),
-        headers,
+        )
     )
-    await on_the_wire()  # before the sandbox's hand-over holds the loop
     log.info("run started", extra={**extra, "language": request.language.key})
     limits = sandbox.settings.defaults.with_changes(
         time_limit_ms=request.limits.time_limit_ms, memory_mb=request.limits.memory_mb
     )
     caps = {"stdout": limits.stdout_bytes, "stderr": limits.stderr_bytes}
-    pump = OutputPump(worker, request.execution_id, accepted.attempt, headers, caps)
+    pump = OutputPump(worker, request.execution_id, accepted.attempt, headers, caps, started)
     pump.start()
     live = LiveStdin(worker, request.execution_id, pump) if request.interactive else None
     judged: events.Judgement | None = None
@@ -266,8 +263,7 @@ async def run_attempt(worker: Worker, accepted: events.RunAccepted, started_at: 
         finished_ack = await send(worker.events, finished, headers)
     # Live output is a convenience (the result carries it all): its failures are not the run's.
     await asyncio.gather(*pump.acks, return_exceptions=True)
-    await started_ack
-    await asyncio.gather(*pump.input_acks)
+    await asyncio.gather(*pump.input_acks)  # RunStarted's and an interactive run's input
     if finished_ack is None:
         return result
     await finished_ack

@@ -1,5 +1,12 @@
 """Turns the program's output, as the sandbox reads it, into OutputChunk events while it runs.
 
+The run's RunStarted goes through here too, first: it leaves with the first flush, which comes
+OUTPUT_COALESCE_MS after the run started (or at its end, if sooner), so a short program's
+RunStarted, output and RunFinished leave together, in one produce request, and reach the
+projector as one batch, rather than making the broker, the projector, PostgreSQL, Redis and the
+API carry them one by one while the program runs (on a small machine, CPU it waits for). A live
+client is told RUNNING that much later; the row's `started_at` is when the run started.
+
 The bounds, so that a flood costs Kafka, the projector and the API a bounded amount:
 - size: no chunk carries more than OUTPUT_CHUNK_BYTES (16 KiB) of output; more pending is split;
 - rate: pending output is flushed OUTPUT_COALESCE_MS (25 ms) after its first byte, but never
@@ -29,7 +36,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from processors.publisher import send
-from schemas import events
+from schemas import Envelope, events
 
 if TYPE_CHECKING:
     from processors.worker import Worker
@@ -47,7 +54,10 @@ class OutputPump:
         attempt: int,
         headers: dict[str, bytes],
         caps: dict[str, int],
+        opening: Envelope[events.RunStarted] | None = None,
     ) -> None:
+        """`opening`: the run's RunStarted, sent before anything else (its ack in `input_acks`:
+        unlike live output's, its failure is the attempt's)."""
         self.worker = worker
         self.execution_id = execution_id
         self.attempt = attempt
@@ -64,18 +74,21 @@ class OutputPump:
         self.seq = 0
         self.wakeup = asyncio.Event()
         self.forced = False  # flush now: a full chunk, a cut stream, recorded input, the end
-        self.since: float | None = None  # loop time of the first byte pending since a flush
+        # Loop time of the first byte pending since a flush (or of the start: RunStarted waits).
+        self.since: float | None = None
         self.closed = False
         self.task: asyncio.Task[None] | None = None
         self.acks: list[Awaitable[Any]] = []
-        # An interactive run's input, each record after the output pending when it was given;
-        # sent in this order by the next flush.
-        self.ready: list[events.Event] = []
+        # RunStarted, then an interactive run's input, each record after the output pending
+        # when it was given; sent in this order by the next flush.
+        self.ready: list[events.Event | Envelope[Any]] = [] if opening is None else [opening]
         self.input_acks: list[Awaitable[Any]] = []
         self.stdin_seq = 0
         self.stdin_decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def start(self) -> None:
+        if self.ready:  # RunStarted waits as output does: the first flush is due from now
+            self.since = asyncio.get_running_loop().time()
         self.task = asyncio.create_task(self._run())
 
     def feed(self, stream: str, data: bytes) -> None:
@@ -147,11 +160,11 @@ class OutputPump:
             last = now
             await self._flush(final=False)
 
-    def _take_pending(self, final: bool) -> list[events.Event]:
+    def _take_pending(self, final: bool) -> list[events.Event | Envelope[Any]]:
         """The output pending now, as numbered chunks of at most OUTPUT_CHUNK_BYTES; the one
         that reaches a stream's cap says `truncated`."""
         limit = self.worker.settings.output_chunk_bytes
-        chunks: list[events.Event] = []
+        chunks: list[events.Event | Envelope[Any]] = []
         for stream, parts in self.pending.items():
             data = b"".join(parts)
             parts.clear()
@@ -192,8 +205,8 @@ class OutputPump:
                     continue
                 ack = asyncio.get_running_loop().create_future()
                 ack.set_exception(exc)
-            # The log's record of what the program was given: unlike live output, its failure
-            # is the attempt's (the executor awaits `input_acks` as it does RunStarted's).
+            # The log's record that the run started and of what the program was given: unlike
+            # live output, its failure is the attempt's (the executor awaits `input_acks`).
             (self.acks if isinstance(event, events.OutputChunk) else self.input_acks).append(ack)
 
     async def close(self) -> None:

@@ -61,16 +61,6 @@ async def send(
     return fut
 
 
-async def on_the_wire() -> None:
-    """Let the producer write what was just sent to the broker's socket before the caller goes
-    on with synchronous work (the sandbox's hand-over after RunStarted, milliseconds during
-    which the loop runs nothing else). aiokafka's sender takes three turns of the loop for it
-    (its waiter's callback, its task, the request's task; tests/integration/test_publisher.py),
-    each `sleep(0)` one; the fourth is spare."""
-    for _ in range(4):
-        await asyncio.sleep(0)
-
-
 async def publish(
     topic: Any, payload: events.Event | Envelope[Any], headers: dict[str, bytes] | None = None
 ) -> None:

@@ -7,20 +7,24 @@ for the first's acknowledgement, a broker round trip on the way to the result.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import aiokafka.conn
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.stack import scratch_topics
-from processors.publisher import on_the_wire, send
+from processors.output import OutputPump
+from processors.publisher import send
 from processors.settings import ProcessorSettings
 from processors.worker import create_app
-from schemas import decode, events
+from schemas import decode, events, new_event
 from tests.conftest import Stack
+from tests.samples import T0, run_finished
 
 
 @pytest.fixture
@@ -100,15 +104,32 @@ async def test_events_sent_back_to_back_leave_in_one_produce_request(
     ]
 
 
-async def test_on_the_wire_writes_what_was_sent_before_the_caller_goes_on(
+async def test_a_short_runs_started_output_and_finished_leave_in_one_produce_request(
     stack: Stack, app_topic: Any, produce_requests: list[str]
 ) -> None:
-    """RunStarted is sent right before the sandbox's hand-over, which keeps the loop busy for
-    milliseconds: it must be written to the broker's socket first, not after."""
+    """As the executor sends a run's events (processors/executor.py: run_attempt): RunStarted
+    through the output pump, the program's output, the pump closed when it ends, RunFinished.
+    A run that ends within OUTPUT_COALESCE_MS sends nothing before it ends, then all three at
+    once: one produce request, read back in order."""
     execution_id = str(uuid.uuid4())
-    await (await send(app_topic, chunk(execution_id, 1, "warm-up\n")))
+    await (await send(app_topic, chunk(execution_id, 0, "warm-up\n")))  # metadata fetched
     produce_requests.clear()
-    ack = await send(app_topic, chunk(execution_id, 2, "started\n"))
-    await on_the_wire()
-    assert len(produce_requests) == 1, "the event was not written to the broker's socket yet"
-    await ack
+    worker = SimpleNamespace(events=app_topic, settings=ProcessorSettings())
+    started = new_event(
+        events.RunStarted(execution_id=execution_id, attempt=1, worker_id="w", started_at=T0)
+    )
+    caps = {"stdout": 1 << 20, "stderr": 1 << 20}
+    pump = OutputPump(cast(Any, worker), execution_id, 1, {}, caps, started)
+    pump.start()
+    pump.feed("stdout", b"Hello, world!\n")
+    await asyncio.sleep(0.005)  # the program runs
+    while_running = list(produce_requests)
+    await pump.close()
+    finished = await send(app_topic, run_finished(execution_id, stdout="Hello, world!\n"))
+    await asyncio.gather(*pump.acks, *pump.input_acks, finished)
+    assert while_running == [], "an event of the run was sent while it ran"
+    assert len(produce_requests) == 1, (
+        f"the run's three events went in {len(produce_requests)} produce requests"
+    )
+    found = await read_back(stack, app_topic.get_topic_name(), 4)
+    assert [type(e).__name__ for e in found[1:]] == ["RunStarted", "OutputChunk", "RunFinished"]
