@@ -45,9 +45,9 @@ class ProcessorSettings(Endpoints, frozen=True, kw_only=True):
         Meta(
             ge=0,
             le=10_000,
-            description="output is sent this long after its first byte, so what a program "
-            "writes together (a line, then its newline) goes out together, and the output of a "
-            "program that ends by then goes out with its result",
+            description="output is sent this long after its first byte, and RunStarted this "
+            "long after the run starts, so what a program writes together (a line, then its "
+            "newline) goes out together, and a run that ends by then sends its events at once",
         ),
     ] = 25
     output_chunk_bytes: Annotated[
