@@ -19,6 +19,8 @@ import logging
 import os
 import socket
 import time
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +47,11 @@ LOCK_POLL_S = 0.5  # how often a standby tries to take over
 STATUS_EVERY_S = 1.0  # how often the leader writes `projector_status`
 CONNECT_TIMEOUT_S = 10.0
 QUERY_TIMEOUT_S = 60.0  # a PostgreSQL that stops answering counts as an outage
+# Rows of unfinished executions the leader keeps as it wrote them, so that the next batch of a
+# run needs not read its row again; at most this many, none with more than this much source and
+# stdin (a few MiB at most).
+ROWS_KEPT = 256
+ROW_KEPT_CHARS = 16 * 1024
 
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
@@ -55,8 +62,9 @@ class Batch:
 
     sessions: list[Envelope[events.Event]]
     executions: list[Envelope[events.Event]]
-    offsets: dict[TopicPartition, int]
+    offsets: dict[TopicPartition, int]  # each partition's next offset after the batch
     history: list[tuple[Any, ...]] = field(default_factory=list)  # rows of execution_history
+    firsts: dict[TopicPartition, int] = field(default_factory=dict)  # each one's first offset
 
 
 def history_row(
@@ -86,6 +94,7 @@ def parse(records: Records) -> Batch:
     )
     for tp, messages in requested_first:
         for message in messages:
+            batch.firsts.setdefault(tp, message.offset)
             batch.offsets[tp] = message.offset + 1
             try:
                 envelope = decode(message.value or b"")
@@ -123,19 +132,24 @@ def columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
 
 
 async def apply_batch(
-    conn: asyncpg.Connection[Any], batch: Batch, advance: bool = False
-) -> Applied:
+    conn: asyncpg.Connection[Any],
+    batch: Batch,
+    advance: bool = False,
+    known: Mapping[str, ExecutionRow] | None = None,
+) -> Applied | None:
     """Fold a batch into the tables and the live streams (inside the caller's transaction); with
-    `advance`, store its offsets too and NOTIFY them (delivered at commit).
+    `advance`, store its offsets too and NOTIFY them (delivered at commit), unless some of the
+    batch is applied already: then nothing is written and the answer is None. `known`: rows of
+    executions as stored, which need not be read again.
 
-    Everything a batch writes but the sessions' rows goes in one statement (queries.WRITE_BATCH):
-    a batch is five round trips whatever it holds (BEGIN, the offsets locked, the executions'
-    rows read, that statement, COMMIT), so its cost per event falls as batches grow under load.
+    Everything a batch writes but the sessions' rows goes in one statement (queries.WRITE_BATCH,
+    guarded by the batch's first offsets when advancing): a batch is a few round trips whatever
+    it holds (`Projector.apply`), so its cost per event falls as batches grow under load.
     """
     told: list[streams.Item] = []
     # Sessions first: an autosave and the run of it in one batch are told in that order.
     await apply_sessions(conn, batch.sessions, told)
-    writes = await fold_executions(conn, batch.executions, told)
+    writes = await fold_executions(conn, batch.executions, told, known)
     items = await streams.catch_up(conn, told)
     offsets = list(batch.offsets.items()) if advance else []
     rows = await conn.fetch(
@@ -149,7 +163,12 @@ async def apply_batch(
         [tp.partition for tp, _ in offsets],
         [offset for _, offset in offsets],
         NOTIFY_CHANNEL,
+        *columns([(tp.topic, tp.partition, first) for tp, first in batch.firsts.items()], 3)
+        if advance
+        else ([], [], []),
     )
+    if rows and rows[0]["n"] == -1:
+        return None
     advanced = {
         TopicPartition(r["topic"], r["partition"]): r["next_offset"]
         for r in rows
@@ -184,6 +203,8 @@ class Projector:
         self.fanout = Fanout(settings.redis_url) if publish else None
         self.applied: dict[TopicPartition, int] = {}
         self.leader_since: datetime | None = None
+        # Rows this leader wrote this term, least recently written first (`_remember`).
+        self.rows: OrderedDict[str, ExecutionRow] = OrderedDict()
 
     async def start(self) -> None:
         """Nothing to do: `run` connects, and connects again after each outage."""
@@ -263,7 +284,9 @@ class Projector:
         return True
 
     async def _consume_from_stored_offsets(self, conn: asyncpg.Connection[Any]) -> AIOKafkaConsumer:
-        """A fresh consumer at the stored offsets: nothing fetched before this term is used."""
+        """A fresh consumer at the stored offsets: nothing fetched or written before this term
+        is used."""
+        self.rows.clear()
         consumer = self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             enable_auto_commit=False,
@@ -339,9 +362,49 @@ class Projector:
             self.leader_since = None
 
     async def apply(self, records: Records) -> None:
-        """One transaction: skip what is applied, fold the rest, advance the offsets, NOTIFY."""
+        """Skip what is applied, fold the rest, advance the offsets, NOTIFY: all or nothing.
+
+        A batch of execution events whose rows this leader knows (`rows`: those it wrote this
+        term, holding the lock) is one statement on its own, guarded by the batch's offsets (any of it
+        applied already: nothing written); the others, a refused batch and any batch with
+        session events, one transaction that locks the offsets first and skips what they say is
+        applied. Run by run: RunRequested is two statements (its row read, the write), and a
+        short run's RunStarted, output and RunFinished, in one batch, one."""
         conn = self.conn
         assert conn is not None
+        applied: Applied | None = None
+        try:
+            batch = parse(records)
+            if not batch.sessions:
+                applied = await apply_batch(conn, batch, advance=True, known=self.rows)
+            if applied is None:
+                self.rows.clear()
+                applied = await self._apply_locked(conn, records)
+        except BaseException:
+            self.rows.clear()  # what was committed is unknown: read the rows again
+            raise
+        if applied is None:
+            return
+        for row in applied.changed:
+            self._remember(row)
+        self.applied.update(applied.advanced)
+        for row in applied.changed:
+            log.info(
+                "execution projected",
+                extra={
+                    "execution_id": row.execution_id,
+                    "status": row.status,
+                    "attempt": row.attempt,
+                    "error_code": row.outcome.error_code if row.outcome else None,
+                },
+            )
+        if self.fanout is not None:
+            self.fanout.publish(applied.recorded)
+
+    async def _apply_locked(
+        self, conn: asyncpg.Connection[Any], records: Records
+    ) -> Applied | None:
+        """One transaction: lock the offsets, skip what they say is applied, apply the rest."""
         async with conn.transaction():
             stored = {
                 TopicPartition(r["topic"], r["partition"]): r["next_offset"]
@@ -356,18 +419,17 @@ class Projector:
                 # Only a projector that lost the lock without noticing could have applied them.
                 log.warning("skipped %d events already applied", skipped)
             if not fresh:
-                return
+                return None
             applied = await apply_batch(conn, parse(fresh), advance=True)
-        self.applied.update(applied.advanced)
-        for row in applied.changed:
-            log.info(
-                "execution projected",
-                extra={
-                    "execution_id": row.execution_id,
-                    "status": row.status,
-                    "attempt": row.attempt,
-                    "error_code": row.outcome.error_code if row.outcome else None,
-                },
-            )
-        if self.fanout is not None:
-            self.fanout.publish(applied.recorded)
+            assert applied is not None, "the offsets are locked: nothing else applies them"
+            return applied
+
+    def _remember(self, row: ExecutionRow) -> None:
+        """Keep a row as written for the next batch of its execution; a finished one, rarely
+        changed again, and one too big to keep, are read again if they are."""
+        self.rows.pop(row.execution_id, None)
+        if row.terminal or len(row.source_code or "") + len(row.stdin or "") > ROW_KEPT_CHARS:
+            return
+        self.rows[row.execution_id] = row
+        while len(self.rows) > ROWS_KEPT:
+            self.rows.popitem(last=False)

@@ -59,28 +59,40 @@ INSERT_REVISION = (
 # `execution_history`, its output chunks to `execution_output`, the executions' rows it changed,
 # its dead letters, its live stream events (numbered after what each stream holds, in their order
 # within a stream: the numbers come back in the items' order), then the offsets advanced (never
-# backwards; none for a replay) and NOTIFYed (delivered at commit). Rows back: one per offset
-# advanced (n = 0, seq NULL), then one per stream event (n = its place among the items, 1...).
+# backwards; none for a replay) and NOTIFYed (delivered at commit).
+# Guarded: it writes nothing unless each of the batch's partitions (the last three arrays: each
+# one's first offset in the batch) has a stored next offset at or below that first offset, that
+# is, nothing of the batch is applied yet; the stored offsets are locked (`FOR UPDATE`: a
+# concurrent applier's commit is waited for and seen) before anything is written. On its own
+# (autocommit) it is then a whole apply in one round trip.
+# Rows back: one per offset advanced (n = 0, seq NULL), then one per stream event (n = its place
+# among the items, 1...); or, guard refused, one row with n = -1 and nothing written.
+_GUARDED = " WHERE (SELECT ok FROM guard)"
 WRITE_BATCH = (
-    "WITH history AS ("
+    "WITH firsts AS (SELECT * FROM unnest($28::text[], $29::int[], $30::bigint[])"
+    " AS f (topic, partition, first)),"
+    " locked AS (SELECT o.next_offset, f.first FROM projection_offsets o JOIN firsts f"
+    " ON (o.topic, o.partition) = (f.topic, f.partition) FOR UPDATE OF o),"
+    " guard AS (SELECT coalesce(bool_and(next_offset <= first), true) AS ok FROM locked),"
+    " history AS ("
     ' INSERT INTO execution_history (topic, partition, "offset", execution_id, event_id, type,'
     " version, occurred_at, payload)"
     " SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::uuid[], $5::uuid[],"
-    " $6::text[], $7::int[], $8::timestamptz[], $9::text[])"
+    f" $6::text[], $7::int[], $8::timestamptz[], $9::text[]){_GUARDED}"
     " ON CONFLICT DO NOTHING),"
     " output AS ("
     " INSERT INTO execution_output (execution_id, attempt, stream, seq, data)"
-    " SELECT * FROM unnest($10::uuid[], $11::int[], $12::text[], $13::int[], $14::text[])"
+    f" SELECT * FROM unnest($10::uuid[], $11::int[], $12::text[], $13::int[], $14::text[]){_GUARDED}"
     " ON CONFLICT DO NOTHING),"
     f" upserted AS (INSERT INTO executions ({', '.join(EXECUTION_COLUMNS)})"
     f" SELECT {', '.join(EXECUTION_COLUMNS)}"
-    " FROM jsonb_populate_recordset(NULL::executions, $15::jsonb)"
+    f" FROM jsonb_populate_recordset(NULL::executions, $15::jsonb){_GUARDED}"
     " ON CONFLICT (execution_id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in EXECUTION_COLUMNS[1:])
     + "),"
     " dead AS ("
     " INSERT INTO dead_letters (execution_id, attempts, reason, dead_lettered_at)"
-    " SELECT * FROM unnest($16::uuid[], $17::int[], $18::text[], $19::timestamptz[])"
+    f" SELECT * FROM unnest($16::uuid[], $17::int[], $18::text[], $19::timestamptz[]){_GUARDED}"
     " ON CONFLICT DO NOTHING),"
     " items AS (SELECT * FROM unnest($20::text[], $21::uuid[], $22::text[], $23::text[])"
     " WITH ORDINALITY AS i (stream, key, event, data, n)),"
@@ -88,10 +100,10 @@ WRITE_BATCH = (
     " WHERE e.stream = i.stream AND e.key = i.key), 0)"
     " + row_number() OVER (PARTITION BY i.stream, i.key ORDER BY i.n) AS seq FROM items i),"
     " stored AS (INSERT INTO stream_events (stream, key, seq, event, data)"
-    " SELECT stream, key, seq, event, data FROM numbered),"
+    f" SELECT stream, key, seq, event, data FROM numbered{_GUARDED}),"
     " advanced AS ("
     " INSERT INTO projection_offsets (topic, partition, next_offset)"
-    " SELECT * FROM unnest($24::text[], $25::int[], $26::bigint[])"
+    f" SELECT * FROM unnest($24::text[], $25::int[], $26::bigint[]){_GUARDED}"
     " ON CONFLICT (topic, partition) DO UPDATE"
     " SET next_offset = GREATEST(projection_offsets.next_offset, EXCLUDED.next_offset)"
     " RETURNING topic, partition, next_offset),"
@@ -99,6 +111,7 @@ WRITE_BATCH = (
     "topic || ':' || partition || ':' || next_offset, ',')) FROM advanced HAVING count(*) > 0)"
     " SELECT topic, partition, next_offset, NULL::int AS seq, 0::bigint AS n"
     " FROM advanced, notified"
-    " UNION ALL SELECT NULL, NULL, NULL, seq, n FROM numbered"
+    f" UNION ALL SELECT NULL, NULL, NULL, seq, n FROM numbered{_GUARDED}"
+    " UNION ALL SELECT NULL, NULL, NULL, NULL, -1 FROM guard WHERE NOT ok"
     " ORDER BY n"
 )

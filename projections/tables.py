@@ -9,6 +9,7 @@ the log keeps the original). A program's files are stored as a JSON object in a 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -79,16 +80,21 @@ class ExecutionWrites:
 
 
 async def fold_executions(
-    conn: Connection, batch: list[Envelope[events.Event]], told: list[streams.Item]
+    conn: Connection,
+    batch: list[Envelope[events.Event]],
+    told: list[streams.Item],
+    known: Mapping[str, ExecutionRow] | None = None,
 ) -> ExecutionWrites:
-    """Load the rows of the batch's executions and fold its execution events into them; what
-    they tell the live streams is appended to `told`, event by event, in the order folded."""
+    """Load the rows of the batch's executions (but those in `known`, rows as stored) and fold
+    its execution events into them; what they tell the live streams is appended to `told`,
+    event by event, in the order folded."""
     writes = ExecutionWrites()
     if not batch:
         return writes
-    ids = list({e.key for e in batch})
-    rows: dict[str, ExecutionRow] = {}
-    for record in await conn.fetch(queries.SELECT_EXECUTIONS, ids):
+    known = known or {}
+    rows = {key: known[key] for key in {e.key for e in batch} if key in known}
+    missing = list({e.key for e in batch if e.key not in rows})
+    for record in await conn.fetch(queries.SELECT_EXECUTIONS, missing) if missing else ():
         row = ExecutionRow.from_columns(_stringify_ids(record))
         rows[row.execution_id] = row
     before = dict(rows)

@@ -24,8 +24,8 @@ async def test_each_run_is_projected_and_each_batch_timed(stack: Stack) -> None:
     assert list(timed) == list(projector.BATCHES)
     for kind in timed.values():
         assert len(kind.ms) == 4 and all(ms > 0 for ms in kind.ms)
-        # BEGIN, at least one statement of the batch's own, COMMIT: each a round trip
-        assert all(n >= 3 for n in kind.statements), kind.statements
+        # at least the batch's write, each statement a round trip
+        assert all(n >= 1 for n in kind.statements), kind.statements
     assert "OutputChunk + RunFinished" in projector.report(timed)
 
 

@@ -14,7 +14,8 @@ import orjson
 from aiokafka import TopicPartition
 
 from eventlog import topics
-from projections.projector import apply_batch, parse
+from projections.projector import Projector, apply_batch, parse
+from projections.settings import ProjectorSettings
 from schemas import encode, events, new_event
 from tests.samples import T0, run_finished, run_requested
 from verdicts import Mode, Verdict
@@ -205,3 +206,97 @@ async def test_a_session_hears_all_of_a_run_whose_request_is_read_after_its_even
     assert "".join(d["data"] for _, e, d in session if e == "output") == "one\ntwo\n"
     execution = [(r["seq"], r["event"]) for r in rows if r["stream"] == "execution"]
     assert execution == [(1, "status"), (2, "output"), (3, "output")]
+
+
+def at(topic: topics.Topic, offset: int, event: events.Event) -> Records:
+    """One message at `offset` of partition 0 of `topic`."""
+    return {TopicPartition(topic.name, 0): [Message(offset, encode(new_event(event)))]}
+
+
+def run_events(execution_id: str) -> tuple[events.RunStarted, events.OutputChunk]:
+    started = events.RunStarted(execution_id=execution_id, attempt=1, worker_id="w", started_at=T0)
+    chunk = events.OutputChunk(
+        execution_id=execution_id, attempt=1, stream="stdout", seq=1, data="1\n"
+    )
+    return started, chunk
+
+
+async def leader(dsn: str) -> Projector:
+    """A projector applying to `dsn` as a leader does (its connection, no Kafka, no Redis)."""
+    settings = ProjectorSettings.from_env(
+        {"DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "REDIS_URL": ""}
+    )
+    projector = Projector(settings, publish=False)
+    projector.conn = await asyncpg.connect(dsn)
+    return projector
+
+
+async def told(dsn: str, execution_id: str) -> list[tuple[int, str, str]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT seq, event, data FROM stream_events"
+            " WHERE stream = 'execution' AND key = $1 ORDER BY seq",
+            execution_id,
+        )
+    finally:
+        await conn.close()
+    return [(r["seq"], r["event"], r["data"]) for r in rows]
+
+
+async def test_a_batch_delivered_twice_is_applied_once(scratch_database: str) -> None:
+    request = run_requested()
+    started, chunk = run_events(request.execution_id)
+    finished = run_finished(request.execution_id, stdout="1\n")
+    end = {
+        TopicPartition(topics.EVENTS.name, 0): [
+            Message(n, encode(new_event(e))) for n, e in enumerate((started, chunk, finished))
+        ]
+    }
+    projector = await leader(scratch_database)
+    try:
+        await projector.apply(at(topics.REQUESTED, 0, request))
+        await projector.apply(end)
+        await projector.apply(end)  # again: a redelivery
+    finally:
+        assert projector.conn is not None
+        await projector.conn.close()
+    stream = await told(scratch_database, request.execution_id)
+    assert [(seq, event) for seq, event, _ in stream] == [
+        (1, "status"), (2, "status"), (3, "output"), (4, "status"), (5, "result"),
+    ]  # fmt: skip
+    assert [data for _, event, data in stream if event == "status"] == [
+        "QUEUED", "RUNNING", "COMPLETED",
+    ]  # fmt: skip
+
+
+async def test_what_another_applier_wrote_is_read_not_overwritten_from_memory(
+    scratch_database: str,
+) -> None:
+    # The leader knows the run's row as QUEUED, as it wrote it. Another projector (which could
+    # only apply if the leader had lost its lock) applies the run's RunStarted meanwhile. The
+    # leader then gets RunStarted and RunFinished: it must not fold RunStarted again into the
+    # row it remembers, but skip it and fold RunFinished into the row as stored.
+    request = run_requested()
+    started, _ = run_events(request.execution_id)
+    finished = run_finished(request.execution_id, stdout="1\n")
+    first, other = await leader(scratch_database), await leader(scratch_database)
+    try:
+        await first.apply(at(topics.REQUESTED, 0, request))
+        await other.apply(at(topics.EVENTS, 0, started))
+        both = {
+            TopicPartition(topics.EVENTS.name, 0): [
+                Message(0, encode(new_event(started))),
+                Message(1, encode(new_event(finished))),
+            ]
+        }
+        await first.apply(both)
+    finally:
+        for projector in (first, other):
+            assert projector.conn is not None
+            await projector.conn.close()
+    stream = await told(scratch_database, request.execution_id)
+    assert [data for _, event, data in stream if event == "status"] == [
+        "QUEUED", "RUNNING", "COMPLETED",
+    ]  # fmt: skip
+    assert [seq for seq, _, _ in stream] == [1, 2, 3, 4]
