@@ -3,11 +3,12 @@
 `python -m bench.projector [--base-port 49092] [--runs 300]` against the PostgreSQL of a stack
 started with that STACK_BASE_PORT (or the one `DATABASE_URL` names): in a new database beside
 it, migrated and dropped at the end, `Projector.apply` (the engine's code, on one connection, as
-the leader runs it; no Kafka, no Redis) applies each run's events as a run's batches reach the
-projector one at a time: its RunRequested; its RunStarted; its output chunk and RunFinished.
-Printed per kind of batch: the statements it sent (each a round trip to PostgreSQL, BEGIN and
-COMMIT included) and its time, median and p90, the first tenth of the runs left out (asyncpg
-prepares each statement on first use). In the engine a batch costs more (the processes are woken
+the leader runs it; no Kafka, no Redis) applies each run's events as a short run's batches reach
+the projector one at a time: its RunRequested; then its RunStarted, output chunk and RunFinished
+(the executor sends them together when the run ends within OUTPUT_COALESCE_MS). Printed per kind
+of batch: the statements it sent (each a round trip to PostgreSQL, BEGIN and COMMIT included)
+and its time, median and p90, the first tenth of the runs left out (asyncpg prepares each
+statement on first use). In the engine a batch costs more (the processes are woken
 cold, README "Waking up"); this is the part the projector's own code decides.
 """
 
@@ -42,7 +43,7 @@ from projections.projector import Projector
 from projections.settings import ProjectorSettings
 from schemas import encode, events, new_event
 
-BATCHES = ("RunRequested", "RunStarted", "OutputChunk + RunFinished")
+BATCHES = ("RunRequested", "RunStarted + OutputChunk + RunFinished")
 
 
 @dataclass
@@ -91,8 +92,7 @@ def run_events(execution_id: str, at: datetime) -> list[tuple[str, list[events.E
     )
     return [
         (topics.REQUESTED.name, [request]),
-        (topics.EVENTS.name, [started]),
-        (topics.EVENTS.name, [chunk, finished]),
+        (topics.EVENTS.name, [started, chunk, finished]),
     ]
 
 
@@ -148,12 +148,12 @@ async def scratch_database(dsn: str) -> AsyncIterator[str]:
 
 
 def report(timed: dict[str, Timed]) -> str:
-    lines = [f"{'batch':<28} {'statements':>10} {'median ms':>10} {'p90 ms':>8}"]
+    lines = [f"{'batch':<40} {'statements':>10} {'median ms':>10} {'p90 ms':>8}"]
     for name, t in timed.items():
         hot = sorted(t.ms[len(t.ms) // 10 :])
         statements = statistics.median(t.statements[len(t.statements) // 10 :])
         p90 = hot[min(len(hot) - 1, int(0.9 * len(hot)))]
-        lines.append(f"{name:<28} {statements:>10g} {statistics.median(hot):>10.3f} {p90:>8.3f}")
+        lines.append(f"{name:<40} {statements:>10g} {statistics.median(hot):>10.3f} {p90:>8.3f}")
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ async def test_each_run_is_projected_and_each_batch_timed(stack: Stack) -> None:
         assert len(kind.ms) == 4 and all(ms > 0 for ms in kind.ms)
         # at least the batch's write, each statement a round trip
         assert all(n >= 1 for n in kind.statements), kind.statements
-    assert "OutputChunk + RunFinished" in projector.report(timed)
+    assert "RunStarted + OutputChunk + RunFinished" in projector.report(timed)
 
 
 async def test_the_scratch_database_is_dropped(stack: Stack) -> None:
