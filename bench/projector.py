@@ -26,17 +26,14 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
 
-from bench.stack import services_at
+from bench.stack import scratch_database, services_at
 from eventlog import topics
 from projections.migrate import migrate
 from projections.projector import Projector
@@ -134,19 +131,6 @@ def record(topic: str, offset: int, value: bytes) -> ConsumerRecord[bytes, bytes
     )  # fmt: skip
 
 
-@asynccontextmanager
-async def scratch_database(dsn: str) -> AsyncIterator[str]:
-    """A new database beside `dsn`'s, dropped afterwards."""
-    name = f"bench_projector_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 def report(timed: dict[str, Timed]) -> str:
     lines = [f"{'batch':<40} {'statements':>10} {'median ms':>10} {'p90 ms':>8}"]
     for name, t in timed.items():
@@ -158,7 +142,7 @@ def report(timed: dict[str, Timed]) -> str:
 
 
 async def main_async(dsn: str, runs: int) -> dict[str, Any]:
-    async with scratch_database(dsn) as scratch:
+    async with scratch_database(dsn, "bench_projector") as scratch:
         timed = await measure(scratch, runs)
     print(report(timed))
     return {name: t.__dict__ for name, t in timed.items()}

@@ -43,6 +43,25 @@ class BenchStackError(Exception):
 
 
 @contextlib.asynccontextmanager
+async def scratch_database(dsn: str, prefix: str) -> AsyncIterator[str]:
+    """The DSN of a new, empty database beside the one of `dsn`, dropped afterwards (the bench's
+    own, and each test's that needs one)."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@contextlib.asynccontextmanager
 async def scratch_topics(
     kafka: str,
     names: Sequence[str],

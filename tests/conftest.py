@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from bench.stack import scratch_database
 
 HOW_TO_RUN = (
     "these tests need real Kafka, PostgreSQL and Redis: run them with `make test`, which starts "
@@ -41,19 +40,8 @@ class Stack:
         }
 
 
-@asynccontextmanager
-async def temporary_database(dsn: str, prefix: str) -> AsyncIterator[str]:
-    """The DSN of a new, empty database beside the one of `dsn`, dropped afterwards."""
-    import asyncpg
-
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+# A new, empty database beside the one of a DSN, dropped afterwards: `temporary_database(dsn, prefix)`.
+temporary_database = scratch_database
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

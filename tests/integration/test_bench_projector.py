@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncpg
 
 from bench import projector
+from bench.stack import scratch_database
 from tests.conftest import Stack, temporary_database
 
 
@@ -30,7 +31,7 @@ async def test_each_run_is_projected_and_each_batch_timed(stack: Stack) -> None:
 
 
 async def test_the_scratch_database_is_dropped(stack: Stack) -> None:
-    async with projector.scratch_database(stack.database_url) as dsn:
+    async with scratch_database(stack.database_url, "bench_projector") as dsn:
         name = dsn.rsplit("/", 1)[1]
     conn = await asyncpg.connect(stack.database_url)
     try:
