@@ -137,7 +137,7 @@ async def apply_batch(
     advance: bool = False,
     known: Mapping[str, ExecutionRow] | None = None,
 ) -> Applied | None:
-    """Fold a batch into the tables and the live streams (inside the caller's transaction); with
+    """Fold a batch into the tables and the live streams (in the caller's transaction, if any); with
     `advance`, store its offsets too and NOTIFY them (delivered at commit), unless some of the
     batch is applied already: then nothing is written and the answer is None. `known`: rows of
     executions as stored, which need not be read again.
@@ -364,12 +364,12 @@ class Projector:
     async def apply(self, records: Records) -> None:
         """Skip what is applied, fold the rest, advance the offsets, NOTIFY: all or nothing.
 
-        A batch of execution events whose rows this leader knows (`rows`: those it wrote this
-        term, holding the lock) is one statement on its own, guarded by the batch's offsets (any of it
-        applied already: nothing written); the others, a refused batch and any batch with
-        session events, one transaction that locks the offsets first and skips what they say is
-        applied. Run by run: RunRequested is two statements (its row read, the write), and a
-        short run's RunStarted, output and RunFinished, in one batch, one."""
+        A batch of execution events is its rows read (but those this leader knows: `rows`, as
+        it wrote them this term, holding the lock), then one statement on its own, guarded by
+        the batch's offsets (any of it applied already: nothing written). A refused batch, and
+        any batch with session events, is one transaction that locks the offsets first and
+        skips what they say is applied. Run by run: RunRequested is two statements (its row
+        read, the write), and a short run's RunStarted, output and RunFinished, one batch, one."""
         conn = self.conn
         assert conn is not None
         applied: Applied | None = None
