@@ -61,6 +61,7 @@ async def claim(
         started_at=started_at.timestamp(),
     )
     key = (run.execution_id, run.attempt)
+    await heartbeat.before_first_beat(worker)  # the claim writes this process's beat
     async with worker.beat_lock:
         worker.running[key] = run
         try:

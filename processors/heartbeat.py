@@ -79,7 +79,27 @@ def beat_of(worker: Worker) -> WorkerBeat:
     )
 
 
+async def before_first_beat(worker: Worker) -> None:
+    """Once per process, before its first beat (a claim writes one too): take over what an
+    earlier process of this worker left running (processors/monitor.py: mend_earlier_self). Its
+    old beat is the only record of those runs, and this process's first beat replaces it: the
+    start task and a claim by an agent started at the same moment race for it otherwise."""
+    if worker.mended:
+        return
+    from processors.monitor import mend_earlier_self
+
+    async with worker.mend_lock:
+        if worker.mended:
+            return
+        try:
+            await mend_earlier_self(worker)
+        except Exception:  # Redis or Kafka away: what follows fails or is retried as usual
+            log.exception("could not take over the runs of this worker's earlier process")
+        worker.mended = True
+
+
 async def write_beat(worker: Worker) -> None:
+    await before_first_beat(worker)
     async with worker.beat_lock:
         await worker.redis.hset(
             WORKERS_KEY, worker.settings.worker_id, encode_beat(beat_of(worker))
@@ -99,12 +119,7 @@ def register(worker: Worker) -> None:
     async def start() -> None:
         """On start: mend what an earlier process of this worker left running, build the
         sandbox, then tell the fleet and the API what this worker runs."""
-        from processors.monitor import mend_earlier_self
-
-        try:
-            await mend_earlier_self(worker)
-        except Exception:  # the monitor of another worker mends it too, once its beat is old
-            log.exception("could not take over the runs of this worker's earlier process")
+        await before_first_beat(worker)
         worker.sandbox()
         try:
             await write_beat(worker)

@@ -56,6 +56,10 @@ class Worker:
     # Beats are written under this lock, each from the state at that moment, so the last one
     # written is the latest state (writes on different connections could overtake each other).
     beat_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    # Whether what this worker's earlier process left running was looked at (heartbeat.py:
+    # before_first_beat), which must come before this process writes its first beat.
+    mended: bool = False
+    mend_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _sandbox: Sandbox | None = field(default=None, repr=False)
     _redis: aioredis.Redis | None = field(default=None, repr=False)
 

@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 
 from fleet.workers import INFLIGHT_KEY, WORKERS_KEY, WorkerBeat, decode_beat
-from processors import claims
+from processors import claims, monitor
 from processors.settings import ProcessorSettings
 from processors.worker import Worker
 from sandbox import SandboxSettings
@@ -101,3 +101,34 @@ async def test_a_claim_leaves_what_the_monitor_needs_until_the_attempt_ends(
     beat = await beat_of(worker)
     assert (beat.running, beat.free_slots) == ([], 2)
     assert await claims.claim(fleet[1], accepted, raw, started) == 1  # still claimed
+
+
+async def test_a_restarted_workers_first_claim_does_not_hide_what_its_earlier_process_left(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker restarted under the same id (a supervisor's restart after SIGKILL): its agents
+    # may claim a redelivered run before its start task has looked at the beat its earlier
+    # process left; that claim writes the new process's beat, and the earlier process's run,
+    # listed only in the old beat, would never be run again (found by test_chaos's kill9).
+    worker_id = f"claims-test-{uuid.uuid4().hex[:8]}"
+    earlier, later = worker_on(stack, worker_id), worker_on(stack, worker_id)
+    later.started_at = earlier.started_at + 1
+    taken: list[str] = []
+
+    async def take_over(worker: Worker, dead_worker: str, run: Any) -> None:
+        taken.append(run.execution_id)  # the retry's publication is not what is tested here
+
+    monkeypatch.setattr(monitor, "take_over", take_over)
+    left, raw_left = dispatch(1)
+    fresh, raw_fresh = dispatch(1)
+    now = datetime.now(UTC)
+    try:
+        assert await claims.claim(earlier, left, raw_left, now) == 0  # then it is killed
+        assert await claims.claim(later, fresh, raw_fresh, now) == 0  # the new process's first
+        await monitor.mend_earlier_self(later)  # its start task, after that claim
+        assert taken == [left.execution_id], "the earlier process's run was not taken over"
+        assert [r.execution_id for r in (await beat_of(later)).running] == [fresh.execution_id]
+    finally:
+        await later.redis.hdel(WORKERS_KEY, worker_id)
+        for worker in (earlier, later):
+            await worker.redis.aclose()
