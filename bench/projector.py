@@ -93,14 +93,23 @@ def run_events(execution_id: str, at: datetime) -> list[tuple[str, list[events.E
     ]
 
 
-async def measure(dsn: str, runs: int) -> dict[str, Timed]:
-    """Apply `runs` runs' batches through the projector on the empty database `dsn`."""
-    await migrate(dsn)
+async def leader(dsn: str) -> Projector:
+    """A projector applying to `dsn` as its leader does (on its own connection; no Kafka to read
+    from, no Redis to publish to: batches are handed to `apply`)."""
     settings = ProjectorSettings.from_env(
         {"DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "REDIS_URL": ""}
     )
     projector = Projector(settings, publish=False)
-    conn = projector.conn = await asyncpg.connect(dsn)
+    projector.conn = await asyncpg.connect(dsn)
+    return projector
+
+
+async def measure(dsn: str, runs: int) -> dict[str, Timed]:
+    """Apply `runs` runs' batches through the projector on the empty database `dsn`."""
+    await migrate(dsn)
+    projector = await leader(dsn)
+    conn = projector.conn
+    assert conn is not None
     sent: list[str] = []
     conn.add_query_logger(lambda query: sent.append(query.query))
     offsets = {topics.REQUESTED.name: 0, topics.EVENTS.name: 0}
@@ -126,6 +135,7 @@ async def measure(dsn: str, runs: int) -> dict[str, Timed]:
 
 
 def record(topic: str, offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
+    """A message at `offset` of partition 0 of `topic`, as the projector's consumer gives it."""
     return ConsumerRecord(
         topic, 0, offset, 0, 0, None, value, None, 0, len(value), []
     )  # fmt: skip

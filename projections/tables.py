@@ -92,8 +92,9 @@ async def fold_executions(
     if not batch:
         return writes
     known = known or {}
-    rows = {key: known[key] for key in {e.key for e in batch} if key in known}
-    missing = list({e.key for e in batch if e.key not in rows})
+    keys = {e.key for e in batch}
+    rows = {key: known[key] for key in keys if key in known}
+    missing = [key for key in keys if key not in rows]
     for record in await conn.fetch(queries.SELECT_EXECUTIONS, missing) if missing else ():
         row = ExecutionRow.from_columns(_stringify_ids(record))
         rows[row.execution_id] = row

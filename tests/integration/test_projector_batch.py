@@ -13,29 +13,21 @@ import msgspec
 import orjson
 from aiokafka import TopicPartition
 
+from bench.projector import leader, record
 from eventlog import topics
-from projections.projector import Projector, apply_batch, parse
-from projections.settings import ProjectorSettings
+from projections.projector import Records, apply_batch, parse
 from schemas import encode, events, new_event
 from tests.samples import T0, run_finished, run_requested
 from verdicts import Mode, Verdict
 
-Records = dict[TopicPartition, list[Any]]
 OFFSETS = itertools.count()  # each message its own place in the log
-
-
-class Message(msgspec.Struct):
-    """A consumed message, as much of one as the projector reads."""
-
-    offset: int
-    value: bytes
 
 
 def polled(*batch: tuple[topics.Topic, events.Event]) -> Records:
     records: Records = {}
     for topic, event in batch:
         records.setdefault(TopicPartition(topic.name, 0), []).append(
-            Message(next(OFFSETS), encode(new_event(event)))
+            record(topic.name, next(OFFSETS), encode(new_event(event)))
         )
     return records
 
@@ -210,7 +202,7 @@ async def test_a_session_hears_all_of_a_run_whose_request_is_read_after_its_even
 
 def at(topic: topics.Topic, offset: int, event: events.Event) -> Records:
     """One message at `offset` of partition 0 of `topic`."""
-    return {TopicPartition(topic.name, 0): [Message(offset, encode(new_event(event)))]}
+    return {TopicPartition(topic.name, 0): [record(topic.name, offset, encode(new_event(event)))]}
 
 
 def run_events(execution_id: str) -> tuple[events.RunStarted, events.OutputChunk]:
@@ -219,16 +211,6 @@ def run_events(execution_id: str) -> tuple[events.RunStarted, events.OutputChunk
         execution_id=execution_id, attempt=1, stream="stdout", seq=1, data="1\n"
     )
     return started, chunk
-
-
-async def leader(dsn: str) -> Projector:
-    """A projector applying to `dsn` as a leader does (its connection, no Kafka, no Redis)."""
-    settings = ProjectorSettings.from_env(
-        {"DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "REDIS_URL": ""}
-    )
-    projector = Projector(settings, publish=False)
-    projector.conn = await asyncpg.connect(dsn)
-    return projector
 
 
 async def told(dsn: str, execution_id: str) -> list[tuple[int, str, str]]:
@@ -250,7 +232,8 @@ async def test_a_batch_delivered_twice_is_applied_once(scratch_database: str) ->
     finished = run_finished(request.execution_id, stdout="1\n")
     end = {
         TopicPartition(topics.EVENTS.name, 0): [
-            Message(n, encode(new_event(e))) for n, e in enumerate((started, chunk, finished))
+            record(topics.EVENTS.name, n, encode(new_event(e)))
+            for n, e in enumerate((started, chunk, finished))
         ]
     }
     projector = await leader(scratch_database)
@@ -286,8 +269,8 @@ async def test_what_another_applier_wrote_is_read_not_overwritten_from_memory(
         await other.apply(at(topics.EVENTS, 0, started))
         both = {
             TopicPartition(topics.EVENTS.name, 0): [
-                Message(0, encode(new_event(started))),
-                Message(1, encode(new_event(finished))),
+                record(topics.EVENTS.name, 0, encode(new_event(started))),
+                record(topics.EVENTS.name, 1, encode(new_event(finished))),
             ]
         }
         await first.apply(both)
